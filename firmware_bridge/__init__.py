@@ -1,0 +1,1 @@
+"""Serial link between a robot computer and its actuator firmware."""

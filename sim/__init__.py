@@ -1,0 +1,1 @@
+"""Robot control tasks on PyBullet under the Gymnasium API."""
