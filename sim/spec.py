@@ -1,0 +1,59 @@
+"""What a robot needs to know about a task, importable without pybullet.
+
+The robot runtime computes rewards and episode ends from sensor data with the same pure
+functions the simulator used, so these live here with numpy only and no physics engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | float]
+TerminatedFn = Callable[[np.ndarray], np.ndarray | bool]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as the robot side sees it.
+
+    ``reward(obs, action, next_obs)`` and ``terminated(next_obs)`` are pure and vectorized over
+    leading batch dimensions; actions are in actuator units (the env's action space).
+    """
+
+    env_id: str
+    obs_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    control_hz: float
+    max_episode_steps: int
+    solved_return: float
+    reward: RewardFn
+    terminated: TerminatedFn
+
+    @property
+    def obs_dim(self) -> int:
+        return len(self.obs_names)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
+
+
+_SPECS: dict[str, TaskSpec] = {}
+
+
+def register_spec(spec: TaskSpec) -> None:
+    _SPECS[spec.env_id] = spec
+
+
+def task_spec(env_id: str) -> TaskSpec:
+    """The spec of one of our tasks; ``KeyError`` naming the known ids otherwise."""
+    try:
+        return _SPECS[env_id]
+    except KeyError:
+        known = ", ".join(sorted(_SPECS)) or "none"
+        raise KeyError(f"no robopg task spec for {env_id!r} (known: {known})") from None
