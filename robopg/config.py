@@ -1,0 +1,246 @@
+"""Training configurations: one frozen dataclass per algorithm, validated on construction.
+
+A config is the single object an algorithm takes (no 26-argument constructors). It reads from
+and writes to TOML so that a run directory records exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range, of the wrong type, or unknown."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _int_at_least(name: str, value: int, low: int) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+             f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _positive(name: str, value: float) -> None:
+    _require(isinstance(value, int | float) and value > 0, f"{name} must be > 0, got {value!r}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    _require(isinstance(value, int | float) and value >= 0, f"{name} must be >= 0, got {value!r}")
+
+
+def _in_unit_interval(name: str, value: float, *, closed_low: bool = False) -> None:
+    ok = (0 <= value <= 1) if closed_low else (0 < value <= 1)
+    interval = "[0, 1]" if closed_low else "(0, 1]"
+    _require(isinstance(value, int | float) and ok, f"{name} must be in {interval}, got {value!r}")
+
+
+def _hidden(name: str, value: tuple[int, ...]) -> None:
+    _require(
+        len(value) > 0 and all(isinstance(h, int) and h > 0 for h in value),
+        f"{name} must be a non-empty list of positive layer widths, got {list(value)!r}",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """What every training run has, whatever the algorithm."""
+
+    total_steps: int = 30_000
+    seed: int = 0
+    eval_every: int = 5_000
+    eval_episodes: int = 5
+    checkpoint_every: int = 5_000
+    log_every: int = 1_000
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "eval_every", "eval_episodes", "checkpoint_every", "log_every",
+                     "torch_threads"):
+            _int_at_least(name, getattr(self, name), 1)
+        _int_at_least("seed", self.seed, 0)
+
+
+NoiseKind = Literal["gaussian", "ou"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffPolicyConfig(RunConfig):
+    """Replay, target networks and exploration shared by DDPG, TD3 and DPG."""
+
+    algo: ClassVar[str]
+
+    gamma: float = 0.99
+    tau: float = 0.005
+    batch_size: int = 256
+    buffer_size: int = 200_000
+    learning_starts: int = 2_000
+    updates_per_step: int = 1
+    noise: NoiseKind = "gaussian"
+    noise_std: float = 0.2
+    ou_theta: float = 0.15
+    normalize_obs: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _in_unit_interval("gamma", self.gamma)
+        _in_unit_interval("tau", self.tau)
+        for name in ("batch_size", "buffer_size", "updates_per_step"):
+            _int_at_least(name, getattr(self, name), 1)
+        _int_at_least("learning_starts", self.learning_starts, 0)
+        _require(self.batch_size <= self.buffer_size,
+                 f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})")
+        _require(self.noise in ("gaussian", "ou"), f"noise must be 'gaussian' or 'ou', got {self.noise!r}")
+        _non_negative("noise_std", self.noise_std)
+        _positive("ou_theta", self.ou_theta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DDPGConfig(OffPolicyConfig):
+    """DDPG (Lillicrap et al. 2015); the TD3 fixes (Fujimoto et al. 2018) are options."""
+
+    algo: ClassVar[str] = "ddpg"
+
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    twin_critics: bool = False
+    policy_delay: int = 1
+    target_noise: float = 0.0
+    target_noise_clip: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _hidden("actor_hidden", self.actor_hidden)
+        _hidden("critic_hidden", self.critic_hidden)
+        _positive("actor_lr", self.actor_lr)
+        _positive("critic_lr", self.critic_lr)
+        _int_at_least("policy_delay", self.policy_delay, 1)
+        _non_negative("target_noise", self.target_noise)
+        _non_negative("target_noise_clip", self.target_noise_clip)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TD3Config(DDPGConfig):
+    """TD3 (Fujimoto et al. 2018): DDPG with twin critics, target smoothing and delayed actor."""
+
+    algo: ClassVar[str] = "td3"
+
+    twin_critics: bool = True
+    policy_delay: int = 2
+    target_noise: float = 0.2
+
+
+@dataclass(frozen=True, kw_only=True)
+class DPGConfig(OffPolicyConfig):
+    """Off-policy deterministic actor-critic with a compatible critic (Silver et al. 2014, COPDAC-Q)."""
+
+    algo: ClassVar[str] = "dpg"
+
+    actor_hidden: tuple[int, ...] = (64, 64)
+    value_hidden: tuple[int, ...] = (256, 256)
+    actor_lr: float = 3e-4
+    critic_lr: float = 1e-3
+    use_target_networks: bool = True
+    use_replay: bool = True
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _hidden("actor_hidden", self.actor_hidden)
+        _hidden("value_hidden", self.value_hidden)
+        _positive("actor_lr", self.actor_lr)
+        _positive("critic_lr", self.critic_lr)
+
+
+CONFIG_CLASSES: dict[str, type[OffPolicyConfig]] = {
+    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig)
+}
+
+
+def config_class(algo: str) -> type[OffPolicyConfig]:
+    try:
+        return CONFIG_CLASSES[algo]
+    except KeyError:
+        raise ConfigError(f"unknown algorithm {algo!r} (choose from {', '.join(CONFIG_CLASSES)})") from None
+
+
+def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Check names and types from TOML before the dataclass validates ranges."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    _require(not unknown, f"unknown {cls.algo} config key(s): {', '.join(unknown)}")
+    coerced: dict[str, Any] = {}
+    for name, value in values.items():
+        default = known[name].default
+        if isinstance(default, tuple):
+            _require(isinstance(value, list | tuple), f"{name} must be a list, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            _require(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
+        elif isinstance(default, float):
+            _require(isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+                     f"{name} must be a number, got {value!r}")
+            value = float(value)
+        elif isinstance(default, int):
+            _require(isinstance(value, int) and not isinstance(value, bool),
+                     f"{name} must be an integer, got {value!r}")
+        coerced[name] = value
+    return coerced
+
+
+def make_config(algo: str, overrides: dict[str, Any] | None = None) -> OffPolicyConfig:
+    """The config of ``algo`` with ``overrides`` applied, checked by name, type and range."""
+    cls = config_class(algo)
+    return cls(**_coerce(cls, dict(overrides or {})))
+
+
+def load_config(algo: str, path: Path, overrides: dict[str, Any] | None = None) -> OffPolicyConfig:
+    """Read a TOML file of config values; ``overrides`` (e.g. from the command line) win."""
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    file_algo = values.pop("algo", algo)
+    _require(file_algo == algo, f"config file {path} is for algorithm {file_algo!r}, not {algo!r}")
+    return make_config(algo, {**values, **(overrides or {})})
+
+
+def config_to_dict(config: OffPolicyConfig) -> dict[str, Any]:
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    return {"algo": config.algo, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
+
+
+def config_to_toml(config: OffPolicyConfig) -> str:
+    return tomli_w.dumps(config_to_dict(config))
+
+
+def config_from_dict(values: dict[str, Any]) -> OffPolicyConfig:
+    values = dict(values)
+    return make_config(values.pop("algo"), values)
+
+
+__all__ = [
+    "ConfigError",
+    "DDPGConfig",
+    "DPGConfig",
+    "OffPolicyConfig",
+    "RunConfig",
+    "TD3Config",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "load_config",
+    "make_config",
+]

@@ -1,0 +1,113 @@
+"""Networks: MLP actors and critics, and the policy that goes to the robot.
+
+Learning happens in normalized units: observations through a running normalizer, actions in
+[-1, 1]. ``DeployablePolicy`` wraps the learned actor with both conversions so that it takes raw
+observations and returns actuator units: the module that export writes to ONNX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """A plain fully connected network: ``in -> hidden... -> out`` with no output activation."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        width = h
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class RunningNormalizer(nn.Module):
+    """Observation normalization from running mean and variance (Chan et al. parallel update).
+
+    Statistics are buffers, so they are saved in checkpoints and baked into the exported graph.
+    """
+
+    def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.clip = clip
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.tensor(0.0, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, batch: torch.Tensor) -> None:
+        batch = batch.reshape(-1, self.mean.shape[0])
+        n = batch.shape[0]
+        batch_mean = batch.mean(0)
+        batch_var = batch.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        new_mean = self.mean + delta * (n / total)
+        m2 = self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)
+        self.mean.copy_(new_mean)
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return ((obs - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+
+
+class Actor(nn.Module):
+    """Deterministic policy μθ(s): normalized observation -> action in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, act_dim, hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+class Critic(nn.Module):
+    """Q(s, a) with one or two independent heads (two for TD3's clipped double-Q).
+
+    Returns a tensor of shape ``(heads, batch)``.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], heads: int = 1) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(mlp(obs_dim + act_dim, 1, hidden) for _ in range(heads))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return torch.stack([head(x).squeeze(-1) for head in self.heads])
+
+
+class ActionScaler(nn.Module):
+    """Maps [-1, 1] to the action space's [low, high] in actuator units."""
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        super().__init__()
+        low_t = torch.as_tensor(np.asarray(low, dtype=np.float32))
+        high_t = torch.as_tensor(np.asarray(high, dtype=np.float32))
+        self.register_buffer("center", (high_t + low_t) / 2)
+        self.register_buffer("half_range", (high_t - low_t) / 2)
+
+    def forward(self, unit_action: torch.Tensor) -> torch.Tensor:
+        return self.center + self.half_range * unit_action
+
+    def to_unit(self, action: torch.Tensor) -> torch.Tensor:
+        return (action - self.center) / self.half_range
+
+
+class DeployablePolicy(nn.Module):
+    """Raw observation -> action in actuator units: normalizer, actor and scaling in one module."""
+
+    def __init__(self, normalizer: nn.Module, actor: nn.Module, scaler: ActionScaler) -> None:
+        super().__init__()
+        self.normalizer = normalizer
+        self.actor = actor
+        self.scaler = scaler
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.scaler(self.actor(self.normalizer(obs)))
