@@ -88,6 +88,7 @@ class OffPolicyConfig(RunConfig):
     noise_std: float = 0.2
     ou_theta: float = 0.15
     normalize_obs: bool = True
+    use_replay: bool = True  # False: learn online from the latest transition only (Silver et al. 2014)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,8 +152,6 @@ class DPGConfig(OffPolicyConfig):
     actor_lr: float = 3e-4
     critic_lr: float = 1e-3
     use_target_networks: bool = True
-    use_replay: bool = True
-    batch_size: int = 256
 
     def __post_init__(self) -> None:
         super().__post_init__()

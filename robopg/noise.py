@@ -16,6 +16,10 @@ class ActionNoise(Protocol):
 
     def reset(self) -> None: ...
 
+    def get_state(self) -> np.ndarray: ...
+
+    def set_state(self, state: np.ndarray) -> None: ...
+
 
 class GaussianNoise:
     """Independent N(0, σ²) per step."""
@@ -27,7 +31,13 @@ class GaussianNoise:
         return self.rng.normal(0.0, self.std, self.shape).astype(np.float32)
 
     def reset(self) -> None:
-        """Gaussian noise has no state."""
+        """Gaussian noise has no state (its randomness is the shared generator's)."""
+
+    def get_state(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+    def set_state(self, state: np.ndarray) -> None:
+        """Nothing to restore."""
 
 
 class OrnsteinUhlenbeckNoise:

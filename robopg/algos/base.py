@@ -1,0 +1,51 @@
+"""What the off-policy training loop needs from a learner, and the pieces every learner shares."""
+
+from __future__ import annotations
+
+import copy
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from robopg.buffers import Batch
+from robopg.nets import ActionScaler, DeployablePolicy, RunningNormalizer
+
+
+class OffPolicyLearner(Protocol):
+    """A learner step is ``update(batch) -> metrics``; acting and deployment go through ``policy``."""
+
+    normalizer: nn.Module
+    scaler: ActionScaler
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action in [-1, 1] for a raw observation."""
+        ...
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
+
+    def policy(self) -> DeployablePolicy: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def make_normalizer(obs_dim: int, enabled: bool) -> nn.Module:
+    return RunningNormalizer(obs_dim) if enabled else nn.Identity()
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A target network: same weights, no gradients, eval mode (Tianshou keeps targets in eval)."""
+    return copy.deepcopy(module).eval().requires_grad_(False)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def scaler_for(action_low: np.ndarray, action_high: np.ndarray) -> ActionScaler:
+    return ActionScaler(action_low, action_high)

@@ -1,0 +1,101 @@
+"""Off-policy deterministic actor-critic with a compatible critic: COPDAC-Q from Silver et al.
+2014, "Deterministic Policy Gradient Algorithms", §4.3.
+
+The critic is linear in compatible features φ(s, a) = ∇θμθ(s)·(a − μθ(s)) plus a state-value
+baseline:
+    Q^w(s, a) = (a − μθ(s))ᵀ ∇θμθ(s)ᵀ w + V^v(s)
+so that ∇aQ^w(s, a) = ∇θμθ(s)ᵀ w exactly (Theorem 3) and the actor follows
+    ∇θJ = E[∇θμθ(s) ∇θμθ(s)ᵀ w].
+Critic updates minimize the Q-learning TD error δ = r + γ V^v'(s') − Q^w(s, a) (the advantage
+term vanishes at a = μθ(s')). ∇θμθ(s)ᵀ w is a Jacobian-vector product, computed in forward mode,
+so no per-sample Jacobian is ever built. Transitions come from a noisy behaviour policy,
+optionally through replay and with a soft-updated target value network.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, jvp
+
+from robopg.algos.base import frozen_copy, make_normalizer, optimizer_step, scaler_for
+from robopg.buffers import Batch
+from robopg.config import DPGConfig
+from robopg.losses import polyak_update
+from robopg.nets import Actor, DeployablePolicy, mlp
+from robopg.returns import td_target
+
+
+class DPG:
+    def __init__(
+        self,
+        config: DPGConfig,
+        obs_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        generator: torch.Generator,
+    ) -> None:
+        self.config = config
+        act_dim = len(action_low)
+        self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
+        self.scaler = scaler_for(action_low, action_high)
+        self.actor = Actor(obs_dim, act_dim, config.actor_hidden)
+        self.value = mlp(obs_dim, 1, config.value_hidden)
+        self.value_target = frozen_copy(self.value)
+        # w has the shape of θ: one weight per compatible feature. Zero start: no actor step until it learns.
+        self.w = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for p in self.actor.parameters())
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam([*self.w, *self.value.parameters()], lr=config.critic_lr)
+        self.updates = 0
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.normalizer(obs))
+
+    def policy_gradient_direction(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μθ(s) and ∇θμθ(s)ᵀ w = ∇aQ^w(s, a), differentiable in w."""
+        names = [name for name, _ in self.actor.named_parameters()]
+        primals = {name: p.detach() for name, p in self.actor.named_parameters()}
+        tangents = dict(zip(names, self.w, strict=True))
+        return jvp(lambda params: functional_call(self.actor, params, (obs,)), (primals,), (tangents,))
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        c = self.config
+        obs, next_obs = self.normalizer(batch.obs), self.normalizer(batch.next_obs)
+        value_net = self.value_target if c.use_target_networks else self.value
+        with torch.no_grad():
+            target = td_target(batch.reward, batch.terminated, value_net(next_obs).squeeze(-1), c.gamma)
+        mu, grad_a_q = self.policy_gradient_direction(obs)
+        advantage = ((batch.action - mu) * grad_a_q).sum(-1)
+        q = advantage + self.value(obs).squeeze(-1)
+        loss_critic = (q - target).square().mean()
+        optimizer_step(self.critic_optimizer, loss_critic)
+
+        # Surrogate whose gradient is E[∇θμθ(s) ∇aQ^w]: the direction is held fixed.
+        loss_actor = -(self.actor(obs) * grad_a_q.detach()).sum(-1).mean()
+        optimizer_step(self.actor_optimizer, loss_actor)
+        if c.use_target_networks:
+            polyak_update(self.value_target, self.value, c.tau)
+        self.updates += 1
+        return {"critic_loss": loss_critic.detach(), "actor_loss": loss_actor.detach()}
+
+    def policy(self) -> DeployablePolicy:
+        return DeployablePolicy(self.normalizer, self.actor, self.scaler)
+
+    def state_dict(self) -> dict:
+        return {
+            "normalizer": self.normalizer.state_dict(),
+            "actor": self.actor.state_dict(),
+            "value": self.value.state_dict(),
+            "value_target": self.value_target.state_dict(),
+            "w": self.w.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("normalizer", "actor", "value", "value_target", "w", "actor_optimizer", "critic_optimizer"):
+            getattr(self, name).load_state_dict(state[name])
+        self.updates = int(state["updates"])

@@ -1,0 +1,47 @@
+"""Turn an environment id into a checked Gymnasium env, with errors a user can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import sim  # noqa: F401  (registers the robopg/... ids)
+
+
+class EnvError(ValueError):
+    """The environment cannot be made or does not fit the algorithm."""
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make`` for our ids, Gymnasium's own, or ``module:EnvId``; the action space must be a bounded Box."""
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        raise EnvError(f"unknown environment {env_id!r}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise EnvError(f"cannot import the module of environment {env_id!r}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise EnvError(f"cannot make environment {env_id!r}: {exc}") from None
+    try:
+        check_continuous(env, env_id)
+    except EnvError:
+        env.close()
+        raise
+    return env
+
+
+def check_continuous(env: gym.Env, env_id: str) -> None:
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise EnvError(
+            f"environment {env_id!r} has a {type(space).__name__} action space; robopg's algorithms need a "
+            "continuous (Box) action space"
+        )
+    if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise EnvError(f"environment {env_id!r} has an unbounded action space; give it finite low/high bounds")
+    if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
+        raise EnvError(
+            f"environment {env_id!r} must have a flat Box observation space, got {env.observation_space}"
+        )

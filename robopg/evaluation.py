@@ -1,0 +1,44 @@
+"""Deterministic evaluation of any observation -> action function; no torch needed here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+PolicyFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    returns: tuple[float, ...]
+    lengths: tuple[int, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.std:.2f} over {len(self.returns)} episodes"
+
+
+def evaluate(policy: PolicyFn, env: gym.Env, episodes: int, seed: int) -> EvalResult:
+    """Run ``episodes`` episodes without exploration noise, seeded ``seed, seed + 1, ...``."""
+    returns, lengths = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+    return EvalResult(tuple(returns), tuple(lengths))

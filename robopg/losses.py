@@ -1,0 +1,45 @@
+"""Losses and parameter updates as small pure functions, shared by every algorithm."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared TD error summed over critic heads: q is ``(heads, batch)``, target ``(batch,)``."""
+    if q.dim() != 2 or q.shape[1:] != target.shape:
+        raise ValueError(f"critic_loss needs q (heads, batch) and target (batch,), got {tuple(q.shape)}, "
+                         f"{tuple(target.shape)}")
+    return (q - target).square().mean(dim=1).sum()
+
+
+def deterministic_actor_loss(q_of_policy_action: torch.Tensor) -> torch.Tensor:
+    """−E[Q(s, μθ(s))]: its gradient is the deterministic policy gradient (Silver et al. 2014, eq. 33
+    of the lecture): ∇θμθ(s)·∇aQ(s, a)|a=μθ(s), averaged over the batch."""
+    return -q_of_policy_action.mean()
+
+
+def smoothed_target_action(
+    action: torch.Tensor, noise_std: float, noise_clip: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """TD3's target policy smoothing: a' = clip(μ'(s') + clip(ε, −c, c), −1, 1), ε ~ N(0, σ²)."""
+    if noise_std == 0:
+        return action
+    noise = torch.randn(action.shape, generator=generator) * noise_std
+    return (action + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Soft target update θ' ← τθ + (1 − τ)θ' (Lillicrap et al. 2015), fused over all tensors."""
+    target_params = list(target.parameters())
+    source_params = list(source.parameters())
+    torch._foreach_lerp_(target_params, source_params, tau)
+
+
+def clip_grad(parameters: Iterable[nn.Parameter], max_norm: float | None) -> None:
+    if max_norm is not None:
+        nn.utils.clip_grad_norm_(parameters, max_norm)

@@ -1,0 +1,96 @@
+"""Training metrics to CSV files and TensorBoard, and the learning-curve picture."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from torch.utils.tensorboard import SummaryWriter
+
+from robopg.atomic import atomic_write
+
+
+class CsvLog:
+    """An append-only CSV with a fixed header; on resume, rows past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], resume_step: int | None = None) -> None:
+        self.path, self.columns = path, columns
+        if resume_step is None or not path.exists():
+            path.write_text(",".join(columns) + "\n")
+        else:
+            rows = [row for row in self.read() if int(float(row["step"])) <= resume_step]
+            atomic_write(path, lambda tmp: self._write_rows(tmp, rows))
+
+    def _write_rows(self, path: Path, rows: list[dict[str, str]]) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, self.columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, **values: float) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow(values)
+
+    def read(self) -> list[dict[str, str]]:
+        with open(self.path, newline="") as f:
+            return list(csv.DictReader(f))
+
+
+class RunLogger:
+    """Everything a run records: per-episode returns, periodic training stats, evaluations."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
+        self.run_dir = run_dir
+        self.episodes = CsvLog(run_dir / "episodes.csv", ("step", "return", "length"), resume_step)
+        self.progress = CsvLog(
+            run_dir / "progress.csv", ("step", "seconds", "steps_per_s", "critic_loss", "actor_loss"), resume_step
+        )
+        self.evals = CsvLog(run_dir / "eval.csv", ("step", "seconds", "return_mean", "return_std"), resume_step)
+        self.tensorboard = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+
+    def episode(self, step: int, episode_return: float, length: int) -> None:
+        self.episodes.append(step=step, **{"return": episode_return}, length=length)
+        self.tensorboard.add_scalar("rollout/episode_return", episode_return, step)
+
+    def train_stats(self, step: int, seconds: float, steps_per_s: float, stats: dict[str, float]) -> None:
+        self.progress.append(step=step, seconds=round(seconds, 3), steps_per_s=round(steps_per_s, 1),
+                             critic_loss=stats.get("critic_loss", ""), actor_loss=stats.get("actor_loss", ""))
+        self.tensorboard.add_scalar("time/steps_per_s", steps_per_s, step)
+        for name, value in stats.items():
+            self.tensorboard.add_scalar(f"train/{name}", value, step)
+
+    def evaluation(self, step: int, seconds: float, mean: float, std: float) -> None:
+        self.evals.append(step=step, seconds=round(seconds, 3), return_mean=mean, return_std=std)
+        self.tensorboard.add_scalar("eval/return_mean", mean, step)
+
+    def close(self) -> None:
+        self.tensorboard.close()
+
+    def plot(self, title: str) -> Path:
+        """Episode returns (raw and smoothed) and evaluation returns against environment steps."""
+        path = self.run_dir / "learning_curve.png"
+        fig = Figure(figsize=(7, 4))  # no pyplot: no GUI backend, no global figure state
+        ax = fig.subplots()
+        episodes = self.episodes.read()
+        if episodes:
+            steps = [int(r["step"]) for r in episodes]
+            returns = [float(r["return"]) for r in episodes]
+            window = max(1, len(returns) // 20)
+            smoothed = [float(np.mean(returns[max(0, i - window + 1): i + 1])) for i in range(len(returns))]
+            ax.plot(steps, returns, color="tab:blue", alpha=0.25, label="training episodes (with noise)")
+            ax.plot(steps, smoothed, color="tab:blue", label=f"training, mean of {window}")
+        evals = self.evals.read()
+        if evals:
+            ax.errorbar([int(r["step"]) for r in evals], [float(r["return_mean"]) for r in evals],
+                        yerr=[float(r["return_std"]) for r in evals], color="tab:red", marker="o",
+                        capsize=3, label="evaluation (deterministic)")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episode return")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+        return path
