@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from robopg.algos.base import frozen_copy, make_normalizer, optimizer_step, scaler_for
+from robopg.algos.base import adam, frozen_copy, make_normalizer, optimizer_step, scaler_for
 from robopg.buffers import Batch
 from robopg.config import DDPGConfig
 from robopg.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
@@ -39,8 +39,8 @@ class DDPG:
         self.critic = Critic(obs_dim, act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_optimizer = adam(self.critic.parameters(), config.critic_lr)
         self.updates = 0
 
     @torch.no_grad()

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp
 
-from robopg.algos.base import frozen_copy, make_normalizer, optimizer_step, scaler_for
+from robopg.algos.base import adam, frozen_copy, make_normalizer, optimizer_step, scaler_for
 from robopg.buffers import Batch
 from robopg.config import DPGConfig
 from robopg.losses import polyak_update
@@ -45,8 +45,8 @@ class DPG:
         self.value_target = frozen_copy(self.value)
         # w has the shape of θ: one weight per compatible feature. Zero start: no actor step until it learns.
         self.w = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for p in self.actor.parameters())
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam([*self.w, *self.value.parameters()], lr=config.critic_lr)
+        self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_optimizer = adam([*self.w, *self.value.parameters()], config.critic_lr)
         self.updates = 0
 
     @torch.no_grad()
