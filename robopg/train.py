@@ -150,6 +150,16 @@ class OffPolicyTrainer:
         action = self.learner.act(torch.from_numpy(obs)).numpy()
         return np.clip(action + self.noise(), -1.0, 1.0)
 
+    def start_episode(self) -> np.ndarray:
+        obs, _ = self.env.reset(seed=self.config.seed + self.episodes)
+        self.noise.reset()
+        return np.asarray(obs, dtype=np.float32)
+
+    def update_normalizer(self, pending_obs: list[np.ndarray]) -> None:
+        if self.config.normalize_obs and pending_obs:
+            self.learner.normalizer.update(torch.from_numpy(np.stack(pending_obs)))
+        pending_obs.clear()
+
     def evaluate(self) -> EvalResult:
         result = evaluate(policy_fn(self.learner), self.eval_env, self.config.eval_episodes,
                           seed=self.config.seed + EVAL_SEED_OFFSET)
@@ -166,11 +176,10 @@ class OffPolicyTrainer:
         low, high = self.env.action_space.low, self.env.action_space.high
         center, half_range = scale.center.numpy(), scale.half_range.numpy()
 
-        obs, _ = self.env.reset(seed=c.seed + self.episodes)
-        obs = np.asarray(obs, dtype=np.float32)
-        self.noise.reset()
+        obs = self.start_episode()
         pending_obs: list[np.ndarray] = [obs]
         episode_return, episode_length = 0.0, 0
+        checkpoint_due = False
         stats: dict[str, torch.Tensor] = {}
         started, interval_start, interval_step = time.perf_counter(), time.perf_counter(), self.step
         try:
@@ -184,24 +193,12 @@ class OffPolicyTrainer:
                 episode_return += float(reward)
                 episode_length += 1
                 pending_obs.append(next_obs)
-                if c.normalize_obs and len(pending_obs) >= NORMALIZER_FLUSH:
-                    self.learner.normalizer.update(torch.from_numpy(np.stack(pending_obs)))
-                    pending_obs.clear()
+                if len(pending_obs) >= NORMALIZER_FLUSH:
+                    self.update_normalizer(pending_obs)
 
                 if self.step >= c.learning_starts:
                     for _ in range(c.updates_per_step):
                         stats = self.learner.update(self.sample())
-
-                if terminated or truncated:
-                    self.episodes += 1
-                    self.recent_returns.append(episode_return)
-                    logger.episode(self.step, episode_return, episode_length)
-                    episode_return, episode_length = 0.0, 0
-                    obs, _ = self.env.reset(seed=c.seed + self.episodes)
-                    obs = np.asarray(obs, dtype=np.float32)
-                    self.noise.reset()
-                else:
-                    obs = next_obs
 
                 if self.step % c.log_every == 0 or self.step == c.total_steps:
                     now = time.perf_counter()
@@ -214,14 +211,32 @@ class OffPolicyTrainer:
                     result = self.evaluate()
                     logger.evaluation(self.step, self.elapsed + time.perf_counter() - started,
                                       result.mean, result.std)
-                if self.step % c.checkpoint_every == 0 or self.step == c.total_steps:
-                    self.elapsed += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self.save()
+                checkpoint_due = checkpoint_due or self.step % c.checkpoint_every == 0
+
+                if terminated or truncated:
+                    self.episodes += 1
+                    self.recent_returns.append(episode_return)
+                    logger.episode(self.step, episode_return, episode_length)
+                    episode_return, episode_length = 0.0, 0
+                    if checkpoint_due:
+                        # At an episode boundary the env holds no state a checkpoint would miss, so a
+                        # resumed run goes on exactly as this one does.
+                        self.update_normalizer(pending_obs)
+                        self.elapsed += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.save()
+                        checkpoint_due = False
+                    if self.step < c.total_steps:
+                        obs = self.start_episode()
+                        pending_obs.append(obs)
+                else:
+                    obs = next_obs
+            self.update_normalizer(pending_obs)
+            self.elapsed += time.perf_counter() - started
+            self.save()
         finally:
             reporter.close()
             logger.close()
-        self.elapsed += time.perf_counter() - started
         logger.plot(f"{c.algo.upper()} on {self.env_id}")
         self.env.close()
         self.eval_env.close()

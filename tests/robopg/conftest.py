@@ -1,0 +1,13 @@
+import pytest
+
+# Small enough to train in seconds on Pendulum-v1 (200-step episodes), big enough to exercise every phase.
+TINY = {
+    "total_steps": 800, "learning_starts": 200, "batch_size": 32, "buffer_size": 5000,
+    "eval_every": 400, "eval_episodes": 1, "checkpoint_every": 200, "log_every": 100,
+    "actor_hidden": [16], "critic_hidden": [16],
+}
+
+
+@pytest.fixture
+def tiny():
+    return dict(TINY)

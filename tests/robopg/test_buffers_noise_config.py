@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from robopg.buffers import ReplayBuffer
+from robopg.config import ConfigError, config_from_dict, config_to_dict, load_config, make_config
+from robopg.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+
+
+def filled(capacity=4, n=6):
+    buffer = ReplayBuffer(capacity, obs_dim=2, act_dim=1)
+    for i in range(n):
+        buffer.add(np.full(2, i), np.full(1, i), float(i), np.full(2, i + 1), terminated=(i == 2))
+    return buffer
+
+
+def test_ring_buffer_overwrites_oldest_and_keeps_terminations():
+    buffer = filled()
+    assert len(buffer) == 4 and buffer.full
+    assert sorted(buffer.reward.tolist()) == [2.0, 3.0, 4.0, 5.0]
+    assert buffer.terminated[buffer.reward == 2.0].tolist() == [1.0]
+    latest = buffer.latest(2)
+    assert latest.reward.tolist() == [5.0, 4.0]
+    assert torch.equal(latest.next_obs[0], torch.tensor([6.0, 6.0]))
+
+
+def test_sampling_is_seeded_and_typed():
+    a = filled().sample(8, np.random.default_rng(0))
+    b = filled().sample(8, np.random.default_rng(0))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert a.obs.dtype == torch.float32 and a.obs.shape == (8, 2) and a.reward.shape == (8,)
+
+
+def test_buffer_state_round_trip():
+    buffer = filled(capacity=8, n=5)
+    copy = ReplayBuffer(8, 2, 1)
+    copy.load_state_dict(buffer.state_dict())
+    assert len(copy) == 5 and copy.pos == 5
+    assert np.array_equal(copy.obs[:5], buffer.obs[:5])
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(2, 2, 1).load_state_dict(buffer.state_dict())
+
+
+def test_empty_buffer_sampling_is_an_error():
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(4, 2, 1).sample(1, np.random.default_rng(0))
+
+
+def test_ou_noise_reverts_to_zero_and_restores_state():
+    noise = OrnsteinUhlenbeckNoise((1,), std=0.0, rng=np.random.default_rng(0), theta=0.5, dt=0.1)
+    noise.set_state(np.array([1.0]))
+    assert noise()[0] == pytest.approx(0.95)  # x - θ·x·dt with no diffusion
+    noise.reset()
+    assert noise.get_state()[0] == 0.0
+
+
+def test_gaussian_noise_std():
+    samples = np.stack([GaussianNoise((2,), 0.3, np.random.default_rng(1))() for _ in range(1)])
+    many = GaussianNoise((20000,), 0.3, np.random.default_rng(1))()
+    assert samples.shape == (1, 2) and many.std() == pytest.approx(0.3, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"gamma": 1.5}, "gamma must be in"),
+        ({"tau": 0}, "tau must be in"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"batch_size": 512, "buffer_size": 100}, "must not exceed buffer_size"),
+        ({"noise": "pink"}, "noise must be"),
+        ({"actor_hidden": []}, "actor_hidden must be a non-empty list"),
+        ({"actor_lr": -1.0}, "actor_lr must be > 0"),
+        ({"total_steps": 1.5}, "total_steps must be an integer"),
+        ({"learning_rate": 1e-3}, "unknown ddpg config key"),
+        ({"twin_critics": "yes"}, "twin_critics must be true or false"),
+    ],
+)
+def test_invalid_configs_name_the_problem(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config("ddpg", overrides)
+
+
+def test_unknown_algorithm():
+    with pytest.raises(ConfigError, match="unknown algorithm 'ppo'"):
+        make_config("ppo")
+
+
+def test_td3_defaults_switch_on_the_three_fixes():
+    td3 = make_config("td3")
+    assert td3.twin_critics and td3.policy_delay == 2 and td3.target_noise > 0
+    assert not make_config("ddpg").twin_critics
+
+
+def test_config_toml_round_trip(tmp_path):
+    config = make_config("dpg", {"total_steps": 123, "value_hidden": [32]})
+    assert config_from_dict(config_to_dict(config)) == config
+    path = tmp_path / "c.toml"
+    path.write_text('total_steps = 77\nactor_hidden = [16, 16]\n')
+    loaded = load_config("ddpg", path, {"seed": 3})
+    assert (loaded.total_steps, loaded.actor_hidden, loaded.seed) == (77, (16, 16), 3)
+    path.write_text("total_steps = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config("ddpg", path)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config("ddpg", tmp_path / "missing.toml")

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from robopg import checkpoint
+from robopg.config import make_config
+from robopg.envs import EnvError, make_env
+from robopg.train import RunDirError, resume, train
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "dpg"])
+def test_every_algorithm_trains_and_writes_a_run(tmp_path, tiny, algo):
+    if algo == "dpg":
+        tiny["value_hidden"] = tiny.pop("critic_hidden")
+    result = train("Pendulum-v1", make_config(algo, tiny), tmp_path / "run", show_progress=False)
+    assert result.steps == 800 and len(result.final_eval.returns) == 1
+    for name in ("checkpoint.pt", "resume.pt", "config.toml", "progress.csv", "episodes.csv", "eval.csv",
+                 "learning_curve.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0, name
+    saved = checkpoint.load(tmp_path / "run")
+    assert saved["algo"] == algo and saved["env_id"] == "Pendulum-v1" and saved["step"] == 800
+    assert len((tmp_path / "run" / "episodes.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny):
+    whole = train("Pendulum-v1", make_config("ddpg", tiny), tmp_path / "whole", show_progress=False)
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 400}), tmp_path / "split", show_progress=False)
+    resumed = resume(tmp_path / "split", total_steps=800, show_progress=False)
+    a, b = checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "split")
+    for name, tensor in a["learner"]["actor"].items():
+        assert torch.equal(tensor, b["learner"]["actor"][name]), name
+    assert resumed.final_eval.returns == whole.final_eval.returns
+    assert (tmp_path / "whole" / "episodes.csv").read_text() == (tmp_path / "split" / "episodes.csv").read_text()
+
+
+def test_a_run_folder_is_never_overwritten(tmp_path, tiny):
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 200}), tmp_path / "run", show_progress=False)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        train("Pendulum-v1", make_config("ddpg", tiny), tmp_path / "run", show_progress=False)
+
+
+def test_unwritable_output_folder(tmp_path, tiny):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RunDirError, match="cannot write to output folder"):
+        train("Pendulum-v1", make_config("ddpg", tiny), blocker / "run", show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
+        ("CartPole-v1", "Discrete action space"),
+        ("no_such_module:Env-v0", "no_such_module"),
+    ],
+)
+def test_environment_errors_name_the_problem(env_id, message):
+    with pytest.raises(EnvError, match=message):
+        make_env(env_id)
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable robopg checkpoint"):
+        checkpoint.load(tmp_path)
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="not a robopg checkpoint"):
+        checkpoint.load(tmp_path / "other.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
+        checkpoint.load(tmp_path / "missing")
+
+
+def test_policy_acts_in_actuator_units(tmp_path, tiny):
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 200}), tmp_path / "run", show_progress=False)
+    from robopg.algos import make_learner
+
+    saved = checkpoint.load(tmp_path / "run")
+    learner = make_learner(make_config("ddpg", tiny), 3, saved["action_low"].numpy(), saved["action_high"].numpy(),
+                           torch.Generator())
+    learner.load_state_dict(saved["learner"])
+    actions = learner.policy()(torch.randn(1000, 3) * 5).detach().numpy()
+    assert np.all(actions <= 2.0) and np.all(actions >= -2.0) and actions.std() > 0
