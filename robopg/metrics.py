@@ -47,7 +47,7 @@ class RunLogger:
         self.progress = CsvLog(
             run_dir / "progress.csv", ("step", "seconds", "steps_per_s", "critic_loss", "actor_loss"), resume_step
         )
-        self.evals = CsvLog(run_dir / "eval.csv", ("step", "seconds", "return_mean", "return_std"), resume_step)
+        self.evals = CsvLog(run_dir / "eval.csv", ("step", "train_seconds", "return_mean", "return_std"), resume_step)
         self.tensorboard = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
 
     def episode(self, step: int, episode_return: float, length: int) -> None:
@@ -61,8 +61,8 @@ class RunLogger:
         for name, value in stats.items():
             self.tensorboard.add_scalar(f"train/{name}", value, step)
 
-    def evaluation(self, step: int, seconds: float, mean: float, std: float) -> None:
-        self.evals.append(step=step, seconds=round(seconds, 3), return_mean=mean, return_std=std)
+    def evaluation(self, step: int, train_seconds: float, mean: float, std: float) -> None:
+        self.evals.append(step=step, train_seconds=round(train_seconds, 3), return_mean=mean, return_std=std)
         self.tensorboard.add_scalar("eval/return_mean", mean, step)
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ class TrainResult:
     run_dir: Path
     steps: int
     seconds: float
+    train_seconds: float  # seconds less the time spent in evaluation
     final_eval: EvalResult
 
 
@@ -88,6 +89,7 @@ class OffPolicyTrainer:
         self.step = 0
         self.episodes = 0
         self.elapsed = 0.0
+        self.eval_seconds = 0.0  # kept out of the training clock, so time-to-threshold compares training
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval: EvalResult | None = None
 
@@ -114,6 +116,7 @@ class OffPolicyTrainer:
             "loop": {
                 "episodes": self.episodes,
                 "elapsed": self.elapsed,
+                "eval_seconds": self.eval_seconds,
                 "recent_returns": list(self.recent_returns),
                 "numpy_rng": self.rng.bit_generator.state,
                 "torch_generator": self.generator.get_state(),
@@ -134,6 +137,7 @@ class OffPolicyTrainer:
         self.step = int(state["step"])
         self.episodes = int(loop["episodes"])
         self.elapsed = float(loop["elapsed"])
+        self.eval_seconds = float(loop["eval_seconds"])
         self.recent_returns.extend(loop["recent_returns"])
         self.rng.bit_generator.state = loop["numpy_rng"]
         self.generator.set_state(loop["torch_generator"])
@@ -208,9 +212,11 @@ class OffPolicyTrainer:
                                        {k: float(v) for k, v in stats.items()})
                     reporter.update(self.step, self._status(rate))
                 if self.step % c.eval_every == 0 or self.step == c.total_steps:
+                    eval_started = time.perf_counter()
                     result = self.evaluate()
-                    logger.evaluation(self.step, self.elapsed + time.perf_counter() - started,
-                                      result.mean, result.std)
+                    self.eval_seconds += time.perf_counter() - eval_started
+                    train_seconds = self.elapsed + time.perf_counter() - started - self.eval_seconds
+                    logger.evaluation(self.step, train_seconds, result.mean, result.std)
                 checkpoint_due = checkpoint_due or self.step % c.checkpoint_every == 0
 
                 if terminated or truncated:
@@ -240,7 +246,8 @@ class OffPolicyTrainer:
         logger.plot(f"{c.algo.upper()} on {self.env_id}")
         self.env.close()
         self.eval_env.close()
-        return TrainResult(self.run_dir, self.step, self.elapsed, self.last_eval or self.evaluate())
+        final_eval = self.last_eval or self.evaluate()
+        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, final_eval)
 
     def sample(self) -> Batch:
         if self.config.use_replay:

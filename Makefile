@@ -1,0 +1,20 @@
+# The two quickstart commands: `make demo` (the main job) and `make test`. Both install first.
+PYTHON ?= python3
+DEMO_STEPS ?= 30000
+DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: install demo test lint
+
+install: .install-stamp
+.install-stamp: pyproject.toml
+	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	touch .install-stamp
+
+demo: install
+	$(PYTHON) -m robopg.cli train-sim --env robopg/CartPoleSwingUp-v0 --algo ddpg --steps $(DEMO_STEPS) --out $(DEMO_OUT)
+
+test: install
+	$(PYTHON) -m pytest -q
+
+lint: install
+	$(PYTHON) -m ruff check .
