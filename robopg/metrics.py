@@ -17,6 +17,8 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: tuple[str, ...], resume_step: int | None = None) -> None:
         self.path, self.columns = path, columns
+        if not columns:  # read-only use
+            return
         if resume_step is None or not path.exists():
             path.write_text(",".join(columns) + "\n")
         else:
@@ -36,6 +38,17 @@ class CsvLog:
     def read(self) -> list[dict[str, str]]:
         with open(self.path, newline="") as f:
             return list(csv.DictReader(f))
+
+
+def read_evaluations(run_dir: Path) -> list[tuple[int, float, float]]:
+    """A run's evaluations as (step, training seconds, mean return)."""
+    rows = CsvLog(run_dir / "eval.csv", ()).read() if (run_dir / "eval.csv").exists() else []
+    return [(int(r["step"]), float(r["train_seconds"]), float(r["return_mean"])) for r in rows]
+
+
+def first_reaching(threshold: float, evaluations: list[tuple[int, float, float]]) -> tuple[int, float] | None:
+    """(step, training seconds) of the first evaluation whose mean return is at least ``threshold``."""
+    return next(((step, seconds) for step, seconds, mean in evaluations if mean >= threshold), None)
 
 
 class RunLogger:

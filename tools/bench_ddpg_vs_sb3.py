@@ -28,6 +28,7 @@ COMMON = {"learning_rate": 1e-3, "batch_size": 256, "buffer_size": 200_000, "lea
 
 def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int) -> dict:
     from robopg.config import make_config
+    from robopg.metrics import read_evaluations
     from robopg.train import train
 
     config = make_config("ddpg", {
@@ -39,8 +40,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
     })
     with tempfile.TemporaryDirectory() as tmp:
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
-        lines = (Path(tmp) / "run" / "eval.csv").read_text().splitlines()[1:]
-    evals = [(int(s), float(t), float(m)) for s, t, m, _ in (line.split(",") for line in lines)]
+        evals = read_evaluations(Path(tmp) / "run")
     return {"train_seconds": result.train_seconds, "evals": evals, "final_return": result.final_eval.mean}
 
 
@@ -89,10 +89,6 @@ def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int)
     return {"train_seconds": train_seconds, "evals": callback.evals, "final_return": callback.evals[-1][2]}
 
 
-def time_to(threshold: float, evals: list) -> float | None:
-    return next((t for _, t, mean in evals if mean >= threshold), None)
-
-
 def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
@@ -117,6 +113,7 @@ def main() -> None:
         return
 
     import sim
+    from robopg.metrics import first_reaching
 
     threshold = args.threshold if args.threshold is not None else sim.spec.task_spec(args.env).solved_return
     print(f"env {args.env}, {args.steps} steps, nets {hidden}, batch {COMMON['batch_size']}, 1 update/step, "
@@ -131,7 +128,8 @@ def main() -> None:
             )
             record = json.loads(out.stdout.strip().splitlines()[-1])
             record["steps_per_s"] = args.steps / record["train_seconds"]
-            record["time_to_threshold"] = time_to(threshold, record["evals"])
+            reached = first_reaching(threshold, record["evals"])
+            record["time_to_threshold"] = None if reached is None else reached[1]
             results[side].append(record)
             ttt = record["time_to_threshold"]
             print(f"seed {seed} {side:6s}: {record['steps_per_s']:7.1f} steps/s, time to threshold "
