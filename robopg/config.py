@@ -161,12 +161,86 @@ class DPGConfig(OffPolicyConfig):
         _positive("critic_lr", self.critic_lr)
 
 
-CONFIG_CLASSES: dict[str, type[OffPolicyConfig]] = {
-    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig)
+@dataclass(frozen=True, kw_only=True)
+class OnPolicyConfig(RunConfig):
+    """A Gaussian policy π(a|s) = N(μθ(s), σ²) whose mean μθ is the deterministic policy that export uses,
+    a value critic, and synchronous rollouts from ``num_envs`` simulator instances."""
+
+    algo: ClassVar[str]
+
+    gamma: float = 0.99
+    num_envs: int = 4
+    actor_hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] = (64, 64)
+    actor_lr: float = 3e-4
+    critic_lr: float = 1e-3
+    init_log_std: float = -0.5
+    entropy_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    normalize_obs: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _in_unit_interval("gamma", self.gamma)
+        _int_at_least("num_envs", self.num_envs, 1)
+        _hidden("actor_hidden", self.actor_hidden)
+        _hidden("critic_hidden", self.critic_hidden)
+        _positive("actor_lr", self.actor_lr)
+        _positive("critic_lr", self.critic_lr)
+        _require(isinstance(self.init_log_std, int | float) and -5 <= self.init_log_std <= 1,
+                 f"init_log_std must be in [-5, 1], got {self.init_log_std!r}")
+        _non_negative("entropy_coef", self.entropy_coef)
+        _positive("max_grad_norm", self.max_grad_norm)
+
+
+ReinforceVariant = Literal["return", "baseline", "reward_to_go"]
+Advantage = Literal["mc", "td", "nstep", "gae"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinforceConfig(OnPolicyConfig):
+    """REINFORCE (Williams 1992) on whole episodes: ψ_t = R(τ), R(τ) − mean R, or the reward-to-go."""
+
+    algo: ClassVar[str] = "reinforce"
+
+    variant: ReinforceVariant = "reward_to_go"
+    episodes_per_update: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.variant in ("return", "baseline", "reward_to_go"),
+                 f"variant must be 'return', 'baseline' or 'reward_to_go', got {self.variant!r}")
+        _int_at_least("episodes_per_update", self.episodes_per_update, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class A2CConfig(OnPolicyConfig):
+    """Advantage actor-critic (Mnih et al. 2016, synchronous form) with a choice of advantage estimator."""
+
+    algo: ClassVar[str] = "a2c"
+
+    rollout_steps: int = 16
+    advantage: Advantage = "gae"
+    n_step: int = 5
+    gae_lambda: float = 0.95
+    value_coef: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least("rollout_steps", self.rollout_steps, 1)
+        _require(self.advantage in ("mc", "td", "nstep", "gae"),
+                 f"advantage must be 'mc', 'td', 'nstep' or 'gae', got {self.advantage!r}")
+        _int_at_least("n_step", self.n_step, 1)
+        _in_unit_interval("gae_lambda", self.gae_lambda, closed_low=True)
+        _positive("value_coef", self.value_coef)
+
+
+CONFIG_CLASSES: dict[str, type[RunConfig]] = {
+    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, A2CConfig)
 }
 
 
-def config_class(algo: str) -> type[OffPolicyConfig]:
+def config_class(algo: str) -> type[RunConfig]:
     try:
         return CONFIG_CLASSES[algo]
     except KeyError:
@@ -197,13 +271,13 @@ def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     return coerced
 
 
-def make_config(algo: str, overrides: dict[str, Any] | None = None) -> OffPolicyConfig:
+def make_config(algo: str, overrides: dict[str, Any] | None = None) -> RunConfig:
     """The config of ``algo`` with ``overrides`` applied, checked by name, type and range."""
     cls = config_class(algo)
     return cls(**_coerce(cls, dict(overrides or {})))
 
 
-def load_config(algo: str, path: Path, overrides: dict[str, Any] | None = None) -> OffPolicyConfig:
+def load_config(algo: str, path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a TOML file of config values; ``overrides`` (e.g. from the command line) win."""
     try:
         values = tomllib.loads(path.read_text())
@@ -216,25 +290,28 @@ def load_config(algo: str, path: Path, overrides: dict[str, Any] | None = None) 
     return make_config(algo, {**values, **(overrides or {})})
 
 
-def config_to_dict(config: OffPolicyConfig) -> dict[str, Any]:
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
     values = {f.name: getattr(config, f.name) for f in fields(config)}
     return {"algo": config.algo, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
 
-def config_to_toml(config: OffPolicyConfig) -> str:
+def config_to_toml(config: RunConfig) -> str:
     return tomli_w.dumps(config_to_dict(config))
 
 
-def config_from_dict(values: dict[str, Any]) -> OffPolicyConfig:
+def config_from_dict(values: dict[str, Any]) -> RunConfig:
     values = dict(values)
     return make_config(values.pop("algo"), values)
 
 
 __all__ = [
+    "A2CConfig",
     "ConfigError",
     "DDPGConfig",
     "DPGConfig",
     "OffPolicyConfig",
+    "OnPolicyConfig",
+    "ReinforceConfig",
     "RunConfig",
     "TD3Config",
     "config_from_dict",

@@ -43,3 +43,23 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 def clip_grad(parameters: Iterable[nn.Parameter], max_norm: float | None) -> None:
     if max_norm is not None:
         nn.utils.clip_grad_norm_(parameters, max_norm)
+
+
+def policy_gradient_loss(log_prob: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+    """−E[log πθ(a|s)·ψ]: its gradient is the policy-gradient estimate for any ψ (eq. 26 of the lecture):
+    the return (REINFORCE), the reward-to-go, Q(s, a), or an advantage estimate. ψ carries no gradient."""
+    if log_prob.shape != psi.shape:
+        raise ValueError(f"log_prob and psi must have equal shapes, got {tuple(log_prob.shape)}, {tuple(psi.shape)}")
+    return -(log_prob * psi.detach()).mean()
+
+
+def value_loss(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """E[(R − V(s))²] against a fixed target."""
+    if value.shape != target.shape:
+        raise ValueError(f"value and target must have equal shapes, got {tuple(value.shape)}, {tuple(target.shape)}")
+    return (target.detach() - value).square().mean()
+
+
+def entropy_bonus(entropy: torch.Tensor, coef: float) -> torch.Tensor:
+    """−β·E[H(π(·|s))], added to the loss so that descending it raises the entropy (Mnih et al. 2016)."""
+    return -coef * entropy.mean()

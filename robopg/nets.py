@@ -111,3 +111,45 @@ class DeployablePolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.scaler(self.actor(self.normalizer(obs)))
+
+
+class GaussianPolicy(nn.Module):
+    """π(a|s) = N(μθ(s), diag σ²) in [-1, 1] action units.
+
+    The mean μθ(s) = tanh(mlp(s)) is an ``Actor``: the deterministic policy that export writes. log σ is
+    learned and state-independent, clamped to [min_log_std, max_log_std] so exploration neither vanishes
+    nor explodes. Samples are clipped to [-1, 1] when sent to the env; their log-probability is that of
+    the unclipped sample, which keeps the score function unbiased (as Stable-Baselines3 does).
+    """
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_log_std: float,
+        min_log_std: float = -5.0, max_log_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.mean = Actor(obs_dim, act_dim, hidden)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        self.min_log_std, self.max_log_std = min_log_std, max_log_std
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.mean(obs)
+        std = self.log_std.clamp(self.min_log_std, self.max_log_std).exp().expand_as(mean)
+        return torch.distributions.Normal(mean, std)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log π(a|s), summed over action dimensions."""
+        return self.distribution(obs).log_prob(action).sum(-1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mean(obs)
+
+
+class ValueNet(nn.Module):
+    """State value V(s): normalized observation -> scalar."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, 1, hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)

@@ -53,7 +53,7 @@ def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int)
 
     from robopg.envs import make_env
     from robopg.evaluation import evaluate
-    from robopg.train import EVAL_SEED_OFFSET
+    from robopg.trainer import EVAL_SEED_OFFSET
 
     torch.set_num_threads(threads)
     env, eval_env = make_env(env_id), make_env(env_id)

@@ -1,0 +1,231 @@
+"""The training loop every algorithm shares: run folder, metrics, evaluation, checkpoints, progress.
+
+A ``Trainer`` subclass says how to make its learner and how to ``advance``: take some environment
+steps and learn from them (one step and its updates for off-policy methods, one rollout and its
+update for on-policy ones). The loop around it logs, evaluates and checkpoints when a step count
+crosses the configured interval, and resumes from ``resume.pt`` with every generator restored.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robopg import checkpoint
+from robopg.config import RunConfig, config_to_dict
+from robopg.envs import make_env
+from robopg.evaluation import EvalResult, PolicyFn, evaluate
+from robopg.metrics import RunLogger
+from robopg.progress import ProgressReporter
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
+
+
+class RunDirError(ValueError):
+    """The output folder cannot be used for this run."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    train_seconds: float  # seconds less the time spent in evaluation
+    final_eval: EvalResult
+
+
+@dataclass
+class Advance:
+    """What one ``advance`` did: environment steps taken, episodes finished (return, length), learner stats."""
+
+    steps: int
+    episodes: list[tuple[float, int]]
+    stats: dict[str, torch.Tensor]
+
+
+def prepare_new_run_dir(run_dir: Path) -> None:
+    for name in (checkpoint.CHECKPOINT_FILE, checkpoint.RESUME_FILE):
+        if (run_dir / name).exists():
+            raise RunDirError(f"output folder {run_dir} already holds a run; resume it with --resume {run_dir} "
+                              "or choose another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write to output folder {run_dir}: {exc.strerror}") from None
+
+
+def torch_policy_fn(policy: torch.nn.Module) -> PolicyFn:
+    """A raw-observation -> actuator-units module as a numpy function."""
+
+    @torch.no_grad()
+    def act(obs: np.ndarray) -> np.ndarray:
+        return policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+    return act
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    return after // every > before // every
+
+
+class Trainer(ABC):
+    def __init__(self, env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+        self.env_id, self.config, self.run_dir = env_id, config, Path(run_dir)
+        self.show_progress = show_progress
+        torch.set_num_threads(config.torch_threads)
+        torch.manual_seed(config.seed)
+        self.eval_env = make_env(env_id)
+        space = self.eval_env.action_space
+        self.obs_dim = int(np.prod(self.eval_env.observation_space.shape))
+        self.act_dim = int(np.prod(space.shape))
+        self.action_low, self.action_high = space.low.astype(np.float32), space.high.astype(np.float32)
+        self.rng = np.random.default_rng(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.learner = self.make_learner()
+        self.step = 0
+        self.episodes = 0
+        self.elapsed = 0.0
+        self.eval_seconds = 0.0  # kept out of the training clock, so time-to-threshold compares training
+        self.recent_returns: deque[float] = deque(maxlen=20)
+        self.last_eval: EvalResult | None = None
+
+    # ---- what a family of algorithms provides -------------------------------------------------
+    @abstractmethod
+    def make_learner(self) -> Any:
+        """The learner: ``update``, ``policy()`` (raw obs -> actuator units), ``state_dict``."""
+
+    @abstractmethod
+    def advance(self) -> Advance:
+        """Take environment steps and learn from them."""
+
+    def safe_to_checkpoint(self) -> bool:
+        """Whether a checkpoint now would let a resumed run go on exactly as this one."""
+        return True
+
+    @abstractmethod
+    def loop_state(self) -> dict[str, Any]:
+        """Family-specific state to save (replay memory, noise, ...)."""
+
+    @abstractmethod
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``loop_state`` saved."""
+
+    def close(self) -> None:
+        self.eval_env.close()
+
+    # ---- shared ---------------------------------------------------------------------------------
+    def evaluate(self) -> EvalResult:
+        result = evaluate(torch_policy_fn(self.learner.policy()), self.eval_env, self.config.eval_episodes,
+                          seed=self.config.seed + EVAL_SEED_OFFSET)
+        self.last_eval = result
+        return result
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "algo": self.config.algo,
+            "config": config_to_dict(self.config),
+            "obs_dim": self.obs_dim,
+            "action_low": torch.from_numpy(self.action_low),
+            "action_high": torch.from_numpy(self.action_high),
+            "step": self.step,
+        }
+
+    def save(self) -> None:
+        """Resume state first, then the small checkpoint: a crash between them loses nothing."""
+        checkpoint.save(self.run_dir / checkpoint.RESUME_FILE, {
+            **self.metadata(),
+            "learner": self.learner.state_dict(),
+            "loop": {
+                "episodes": self.episodes,
+                "elapsed": self.elapsed,
+                "eval_seconds": self.eval_seconds,
+                "recent_returns": list(self.recent_returns),
+                "numpy_rng": self.rng.bit_generator.state,
+                "torch_generator": self.generator.get_state(),
+                "torch_global": torch.get_rng_state(),
+                "last_eval": None if self.last_eval is None else [list(self.last_eval.returns),
+                                                                  list(self.last_eval.lengths)],
+                **self.loop_state(),
+            },
+        })
+        checkpoint.save(self.run_dir / checkpoint.CHECKPOINT_FILE,
+                        {**self.metadata(), "learner": self.learner.state_dict()})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        loop = state["loop"]
+        self.step = int(state["step"])
+        self.episodes = int(loop["episodes"])
+        self.elapsed = float(loop["elapsed"])
+        self.eval_seconds = float(loop["eval_seconds"])
+        self.recent_returns.extend(loop["recent_returns"])
+        self.rng.bit_generator.state = loop["numpy_rng"]
+        self.generator.set_state(loop["torch_generator"])
+        torch.set_rng_state(loop["torch_global"])
+        if loop["last_eval"] is not None:
+            self.last_eval = EvalResult(tuple(loop["last_eval"][0]), tuple(loop["last_eval"][1]))
+        self.load_loop_state(loop)
+
+    def run(self, resume_state: dict[str, Any] | None = None) -> TrainResult:
+        c = self.config
+        if resume_state is not None:
+            self.restore(resume_state)
+        logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None)
+        reporter = ProgressReporter(f"{c.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
+        checkpoint_due = False
+        stats: dict[str, torch.Tensor] = {}
+        started = interval_start = time.perf_counter()
+        interval_step = self.step
+        try:
+            while self.step < c.total_steps:
+                before = self.step
+                advance = self.advance()
+                self.step += advance.steps
+                stats = advance.stats or stats
+                for episode_return, length in advance.episodes:
+                    self.episodes += 1
+                    self.recent_returns.append(episode_return)
+                    logger.episode(self.step, episode_return, length)
+                done = self.step >= c.total_steps
+                if crossed(before, self.step, c.log_every) or done:
+                    now = time.perf_counter()
+                    rate = (self.step - interval_step) / max(now - interval_start, 1e-9)
+                    interval_start, interval_step = now, self.step
+                    logger.train_stats(self.step, self.elapsed + now - started, rate,
+                                       {k: float(v) for k, v in stats.items()})
+                    reporter.update(self.step, self.status(rate))
+                if crossed(before, self.step, c.eval_every) or done:
+                    eval_started = time.perf_counter()
+                    result = self.evaluate()
+                    self.eval_seconds += time.perf_counter() - eval_started
+                    train_seconds = self.elapsed + time.perf_counter() - started - self.eval_seconds
+                    logger.evaluation(self.step, train_seconds, result.mean, result.std)
+                checkpoint_due = checkpoint_due or crossed(before, self.step, c.checkpoint_every)
+                if (checkpoint_due and self.safe_to_checkpoint()) or done:
+                    self.elapsed += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self.save()
+                    checkpoint_due = False
+        finally:
+            reporter.close()
+            logger.close()
+        logger.plot(f"{c.algo.upper()} on {self.env_id}")
+        final_eval = self.last_eval or self.evaluate()
+        self.close()
+        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, final_eval)
+
+    def status(self, rate: float) -> str:
+        recent = f"return {np.mean(self.recent_returns):.1f}" if self.recent_returns else "return -"
+        evaluated = f"eval {self.last_eval.mean:.1f}" if self.last_eval else "eval -"
+        return f"{recent} | {evaluated} | {rate:.0f} steps/s"
