@@ -73,3 +73,27 @@ class ReplayBuffer:
         for name in self._FIELDS:
             getattr(self, name)[:n] = state[name]
         self.pos, self.full = int(state["pos"]), bool(state["full"])
+
+
+class Rollout(NamedTuple):
+    """``steps`` transitions from each of ``envs`` simulators, time first: (steps, envs, ...).
+
+    Observations are stored normalized, as the policy saw them. ``rewards`` of a step cut by a time limit
+    already include γ·V(final observation) and its ``dones`` is set: bootstrapping through truncation.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    values: torch.Tensor
+    last_value: torch.Tensor
+
+
+class Episode(NamedTuple):
+    """One whole episode: normalized observations, unclipped actions, rewards (time first)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor

@@ -1,0 +1,68 @@
+"""Advantage actor-critic, the synchronous form of A3C (Mnih et al. 2016, "Asynchronous Methods for
+Deep Reinforcement Learning"), with a choice of advantage estimator:
+
+    mc     A_t = R_t − V(s_t), the discounted return to the end of the rollout (λ = 1)
+    td     A_t = r_t + γV(s_{t+1}) − V(s_t)                                    (λ = 0)
+    nstep  A_t = Σ_{k<n} γ^k r_{t+k} + γ^n V(s_{t+n}) − V(s_t)
+    gae    A_t = Σ_k (γλ)^k δ_{t+k} (Schulman et al. 2016)
+
+Actor:  ∇θJ = E[∇θ log πθ(a|s)·A] + β∇θH(πθ(·|s))        Critic: min E[(R_t − V(s_t))²]
+with R_t = A_t + V(s_t) as the critic's target, and the gradients' global norms clipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from robopg.algos.base import adam
+from robopg.algos.gaussian import GaussianLearner, clipped_step
+from robopg.buffers import Rollout
+from robopg.config import A2CConfig
+from robopg.losses import entropy_bonus, policy_gradient_loss, value_loss
+from robopg.nets import ValueNet
+from robopg.returns import gae_advantages, n_step_returns
+
+
+def advantage_estimate(rollout: Rollout, config: A2CConfig) -> torch.Tensor:
+    """The configured advantage estimator over a rollout, shape (steps, envs)."""
+    r, d, v, last = rollout.rewards, rollout.dones, rollout.values, rollout.last_value
+    if config.advantage == "nstep":
+        return n_step_returns(r, d, v, last, config.gamma, config.n_step) - v
+    lam = {"mc": 1.0, "td": 0.0, "gae": config.gae_lambda}[config.advantage]
+    return gae_advantages(r, d, v, last, config.gamma, lam)
+
+
+class A2C(GaussianLearner):
+    def __init__(
+        self, config: A2CConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__(config, obs_dim, action_low, action_high, generator)
+        self.value = ValueNet(obs_dim, config.critic_hidden)
+        self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
+
+    def modules(self):
+        return {**super().modules(), "value": self.value, "critic_optimizer": self.critic_optimizer}
+
+    @torch.no_grad()
+    def values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.value(obs)
+
+    def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+        c = self.config
+        advantages = advantage_estimate(rollout, c)
+        returns = advantages + rollout.values
+        obs = rollout.obs.flatten(0, 1)
+        dist = self.pi.distribution(obs)
+        log_prob = dist.log_prob(rollout.actions.flatten(0, 1)).sum(-1)
+        entropy = dist.entropy().sum(-1)
+        actor_loss = policy_gradient_loss(log_prob, advantages.flatten()) + entropy_bonus(entropy, c.entropy_coef)
+        critic_loss = c.value_coef * value_loss(self.value(obs), returns.flatten())
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        (actor_loss + critic_loss).backward()  # disjoint parameters: one backward serves both
+        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
+        clipped_step(self.critic_optimizer, self.value.parameters(), c.max_grad_norm)
+        return {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
+                "entropy": entropy.mean().detach(), "log_std": self.pi.log_std.mean().detach()}

@@ -1,0 +1,174 @@
+"""The on-policy loops: synchronous rollouts from several simulators (A2C) and batches of whole
+episodes (REINFORCE).
+
+Rollouts run ``num_envs`` simulator instances in a Gymnasium ``SyncVectorEnv`` that resets a finished
+instance in the same step; a time-limit truncation bootstraps with γ·V(final observation). A
+checkpoint after an update resumes with fresh episodes (REINFORCE's updates end on episode
+boundaries, so its resumption is exact; A2C's simulators are mid-episode and restart).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robopg.algos.a2c import A2C
+from robopg.algos.reinforce import Reinforce
+from robopg.buffers import Episode, Rollout
+from robopg.config import A2CConfig, OnPolicyConfig, ReinforceConfig
+from robopg.envs import make_env
+from robopg.trainer import Advance, Trainer
+
+
+class OnPolicyTrainer(Trainer):
+    config: OnPolicyConfig
+
+    def env_action(self, unit_action: torch.Tensor) -> np.ndarray:
+        """Clip a sampled action to [-1, 1] and scale it to actuator units."""
+        return self.learner.scaler(unit_action.clamp(-1.0, 1.0)).numpy()
+
+    def normalize(self, obs: np.ndarray) -> torch.Tensor:
+        return self.learner.normalizer(torch.as_tensor(obs, dtype=torch.float32))
+
+    def absorb(self, raw_obs: list[np.ndarray]) -> None:
+        """Fold the observations just learned from into the running normalizer."""
+        if self.config.normalize_obs and raw_obs:
+            self.learner.normalizer.update(torch.as_tensor(np.concatenate(raw_obs), dtype=torch.float32))
+
+    def loop_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        """Nothing beyond the learner and generators: episodes restart on resume."""
+
+
+class A2CTrainer(OnPolicyTrainer):
+    config: A2CConfig
+    learner: A2C
+
+    def __init__(self, env_id: str, config: A2CConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+        super().__init__(env_id, config, run_dir, show_progress=show_progress)
+        self.envs = gym.vector.SyncVectorEnv(
+            [lambda: make_env(env_id) for _ in range(config.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        self.obs: np.ndarray | None = None
+        self.episode_returns = np.zeros(config.num_envs)
+        self.episode_lengths = np.zeros(config.num_envs, dtype=int)
+
+    def make_learner(self) -> A2C:
+        return A2C(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+
+    def advance(self) -> Advance:
+        c = self.config
+        if self.obs is None:
+            seeds = [c.seed + self.episodes * c.num_envs + i for i in range(c.num_envs)]
+            self.obs, _ = self.envs.reset(seed=seeds)
+            self.episode_returns[:] = 0
+            self.episode_lengths[:] = 0
+        columns: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "actions", "log_probs", "rewards",
+                                                                    "dones", "values")}
+        raw_obs, finished = [], []
+        for _ in range(c.rollout_steps):
+            obs = self.normalize(self.obs)
+            action, log_prob = self.learner.sample(obs)
+            next_obs, env_reward, terminated, truncated, info = self.envs.step(self.env_action(action))
+            self.episode_returns += env_reward
+            self.episode_lengths += 1
+            reward = torch.as_tensor(env_reward, dtype=torch.float32)
+            cut = truncated & ~terminated
+            if cut.any():  # bootstrap through time limits with the value of the state the episode was cut at
+                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)])
+                reward[torch.from_numpy(cut)] += c.gamma * self.learner.values(self.normalize(final))
+            for name, value in (("obs", obs), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
+                                ("dones", torch.as_tensor(terminated | truncated, dtype=torch.float32)),
+                                ("values", self.learner.values(obs))):
+                columns[name].append(value)
+            for i in np.flatnonzero(terminated | truncated):
+                finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
+                self.episode_returns[i], self.episode_lengths[i] = 0.0, 0
+            raw_obs.append(self.obs)
+            self.obs = next_obs
+        rollout = Rollout(*(torch.stack(columns[name]) for name in ("obs", "actions", "log_probs", "rewards",
+                                                                      "dones", "values")),
+                          last_value=self.learner.values(self.normalize(self.obs)))
+        stats = self.learner.update(rollout)
+        self.absorb(raw_obs)
+        return Advance(c.rollout_steps * c.num_envs, finished, stats)
+
+    def close(self) -> None:
+        super().close()
+        self.envs.close()
+
+
+class ReinforceTrainer(OnPolicyTrainer):
+    """Collects ``episodes_per_update`` whole episodes, ``num_envs`` at a time in lockstep."""
+
+    config: ReinforceConfig
+    learner: Reinforce
+
+    def __init__(self, env_id: str, config: ReinforceConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+        super().__init__(env_id, config, run_dir, show_progress=show_progress)
+        self.envs = [make_env(env_id) for _ in range(config.num_envs)]
+
+    def make_learner(self) -> Reinforce:
+        return Reinforce(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+
+    def run_episodes(self, count: int, first_seed: int) -> tuple[list[Episode], list[float], list[np.ndarray]]:
+        """``count`` episodes on ``count`` of the simulators, stepped together until each has ended."""
+        envs = self.envs[:count]
+        obs = [np.asarray(env.reset(seed=first_seed + i)[0], dtype=np.float32) for i, env in enumerate(envs)]
+        trajectories: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": []} for _ in envs]
+        totals = [0.0] * count
+        alive = list(range(count))
+        raw_obs: list[np.ndarray] = []
+        while alive:
+            batch = self.normalize(np.stack([obs[i] for i in alive]))
+            actions, _ = self.learner.sample(batch)
+            env_actions = self.env_action(actions)
+            still_alive = []
+            for row, i in enumerate(alive):
+                raw_obs.append(obs[i][None])
+                next_obs, reward, terminated, truncated, _ = envs[i].step(env_actions[row])
+                trajectories[i]["obs"].append(batch[row])
+                trajectories[i]["actions"].append(actions[row])
+                trajectories[i]["rewards"].append(float(reward))
+                totals[i] += float(reward)
+                obs[i] = np.asarray(next_obs, dtype=np.float32)
+                if not (terminated or truncated):
+                    still_alive.append(i)
+            alive = still_alive
+        episodes = [Episode(torch.stack(t["obs"]), torch.stack(t["actions"]), torch.tensor(t["rewards"]))
+                    for t in trajectories]
+        return episodes, totals, raw_obs
+
+    def advance(self) -> Advance:
+        c = self.config
+        episodes, totals, raw_obs = [], [], []
+        while len(episodes) < c.episodes_per_update:
+            count = min(c.num_envs, c.episodes_per_update - len(episodes))
+            batch, batch_totals, batch_obs = self.run_episodes(count, c.seed + self.episodes + len(episodes))
+            episodes += batch
+            totals += batch_totals
+            raw_obs += batch_obs
+        stats = self.learner.update(episodes)
+        self.absorb(raw_obs)
+        return Advance(sum(len(e.rewards) for e in episodes), [(t, len(e.rewards)) for t, e in zip(totals, episodes,
+                                                                                                strict=True)], stats)
+
+    def close(self) -> None:
+        super().close()
+        for env in self.envs:
+            env.close()
+
+
+def make_on_policy_trainer(env_id: str, config: OnPolicyConfig, run_dir: Path, *, show_progress: bool) -> Trainer:
+    if isinstance(config, A2CConfig):
+        return A2CTrainer(env_id, config, run_dir, show_progress=show_progress)
+    if isinstance(config, ReinforceConfig):
+        return ReinforceTrainer(env_id, config, run_dir, show_progress=show_progress)
+    raise TypeError(f"no on-policy trainer for {type(config).__name__}")

@@ -1,0 +1,88 @@
+import math
+
+import pytest
+import torch
+
+from robopg.algos.a2c import advantage_estimate
+from robopg.algos.reinforce import reinforce_psi
+from robopg.buffers import Episode, Rollout
+from robopg.config import make_config
+from robopg.losses import entropy_bonus, policy_gradient_loss, value_loss
+from robopg.nets import GaussianPolicy
+from robopg.returns import gae_advantages, n_step_returns
+from robopg.train import train
+
+
+def test_gaussian_log_prob_and_entropy_by_hand():
+    policy = GaussianPolicy(obs_dim=2, act_dim=2, hidden=[4], init_log_std=math.log(0.5))
+    obs = torch.zeros(1, 2)
+    mean = policy.mean(obs)
+    action = mean + torch.tensor([[0.5, -1.0]])  # one and two standard deviations away
+    # log N(x; μ, σ) = −(x−μ)²/(2σ²) − log σ − ½ log 2π, summed over the two dimensions
+    expected = -(0.5 + 2.0) - 2 * math.log(0.5) - math.log(2 * math.pi)
+    assert policy.log_prob(obs, action).item() == pytest.approx(expected, abs=1e-5)
+    entropy = policy.distribution(obs).entropy().sum(-1)  # ½ log(2πeσ²) per dimension
+    assert entropy.item() == pytest.approx(2 * (0.5 * math.log(2 * math.pi * math.e) + math.log(0.5)), abs=1e-5)
+    assert torch.equal(policy(obs), mean)  # the deterministic policy is the mean
+
+
+def test_policy_gradient_loss_raises_the_probability_of_good_actions():
+    mean = torch.zeros(1, requires_grad=True)
+    dist = torch.distributions.Normal(mean, torch.ones(1))
+    policy_gradient_loss(dist.log_prob(torch.tensor([1.0])), torch.tensor([2.0])).backward()
+    assert mean.grad.item() == pytest.approx(-2.0)  # d/dμ of −log N(1; μ, 1)·2 = −(1 − μ)·2
+    with pytest.raises(ValueError, match="equal shapes"):
+        policy_gradient_loss(torch.zeros(3), torch.zeros(2))
+    assert value_loss(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])).item() == 1.0
+    assert entropy_bonus(torch.tensor([2.0, 4.0]), 0.1).item() == pytest.approx(-0.3)
+
+
+def test_reinforce_psi_variants_by_hand():
+    def episode(rewards):
+        n = len(rewards)
+        return Episode(torch.zeros(n, 1), torch.zeros(n, 1), torch.tensor(rewards))
+
+    episodes = [episode([1.0, 1.0]), episode([0.0, 2.0, 0.0])]
+    # γ = 0.5: R(τ1) = 1 + 0.5 = 1.5, R(τ2) = 0 + 1 + 0 = 1.0; mean 1.25
+    full = reinforce_psi(episodes, "return", 0.5)
+    assert [p.tolist() for p in full] == [[1.5, 1.5], [1.0, 1.0, 1.0]]
+    baseline = reinforce_psi(episodes, "baseline", 0.5)
+    assert [p.tolist() for p in baseline] == [[0.25, 0.25], [-0.25, -0.25, -0.25]]
+    to_go = reinforce_psi(episodes, "reward_to_go", 0.5)
+    assert [p.tolist() for p in to_go] == [[1.5, 1.0], [1.0, 2.0, 0.0]]
+
+
+def test_advantage_estimators_dispatch():
+    torch.manual_seed(0)
+    r, d, v, last = torch.randn(6, 2), torch.zeros(6, 2), torch.randn(6, 2), torch.randn(2)
+    rollout = Rollout(torch.zeros(6, 2, 1), torch.zeros(6, 2, 1), torch.zeros(6, 2), r, d, v, last)
+    base = {"gamma": 0.9, "gae_lambda": 0.8, "n_step": 3}
+    expected = {
+        "td": gae_advantages(r, d, v, last, 0.9, 0.0),
+        "mc": gae_advantages(r, d, v, last, 0.9, 1.0),
+        "gae": gae_advantages(r, d, v, last, 0.9, 0.8),
+        "nstep": n_step_returns(r, d, v, last, 0.9, 3) - v,
+    }
+    for name, value in expected.items():
+        config = make_config("a2c", {**base, "advantage": name})
+        assert torch.allclose(advantage_estimate(rollout, config), value), name
+
+
+@pytest.mark.parametrize(
+    ("algo", "overrides"),
+    [
+        ("a2c", {"advantage": "gae", "rollout_steps": 8}),
+        ("a2c", {"advantage": "nstep", "rollout_steps": 8}),
+        ("reinforce", {"variant": "reward_to_go", "episodes_per_update": 8, "actor_lr": 1e-2, "total_steps": 16_000}),
+        ("reinforce", {"variant": "baseline", "episodes_per_update": 8, "actor_lr": 1e-2, "total_steps": 16_000}),
+    ],
+)
+def test_on_policy_learners_learn_a_toy_task(tmp_path, algo, overrides):
+    config = make_config(algo, {
+        "total_steps": 12_000, "num_envs": 4, "actor_lr": 3e-3, "critic_lr": 3e-3, "actor_hidden": [16],
+        "critic_hidden": [16], "eval_every": 12_000, "eval_episodes": 10, "log_every": 4_000,
+        "checkpoint_every": 16_000, "gamma": 0.9, **overrides,
+    })
+    result = train("PointToOrigin-v0", config, tmp_path / "run", show_progress=False)
+    # Doing nothing from x ~ U(−1, 1) costs about 20·0.5 = 10; heading to 0 at full speed about 2.5.
+    assert result.final_eval.mean > -5.0, result.final_eval
