@@ -235,8 +235,23 @@ class A2CConfig(OnPolicyConfig):
         _positive("value_coef", self.value_coef)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ActorCriticConfig(OnPolicyConfig):
+    """Actor-critic in the policy gradient theorem's form: ψ = Q_φ(s, a), Q learned by on-policy TD."""
+
+    algo: ClassVar[str] = "ac"
+
+    rollout_steps: int = 16
+    value_coef: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least("rollout_steps", self.rollout_steps, 1)
+        _positive("value_coef", self.value_coef)
+
+
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
-    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, A2CConfig)
+    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig)
 }
 
 
@@ -306,6 +321,7 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
 
 __all__ = [
     "A2CConfig",
+    "ActorCriticConfig",
     "ConfigError",
     "DDPGConfig",
     "DPGConfig",

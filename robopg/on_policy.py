@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from robopg.algos.a2c import A2C
+from robopg.algos.actor_critic import QActorCritic
 from robopg.algos.reinforce import Reinforce
 from robopg.buffers import Episode, Rollout
-from robopg.config import A2CConfig, OnPolicyConfig, ReinforceConfig
+from robopg.config import A2CConfig, ActorCriticConfig, OnPolicyConfig, ReinforceConfig
 from robopg.envs import make_env
 from robopg.trainer import Advance, Trainer
 
@@ -46,11 +47,14 @@ class OnPolicyTrainer(Trainer):
         """Nothing beyond the learner and generators: episodes restart on resume."""
 
 
-class A2CTrainer(OnPolicyTrainer):
-    config: A2CConfig
-    learner: A2C
+class RolloutTrainer(OnPolicyTrainer):
+    """Synchronous n-step rollouts from ``num_envs`` simulators, one learner update per rollout."""
 
-    def __init__(self, env_id: str, config: A2CConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+    config: A2CConfig | ActorCriticConfig
+    learner: A2C | QActorCritic
+
+    def __init__(self, env_id: str, config: A2CConfig | ActorCriticConfig, run_dir: Path, *,
+                 show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.envs = gym.vector.SyncVectorEnv(
             [lambda: make_env(env_id) for _ in range(config.num_envs)],
@@ -60,8 +64,9 @@ class A2CTrainer(OnPolicyTrainer):
         self.episode_returns = np.zeros(config.num_envs)
         self.episode_lengths = np.zeros(config.num_envs, dtype=int)
 
-    def make_learner(self) -> A2C:
-        return A2C(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+    def make_learner(self) -> A2C | QActorCritic:
+        learner_class = QActorCritic if isinstance(self.config, ActorCriticConfig) else A2C
+        return learner_class(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def advance(self) -> Advance:
         c = self.config
@@ -83,10 +88,10 @@ class A2CTrainer(OnPolicyTrainer):
             cut = truncated & ~terminated
             if cut.any():  # bootstrap through time limits with the value of the state the episode was cut at
                 final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)])
-                reward[torch.from_numpy(cut)] += c.gamma * self.learner.values(self.normalize(final))
+                reward[torch.from_numpy(cut)] += c.gamma * self.learner.state_value(self.normalize(final))
             for name, value in (("obs", obs), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
                                 ("dones", torch.as_tensor(terminated | truncated, dtype=torch.float32)),
-                                ("values", self.learner.values(obs))):
+                                ("values", self.learner.values(obs, action))):
                 columns[name].append(value)
             for i in np.flatnonzero(terminated | truncated):
                 finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
@@ -95,7 +100,7 @@ class A2CTrainer(OnPolicyTrainer):
             self.obs = next_obs
         rollout = Rollout(*(torch.stack(columns[name]) for name in ("obs", "actions", "log_probs", "rewards",
                                                                       "dones", "values")),
-                          last_value=self.learner.values(self.normalize(self.obs)))
+                          last_value=self.learner.state_value(self.normalize(self.obs)))
         stats = self.learner.update(rollout)
         self.absorb(raw_obs)
         return Advance(c.rollout_steps * c.num_envs, finished, stats)
@@ -167,8 +172,8 @@ class ReinforceTrainer(OnPolicyTrainer):
 
 
 def make_on_policy_trainer(env_id: str, config: OnPolicyConfig, run_dir: Path, *, show_progress: bool) -> Trainer:
-    if isinstance(config, A2CConfig):
-        return A2CTrainer(env_id, config, run_dir, show_progress=show_progress)
+    if isinstance(config, A2CConfig | ActorCriticConfig):
+        return RolloutTrainer(env_id, config, run_dir, show_progress=show_progress)
     if isinstance(config, ReinforceConfig):
         return ReinforceTrainer(env_id, config, run_dir, show_progress=show_progress)
     raise TypeError(f"no on-policy trainer for {type(config).__name__}")

@@ -46,7 +46,12 @@ class A2C(GaussianLearner):
         return {**super().modules(), "value": self.value, "critic_optimizer": self.critic_optimizer}
 
     @torch.no_grad()
-    def values(self, obs: torch.Tensor) -> torch.Tensor:
+    def values(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The critic's estimate for the rollout: V(s), whatever the action."""
+        return self.value(obs)
+
+    @torch.no_grad()
+    def state_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value(obs)
 
     def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
