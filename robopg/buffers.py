@@ -92,8 +92,10 @@ class Rollout(NamedTuple):
 
 
 class Episode(NamedTuple):
-    """One whole episode: normalized observations, unclipped actions, rewards (time first)."""
+    """One whole episode, time first: normalized observations, unclipped actions, rewards, and the
+    log-probability each action had under the policy that chose it (the behaviour policy b)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
+    behaviour_log_probs: torch.Tensor

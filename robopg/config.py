@@ -236,6 +236,34 @@ class A2CConfig(OnPolicyConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OffPACConfig(OnPolicyConfig):
+    """Off-policy actor-critic with importance sampling: episodes from a behaviour policy b (the policy
+    with its standard deviation times ``behaviour_std_scale``) with b(a|s) stored, replayed with
+    per-decision importance weights truncated at ``rho_clip``, and a value baseline."""
+
+    algo: ClassVar[str] = "offpac"
+
+    episodes_per_update: int = 4
+    replay_episodes: int = 32
+    replay_batch: int = 8
+    behaviour_std_scale: float = 1.5
+    rho_clip: float = 2.0
+    value_coef: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least("episodes_per_update", self.episodes_per_update, 1)
+        _int_at_least("replay_episodes", self.replay_episodes, 1)
+        _int_at_least("replay_batch", self.replay_batch, 1)
+        _require(self.replay_batch <= self.replay_episodes,
+                 f"replay_batch ({self.replay_batch}) must not exceed replay_episodes ({self.replay_episodes})")
+        _require(isinstance(self.behaviour_std_scale, int | float) and self.behaviour_std_scale >= 1,
+                 f"behaviour_std_scale must be >= 1 (b must cover π), got {self.behaviour_std_scale!r}")
+        _positive("rho_clip", self.rho_clip)
+        _positive("value_coef", self.value_coef)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActorCriticConfig(OnPolicyConfig):
     """Actor-critic in the policy gradient theorem's form: ψ = Q_φ(s, a), Q learned by on-policy TD."""
 
@@ -251,7 +279,8 @@ class ActorCriticConfig(OnPolicyConfig):
 
 
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
-    cls.algo: cls for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig)
+    cls.algo: cls
+    for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig, OffPACConfig)
 }
 
 
@@ -325,6 +354,7 @@ __all__ = [
     "ConfigError",
     "DDPGConfig",
     "DPGConfig",
+    "OffPACConfig",
     "OffPolicyConfig",
     "OnPolicyConfig",
     "ReinforceConfig",

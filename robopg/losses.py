@@ -63,3 +63,16 @@ def value_loss(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def entropy_bonus(entropy: torch.Tensor, coef: float) -> torch.Tensor:
     """−β·E[H(π(·|s))], added to the loss so that descending it raises the entropy (Mnih et al. 2016)."""
     return -coef * entropy.mean()
+
+
+def per_decision_weights(log_pi: torch.Tensor, log_b: torch.Tensor, clip: float) -> torch.Tensor:
+    """w_t = min(c̄, Π_{t'≤t} π(a_t'|s_t') / b(a_t'|s_t')) along time (dim 0) of one trajectory.
+
+    The importance weight of eq. 30 of the lecture: the return after t depends only on the future, the
+    weight only on the past. Products of ratios explode or vanish over long trajectories, so they are
+    truncated at ``clip`` (Degris et al. 2012 truncate per step; Munos et al. 2016 discuss both). No gradient
+    flows through the weights.
+    """
+    if log_pi.shape != log_b.shape:
+        raise ValueError(f"log_pi and log_b must have equal shapes, got {tuple(log_pi.shape)}, {tuple(log_b.shape)}")
+    return torch.exp(torch.cumsum(log_pi.detach() - log_b, dim=0)).clamp(max=clip)

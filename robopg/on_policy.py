@@ -9,6 +9,7 @@ boundaries, so its resumption is exact; A2C's simulators are mid-episode and res
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import torch
 
 from robopg.algos.a2c import A2C
 from robopg.algos.actor_critic import QActorCritic
+from robopg.algos.offpac import OffPAC
 from robopg.algos.reinforce import Reinforce
 from robopg.buffers import Episode, Rollout
-from robopg.config import A2CConfig, ActorCriticConfig, OnPolicyConfig, ReinforceConfig
+from robopg.config import A2CConfig, ActorCriticConfig, OffPACConfig, OnPolicyConfig, ReinforceConfig
 from robopg.envs import make_env
 from robopg.trainer import Advance, Trainer
 
@@ -110,30 +112,44 @@ class RolloutTrainer(OnPolicyTrainer):
         self.envs.close()
 
 
-class ReinforceTrainer(OnPolicyTrainer):
-    """Collects ``episodes_per_update`` whole episodes, ``num_envs`` at a time in lockstep."""
+class EpisodeTrainer(OnPolicyTrainer):
+    """Collects ``episodes_per_update`` whole episodes, ``num_envs`` at a time in lockstep, and learns
+    from them (REINFORCE), or from a replay of recent episodes (off-policy actor-critic)."""
 
-    config: ReinforceConfig
-    learner: Reinforce
+    config: ReinforceConfig | OffPACConfig
+    learner: Reinforce | OffPAC
 
-    def __init__(self, env_id: str, config: ReinforceConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+    def __init__(self, env_id: str, config: ReinforceConfig | OffPACConfig, run_dir: Path, *,
+                 show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.envs = [make_env(env_id) for _ in range(config.num_envs)]
+        capacity = config.replay_episodes if isinstance(config, OffPACConfig) else config.episodes_per_update
+        self.replay: deque[Episode] = deque(maxlen=capacity)
 
-    def make_learner(self) -> Reinforce:
-        return Reinforce(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+    def make_learner(self) -> Reinforce | OffPAC:
+        learner_class = OffPAC if isinstance(self.config, OffPACConfig) else Reinforce
+        return learner_class(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+
+    def training_episodes(self, new: list[Episode]) -> list[Episode]:
+        """REINFORCE learns from the new episodes only; Off-PAC from a sample of its replay."""
+        if isinstance(self.config, ReinforceConfig):
+            return new
+        self.replay.extend(new)
+        count = min(self.config.replay_batch, len(self.replay))
+        return [self.replay[i] for i in self.rng.choice(len(self.replay), size=count, replace=False)]
 
     def run_episodes(self, count: int, first_seed: int) -> tuple[list[Episode], list[float], list[np.ndarray]]:
         """``count`` episodes on ``count`` of the simulators, stepped together until each has ended."""
         envs = self.envs[:count]
         obs = [np.asarray(env.reset(seed=first_seed + i)[0], dtype=np.float32) for i, env in enumerate(envs)]
-        trajectories: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": []} for _ in envs]
+        trajectories: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": [], "log_probs": []}
+                                               for _ in envs]
         totals = [0.0] * count
         alive = list(range(count))
         raw_obs: list[np.ndarray] = []
         while alive:
             batch = self.normalize(np.stack([obs[i] for i in alive]))
-            actions, _ = self.learner.sample(batch)
+            actions, log_probs = self.learner.sample(batch)
             env_actions = self.env_action(actions)
             still_alive = []
             for row, i in enumerate(alive):
@@ -141,14 +157,15 @@ class ReinforceTrainer(OnPolicyTrainer):
                 next_obs, reward, terminated, truncated, _ = envs[i].step(env_actions[row])
                 trajectories[i]["obs"].append(batch[row])
                 trajectories[i]["actions"].append(actions[row])
+                trajectories[i]["log_probs"].append(log_probs[row])
                 trajectories[i]["rewards"].append(float(reward))
                 totals[i] += float(reward)
                 obs[i] = np.asarray(next_obs, dtype=np.float32)
                 if not (terminated or truncated):
                     still_alive.append(i)
             alive = still_alive
-        episodes = [Episode(torch.stack(t["obs"]), torch.stack(t["actions"]), torch.tensor(t["rewards"]))
-                    for t in trajectories]
+        episodes = [Episode(torch.stack(t["obs"]), torch.stack(t["actions"]), torch.tensor(t["rewards"]),
+                            torch.stack(t["log_probs"])) for t in trajectories]
         return episodes, totals, raw_obs
 
     def advance(self) -> Advance:
@@ -160,10 +177,16 @@ class ReinforceTrainer(OnPolicyTrainer):
             episodes += batch
             totals += batch_totals
             raw_obs += batch_obs
-        stats = self.learner.update(episodes)
+        stats = self.learner.update(self.training_episodes(episodes))
         self.absorb(raw_obs)
         return Advance(sum(len(e.rewards) for e in episodes), [(t, len(e.rewards)) for t, e in zip(totals, episodes,
                                                                                                 strict=True)], stats)
+
+    def loop_state(self) -> dict[str, Any]:
+        return {"replay": [list(episode) for episode in self.replay]}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        self.replay.extend(Episode(*fields) for fields in state["replay"])
 
     def close(self) -> None:
         super().close()
@@ -174,6 +197,6 @@ class ReinforceTrainer(OnPolicyTrainer):
 def make_on_policy_trainer(env_id: str, config: OnPolicyConfig, run_dir: Path, *, show_progress: bool) -> Trainer:
     if isinstance(config, A2CConfig | ActorCriticConfig):
         return RolloutTrainer(env_id, config, run_dir, show_progress=show_progress)
-    if isinstance(config, ReinforceConfig):
-        return ReinforceTrainer(env_id, config, run_dir, show_progress=show_progress)
+    if isinstance(config, ReinforceConfig | OffPACConfig):
+        return EpisodeTrainer(env_id, config, run_dir, show_progress=show_progress)
     raise TypeError(f"no on-policy trainer for {type(config).__name__}")

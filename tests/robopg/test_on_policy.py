@@ -7,7 +7,7 @@ from robopg.algos.a2c import advantage_estimate
 from robopg.algos.reinforce import reinforce_psi
 from robopg.buffers import Episode, Rollout
 from robopg.config import make_config
-from robopg.losses import entropy_bonus, policy_gradient_loss, value_loss
+from robopg.losses import entropy_bonus, per_decision_weights, policy_gradient_loss, value_loss
 from robopg.nets import GaussianPolicy
 from robopg.returns import gae_advantages, n_step_returns
 from robopg.train import train
@@ -37,10 +37,20 @@ def test_policy_gradient_loss_raises_the_probability_of_good_actions():
     assert entropy_bonus(torch.tensor([2.0, 4.0]), 0.1).item() == pytest.approx(-0.3)
 
 
+def test_per_decision_weights_by_hand():
+    ratios = torch.tensor([2.0, 0.5, 4.0, 1.0])  # π/b at each step
+    log_b = torch.zeros(4)
+    weights = per_decision_weights(torch.log(ratios), log_b, clip=3.0)
+    # running products 2, 1, 4, 4 -> truncated at 3
+    assert torch.allclose(weights, torch.tensor([2.0, 1.0, 3.0, 3.0]))
+    log_pi = torch.log(ratios).requires_grad_()
+    assert not per_decision_weights(log_pi, log_b, 10.0).requires_grad
+
+
 def test_reinforce_psi_variants_by_hand():
     def episode(rewards):
         n = len(rewards)
-        return Episode(torch.zeros(n, 1), torch.zeros(n, 1), torch.tensor(rewards))
+        return Episode(torch.zeros(n, 1), torch.zeros(n, 1), torch.tensor(rewards), torch.zeros(n))
 
     episodes = [episode([1.0, 1.0]), episode([0.0, 2.0, 0.0])]
     # γ = 0.5: R(τ1) = 1 + 0.5 = 1.5, R(τ2) = 0 + 1 + 0 = 1.0; mean 1.25
@@ -74,6 +84,7 @@ def test_advantage_estimators_dispatch():
         ("a2c", {"advantage": "gae", "rollout_steps": 8}),
         ("a2c", {"advantage": "nstep", "rollout_steps": 8}),
         ("ac", {"rollout_steps": 8, "total_steps": 50_000}),  # ψ = Q has no baseline: slower
+        ("offpac", {"episodes_per_update": 4, "actor_lr": 1e-2, "total_steps": 16_000}),
         ("reinforce", {"variant": "reward_to_go", "episodes_per_update": 8, "actor_lr": 1e-2, "total_steps": 16_000}),
         ("reinforce", {"variant": "baseline", "episodes_per_update": 8, "actor_lr": 1e-2, "total_steps": 16_000}),
     ],
