@@ -99,3 +99,58 @@ class Episode(NamedTuple):
     actions: torch.Tensor
     rewards: torch.Tensor
     behaviour_log_probs: torch.Tensor
+
+
+class PrioritizedReturns:
+    """Replay of (s, a, R) with sampling probability ∝ priority^α (Schaul et al. 2016), for self-imitation.
+
+    Observations are stored raw and normalized when sampled, with the normalizer of that moment.
+    Sampling returns importance weights (N·P(i))^(−β) / max, which correct the bias of prioritization.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: float) -> None:
+        self.capacity, self.alpha, self.beta = capacity, alpha, beta
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.action = np.zeros((capacity, act_dim), dtype=np.float32)
+        self.returns = np.zeros(capacity, dtype=np.float32)
+        self.priority = np.zeros(capacity, dtype=np.float64)
+        self.pos = 0
+        self.full = False
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def add(self, obs: np.ndarray, actions: np.ndarray, returns: np.ndarray) -> None:
+        """Add one episode's transitions at the highest priority so far, so each is tried at least once."""
+        top = self.priority[: len(self)].max() if len(self) else 1.0
+        for i in range(len(returns)):
+            self.obs[self.pos], self.action[self.pos], self.returns[self.pos] = obs[i], actions[i], returns[i]
+            self.priority[self.pos] = top
+            self.pos = (self.pos + 1) % self.capacity
+            self.full = self.full or self.pos == 0
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor, torch.Tensor,
+                                                                          torch.Tensor, torch.Tensor]:
+        """Indices, observations, actions, returns and importance weights of a prioritized minibatch."""
+        n = len(self)
+        scaled = self.priority[:n] ** self.alpha + 1e-12
+        probabilities = scaled / scaled.sum()
+        idx = rng.choice(n, size=batch_size, p=probabilities)
+        weights = (n * probabilities[idx]) ** (-self.beta)
+        weights = torch.as_tensor(weights / weights.max(), dtype=torch.float32)
+        return (idx, torch.from_numpy(self.obs[idx]), torch.from_numpy(self.action[idx]),
+                torch.from_numpy(self.returns[idx]), weights)
+
+    def update_priorities(self, idx: np.ndarray, priorities: np.ndarray) -> None:
+        self.priority[idx] = priorities
+
+    def state_dict(self) -> dict[str, np.ndarray | int | bool]:
+        n = len(self)
+        return {"obs": self.obs[:n].copy(), "action": self.action[:n].copy(), "returns": self.returns[:n].copy(),
+                "priority": self.priority[:n].copy(), "pos": self.pos, "full": self.full}
+
+    def load_state_dict(self, state: dict) -> None:
+        n = len(state["returns"])
+        for name in ("obs", "action", "returns", "priority"):
+            getattr(self, name)[:n] = state[name]
+        self.pos, self.full = int(state["pos"]), bool(state["full"])

@@ -236,6 +236,30 @@ class A2CConfig(OnPolicyConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SILConfig(A2CConfig):
+    """A2C plus self-imitation learning (Oh et al. 2018): ``sil_updates`` prioritized minibatches of past
+    (s, a, R) per A2C update, learning only where the return beat V(s)."""
+
+    algo: ClassVar[str] = "a2c_sil"
+
+    sil_updates: int = 2
+    sil_batch_size: int = 64
+    sil_buffer_size: int = 100_000
+    sil_value_coef: float = 0.01
+    sil_alpha: float = 0.6
+    sil_beta: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least("sil_updates", self.sil_updates, 1)
+        _int_at_least("sil_batch_size", self.sil_batch_size, 1)
+        _int_at_least("sil_buffer_size", self.sil_buffer_size, 1)
+        _positive("sil_value_coef", self.sil_value_coef)
+        _in_unit_interval("sil_alpha", self.sil_alpha, closed_low=True)
+        _in_unit_interval("sil_beta", self.sil_beta, closed_low=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class OffPACConfig(OnPolicyConfig):
     """Off-policy actor-critic with importance sampling: episodes from a behaviour policy b (the policy
     with its standard deviation times ``behaviour_std_scale``) with b(a|s) stored, replayed with
@@ -280,7 +304,8 @@ class ActorCriticConfig(OnPolicyConfig):
 
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     cls.algo: cls
-    for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig, OffPACConfig)
+    for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig, SILConfig,
+                OffPACConfig)
 }
 
 
@@ -359,6 +384,7 @@ __all__ = [
     "OnPolicyConfig",
     "ReinforceConfig",
     "RunConfig",
+    "SILConfig",
     "TD3Config",
     "config_from_dict",
     "config_to_dict",

@@ -76,3 +76,19 @@ def per_decision_weights(log_pi: torch.Tensor, log_b: torch.Tensor, clip: float)
     if log_pi.shape != log_b.shape:
         raise ValueError(f"log_pi and log_b must have equal shapes, got {tuple(log_pi.shape)}, {tuple(log_b.shape)}")
     return torch.exp(torch.cumsum(log_pi.detach() - log_b, dim=0)).clamp(max=clip)
+
+
+def self_imitation_losses(
+    log_prob: torch.Tensor, value: torch.Tensor, returns: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Self-imitation learning (Oh et al. 2018): imitate past actions whose return beat the value estimate.
+
+        L_actor  = −E[w · log π(a|s) · (R − V(s))⁺]     L_critic = E[w · ((R − V(s))⁺)²]
+
+    ``weights`` are the prioritized replay's importance weights. Returns both losses and (R − V(s))⁺,
+    the new priorities.
+    """
+    clipped_advantage = (returns - value).clamp(min=0.0)
+    actor = -(weights * log_prob * clipped_advantage.detach()).mean()
+    critic = (weights * clipped_advantage.square()).mean()
+    return actor, critic, clipped_advantage.detach()

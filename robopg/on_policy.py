@@ -21,9 +21,11 @@ from robopg.algos.a2c import A2C
 from robopg.algos.actor_critic import QActorCritic
 from robopg.algos.offpac import OffPAC
 from robopg.algos.reinforce import Reinforce
-from robopg.buffers import Episode, Rollout
-from robopg.config import A2CConfig, ActorCriticConfig, OffPACConfig, OnPolicyConfig, ReinforceConfig
+from robopg.algos.sil import A2CSIL
+from robopg.buffers import Episode, PrioritizedReturns, Rollout
+from robopg.config import A2CConfig, ActorCriticConfig, OffPACConfig, OnPolicyConfig, ReinforceConfig, SILConfig
 from robopg.envs import make_env
+from robopg.returns import discounted_returns
 from robopg.trainer import Advance, Trainer
 
 
@@ -95,6 +97,7 @@ class RolloutTrainer(OnPolicyTrainer):
                                 ("dones", torch.as_tensor(terminated | truncated, dtype=torch.float32)),
                                 ("values", self.learner.values(obs, action))):
                 columns[name].append(value)
+            self.record(self.obs, action, env_reward, terminated | truncated)
             for i in np.flatnonzero(terminated | truncated):
                 finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
                 self.episode_returns[i], self.episode_lengths[i] = 0.0, 0
@@ -104,12 +107,66 @@ class RolloutTrainer(OnPolicyTrainer):
                                                                       "dones", "values")),
                           last_value=self.learner.state_value(self.normalize(self.obs)))
         stats = self.learner.update(rollout)
+        stats.update(self.after_update())
         self.absorb(raw_obs)
         return Advance(c.rollout_steps * c.num_envs, finished, stats)
+
+    def record(self, raw_obs: np.ndarray, action: torch.Tensor, reward: np.ndarray, done: np.ndarray) -> None:
+        """See every step of every simulator (SIL keeps whole episodes)."""
+
+    def after_update(self) -> dict[str, torch.Tensor]:
+        """Extra learning after each rollout's update (SIL's self-imitation)."""
+        return {}
 
     def close(self) -> None:
         super().close()
         self.envs.close()
+
+
+class SILTrainer(RolloutTrainer):
+    """A2C rollouts; every finished episode's (s, a, R) goes to a prioritized replay for self-imitation."""
+
+    config: SILConfig
+    learner: A2CSIL
+
+    def __init__(self, env_id: str, config: SILConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+        super().__init__(env_id, config, run_dir, show_progress=show_progress)
+        self.replay = PrioritizedReturns(config.sil_buffer_size, self.obs_dim, self.act_dim, config.sil_alpha,
+                                         config.sil_beta)
+        self.running: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": []}
+                                               for _ in range(config.num_envs)]
+
+    def make_learner(self) -> A2CSIL:
+        return A2CSIL(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+
+    def record(self, raw_obs: np.ndarray, action: torch.Tensor, reward: np.ndarray, done: np.ndarray) -> None:
+        for i, episode in enumerate(self.running):
+            episode["obs"].append(raw_obs[i])
+            episode["actions"].append(action[i].numpy())
+            episode["rewards"].append(float(reward[i]))
+            if done[i]:
+                rewards = torch.tensor(episode["rewards"])
+                returns = discounted_returns(rewards, torch.zeros_like(rewards), self.config.gamma)
+                self.replay.add(np.stack(episode["obs"]), np.stack(episode["actions"]), returns.numpy())
+                self.running[i] = {"obs": [], "actions": [], "rewards": []}
+
+    def after_update(self) -> dict[str, torch.Tensor]:
+        if len(self.replay) < self.config.sil_batch_size:
+            return {}
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(self.config.sil_updates):
+            idx, obs, actions, returns, weights = self.replay.sample(self.config.sil_batch_size, self.rng)
+            stats, priorities = self.learner.imitate(self.normalize(obs.numpy()), actions, returns, weights)
+            self.replay.update_priorities(idx, priorities.numpy())
+        return stats
+
+    def loop_state(self) -> dict[str, Any]:
+        return {"sil_replay": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                               for k, v in self.replay.state_dict().items()}}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        self.replay.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
+                                     for k, v in state["sil_replay"].items()})
 
 
 class EpisodeTrainer(OnPolicyTrainer):
@@ -195,6 +252,8 @@ class EpisodeTrainer(OnPolicyTrainer):
 
 
 def make_on_policy_trainer(env_id: str, config: OnPolicyConfig, run_dir: Path, *, show_progress: bool) -> Trainer:
+    if isinstance(config, SILConfig):
+        return SILTrainer(env_id, config, run_dir, show_progress=show_progress)
     if isinstance(config, A2CConfig | ActorCriticConfig):
         return RolloutTrainer(env_id, config, run_dir, show_progress=show_progress)
     if isinstance(config, ReinforceConfig | OffPACConfig):

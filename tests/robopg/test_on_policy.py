@@ -1,13 +1,20 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from robopg.algos.a2c import advantage_estimate
 from robopg.algos.reinforce import reinforce_psi
-from robopg.buffers import Episode, Rollout
+from robopg.buffers import Episode, PrioritizedReturns, Rollout
 from robopg.config import make_config
-from robopg.losses import entropy_bonus, per_decision_weights, policy_gradient_loss, value_loss
+from robopg.losses import (
+    entropy_bonus,
+    per_decision_weights,
+    policy_gradient_loss,
+    self_imitation_losses,
+    value_loss,
+)
 from robopg.nets import GaussianPolicy
 from robopg.returns import gae_advantages, n_step_returns
 from robopg.train import train
@@ -47,6 +54,29 @@ def test_per_decision_weights_by_hand():
     assert not per_decision_weights(log_pi, log_b, 10.0).requires_grad
 
 
+def test_self_imitation_learns_only_from_returns_above_the_value():
+    log_prob = torch.tensor([-1.0, -2.0], requires_grad=True)
+    value = torch.tensor([1.0, 3.0], requires_grad=True)
+    returns = torch.tensor([2.0, 1.0])
+    actor, critic, priorities = self_imitation_losses(log_prob, value, returns, torch.ones(2))
+    assert priorities.tolist() == [1.0, 0.0]  # (R − V)⁺
+    assert actor.item() == pytest.approx(0.5)  # −mean(log π · (R − V)⁺) = −(−1·1 + 0)/2
+    assert critic.item() == pytest.approx(0.5)  # mean(((R − V)⁺)²) = (1 + 0)/2
+    (actor + critic).backward()
+    assert log_prob.grad.tolist() == [-0.5, 0.0] and value.grad.tolist() == [-1.0, 0.0]
+
+
+def test_prioritized_returns_sample_by_priority():
+    replay = PrioritizedReturns(8, obs_dim=1, act_dim=1, alpha=1.0, beta=1.0)
+    replay.add(np.zeros((4, 1)), np.zeros((4, 1)), np.arange(4.0))
+    replay.update_priorities(np.arange(4), np.array([0.0, 0.0, 1.0, 3.0]))
+    idx, _, _, returns, weights = replay.sample(4000, np.random.default_rng(0))
+    share = np.bincount(idx, minlength=4) / 4000
+    assert share[:2].sum() == 0 and share[3] == pytest.approx(0.75, abs=0.03)
+    assert torch.allclose(returns, torch.as_tensor(idx, dtype=torch.float32))
+    assert weights.max() == 1.0 and weights[idx == 3].max() < 1.0  # frequent samples weigh less
+
+
 def test_reinforce_psi_variants_by_hand():
     def episode(rewards):
         n = len(rewards)
@@ -83,6 +113,7 @@ def test_advantage_estimators_dispatch():
     [
         ("a2c", {"advantage": "gae", "rollout_steps": 8}),
         ("a2c", {"advantage": "nstep", "rollout_steps": 8}),
+        ("a2c_sil", {"rollout_steps": 8, "sil_batch_size": 32}),
         ("ac", {"rollout_steps": 8, "total_steps": 50_000}),  # ψ = Q has no baseline: slower
         ("offpac", {"episodes_per_update": 4, "actor_lr": 1e-2, "total_steps": 16_000}),
         ("reinforce", {"variant": "reward_to_go", "episodes_per_update": 8, "actor_lr": 1e-2, "total_steps": 16_000}),
