@@ -7,7 +7,7 @@ DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 install: .install-stamp
 .install-stamp: pyproject.toml
-	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	$(PYTHON) -m pip install --quiet -e ".[dev,ray]"
 	touch .install-stamp
 
 demo: install

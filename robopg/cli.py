@@ -32,13 +32,15 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     from robopg.checkpoint import CheckpointError
     from robopg.config import ConfigError
     from robopg.envs import EnvError
-    from robopg.train import RunDirError
+    from robopg.parallel.ray_backend import BackendError
+    from robopg.parallel.worker import WorkerFailure
+    from robopg.trainer import RunDirError
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ConfigError, EnvError, CheckpointError, RunDirError) as exc:
+        except (ConfigError, EnvError, CheckpointError, RunDirError, BackendError, WorkerFailure) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -51,16 +53,21 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @user_errors
 def train_sim(
     env: Annotated[str | None, typer.Option(help="Gymnasium id: ours (robopg/...), Gymnasium's, or module:Id.")] = None,
-    algo: Annotated[str, typer.Option(help="ddpg, td3 or dpg.")] = "ddpg",
+    algo: Annotated[str, typer.Option(
+        help="ddpg, td3, dpg (deterministic); reinforce, ac, a2c, a2c_sil, offpac, a3c (Gaussian policies).")] = "ddpg",
     config: Annotated[Path | None, typer.Option(help="TOML file of config values.")] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to create (default runs/ALGO-ENV-SEED).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.")]
     = None,
+    workers: Annotated[int | None, typer.Option(help="A3C: number of asynchronous workers.")] = None,
+    backend: Annotated[str | None, typer.Option(help="A3C: local (processes) or ray.")] = None,
+    address: Annotated[str | None, typer.Option(help="A3C on Ray: the cluster's address (default: start one).")]
+    = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
-    """Train a deterministic policy in simulation."""
+    """Train a policy in simulation; its deterministic part (the actor, or the Gaussian mean) is what deploys."""
     from robopg import train as training
     from robopg.config import load_config, make_config
 
@@ -69,7 +76,8 @@ def train_sim(
     else:
         if env is None:
             fail("--env is required (or --resume RUN_DIR)")
-        overrides = {k: v for k, v in {"total_steps": steps, "seed": seed}.items() if v is not None}
+        given = {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend, "ray_address": address}
+        overrides = {k: v for k, v in given.items() if v is not None}
         cfg = load_config(algo, config, overrides) if config else make_config(algo, overrides)
         run_dir = out or Path("runs") / f"{algo}-{env.replace('/', '_').replace(':', '_')}-{cfg.seed}"
         result = training.train(env, cfg, run_dir, show_progress=not quiet)

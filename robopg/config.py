@@ -235,6 +235,34 @@ class A2CConfig(OnPolicyConfig):
         _positive("value_coef", self.value_coef)
 
 
+Backend = Literal["local", "ray"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class A3CConfig(A2CConfig):
+    """A3C (Mnih et al. 2016): ``workers`` actor-learners, each with its own simulators, seed, initial-state
+    range and entropy β, sending gradients asynchronously to a global actor and critic."""
+
+    algo: ClassVar[str] = "a3c"
+
+    num_envs: int = 1
+    workers: int = 2
+    backend: Backend = "local"
+    ray_address: str = ""
+    worker_init_ranges: tuple[float, ...] = ()
+    worker_entropy_coefs: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least("workers", self.workers, 1)
+        _require(self.backend in ("local", "ray"), f"backend must be 'local' or 'ray', got {self.backend!r}")
+        for name in ("worker_init_ranges", "worker_entropy_coefs"):
+            values = getattr(self, name)
+            _require(len(values) in (0, self.workers),
+                     f"{name} must be empty or give one value per worker ({self.workers}), got {len(values)}")
+            _require(all(isinstance(v, int | float) and v >= 0 for v in values), f"{name} must be >= 0")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SILConfig(A2CConfig):
     """A2C plus self-imitation learning (Oh et al. 2018): ``sil_updates`` prioritized minibatches of past
@@ -305,7 +333,7 @@ class ActorCriticConfig(OnPolicyConfig):
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     cls.algo: cls
     for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig, SILConfig,
-                OffPACConfig)
+                OffPACConfig, A3CConfig)
 }
 
 
@@ -375,6 +403,7 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
 
 __all__ = [
     "A2CConfig",
+    "A3CConfig",
     "ActorCriticConfig",
     "ConfigError",
     "DDPGConfig",

@@ -23,7 +23,15 @@ from robopg.algos.offpac import OffPAC
 from robopg.algos.reinforce import Reinforce
 from robopg.algos.sil import A2CSIL
 from robopg.buffers import Episode, PrioritizedReturns, Rollout
-from robopg.config import A2CConfig, ActorCriticConfig, OffPACConfig, OnPolicyConfig, ReinforceConfig, SILConfig
+from robopg.config import (
+    A2CConfig,
+    A3CConfig,
+    ActorCriticConfig,
+    OffPACConfig,
+    OnPolicyConfig,
+    ReinforceConfig,
+    SILConfig,
+)
 from robopg.envs import make_env
 from robopg.returns import discounted_returns
 from robopg.trainer import Advance, Trainer
@@ -32,23 +40,84 @@ from robopg.trainer import Advance, Trainer
 class OnPolicyTrainer(Trainer):
     config: OnPolicyConfig
 
-    def env_action(self, unit_action: torch.Tensor) -> np.ndarray:
-        """Clip a sampled action to [-1, 1] and scale it to actuator units."""
-        return self.learner.scaler(unit_action.clamp(-1.0, 1.0)).numpy()
-
-    def normalize(self, obs: np.ndarray) -> torch.Tensor:
-        return self.learner.normalizer(torch.as_tensor(obs, dtype=torch.float32))
-
-    def absorb(self, raw_obs: list[np.ndarray]) -> None:
-        """Fold the observations just learned from into the running normalizer."""
-        if self.config.normalize_obs and raw_obs:
-            self.learner.normalizer.update(torch.as_tensor(np.concatenate(raw_obs), dtype=torch.float32))
-
     def loop_state(self) -> dict[str, Any]:
         return {}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         """Nothing beyond the learner and generators: episodes restart on resume."""
+
+
+class RolloutCollector:
+    """n-step rollouts from a ``SyncVectorEnv`` of simulators that resets a finished one in the same step.
+
+    Used by the synchronous trainers and by each A3C worker. ``record`` sees every step (SIL keeps whole
+    episodes); ``reset_options`` go to every reset (an A3C worker's own initial-state range).
+    """
+
+    def __init__(self, env_id: str, num_envs: int, gamma: float, reset_options: dict[str, Any] | None = None) -> None:
+        self.envs = gym.vector.SyncVectorEnv(
+            [lambda: make_env(env_id) for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+        self.num_envs, self.gamma, self.reset_options = num_envs, gamma, reset_options
+        self.obs: np.ndarray | None = None
+        self.episode_returns = np.zeros(num_envs)
+        self.episode_lengths = np.zeros(num_envs, dtype=int)
+
+    def start(self, first_seed: int) -> None:
+        self.obs, _ = self.envs.reset(seed=[first_seed + i for i in range(self.num_envs)],
+                                      options=self.reset_options)
+        self.episode_returns[:] = 0
+        self.episode_lengths[:] = 0
+
+    def collect(self, learner, steps: int, record=None) -> tuple[Rollout, list[np.ndarray], list[tuple[float, int]]]:
+        """A rollout, the raw observations it saw, and the episodes that finished in it."""
+        assert self.obs is not None, "start() the collector first"
+        columns: dict[str, list[torch.Tensor]] = {k: [] for k in Rollout._fields[:-1]}
+        raw_obs, finished = [], []
+        for _ in range(steps):
+            obs = normalize(learner, self.obs)
+            action, log_prob = learner.sample(obs)
+            next_obs, env_reward, terminated, truncated, info = self.envs.step(env_action(learner, action))
+            self.episode_returns += env_reward
+            self.episode_lengths += 1
+            reward = torch.as_tensor(env_reward, dtype=torch.float32)
+            cut = truncated & ~terminated
+            if cut.any():  # bootstrap through time limits with the value of the state the episode was cut at
+                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)])
+                reward[torch.from_numpy(cut)] += self.gamma * learner.state_value(normalize(learner, final))
+            done = terminated | truncated
+            for name, value in (("obs", obs), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
+                                ("dones", torch.as_tensor(done, dtype=torch.float32)),
+                                ("values", learner.values(obs, action))):
+                columns[name].append(value)
+            if record is not None:
+                record(self.obs, action, env_reward, done)
+            for i in np.flatnonzero(done):
+                finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
+                self.episode_returns[i], self.episode_lengths[i] = 0.0, 0
+            raw_obs.append(self.obs)
+            self.obs = next_obs
+        rollout = Rollout(*(torch.stack(columns[name]) for name in Rollout._fields[:-1]),
+                          last_value=learner.state_value(normalize(learner, self.obs)))
+        return rollout, raw_obs, finished
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def normalize(learner, obs: np.ndarray) -> torch.Tensor:
+    return learner.normalizer(torch.as_tensor(obs, dtype=torch.float32))
+
+
+def env_action(learner, unit_action: torch.Tensor) -> np.ndarray:
+    """Clip a sampled action to [-1, 1] and scale it to actuator units."""
+    return learner.scaler(unit_action.clamp(-1.0, 1.0)).numpy()
+
+
+def absorb(learner, raw_obs: list[np.ndarray]) -> None:
+    """Fold the observations just learned from into the running normalizer."""
+    if learner.config.normalize_obs and raw_obs:
+        learner.normalizer.update(torch.as_tensor(np.concatenate(raw_obs), dtype=torch.float32))
 
 
 class RolloutTrainer(OnPolicyTrainer):
@@ -60,13 +129,8 @@ class RolloutTrainer(OnPolicyTrainer):
     def __init__(self, env_id: str, config: A2CConfig | ActorCriticConfig, run_dir: Path, *,
                  show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
-        self.envs = gym.vector.SyncVectorEnv(
-            [lambda: make_env(env_id) for _ in range(config.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-        self.obs: np.ndarray | None = None
-        self.episode_returns = np.zeros(config.num_envs)
-        self.episode_lengths = np.zeros(config.num_envs, dtype=int)
+        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma)
+        self.started = False
 
     def make_learner(self) -> A2C | QActorCritic:
         learner_class = QActorCritic if isinstance(self.config, ActorCriticConfig) else A2C
@@ -74,41 +138,13 @@ class RolloutTrainer(OnPolicyTrainer):
 
     def advance(self) -> Advance:
         c = self.config
-        if self.obs is None:
-            seeds = [c.seed + self.episodes * c.num_envs + i for i in range(c.num_envs)]
-            self.obs, _ = self.envs.reset(seed=seeds)
-            self.episode_returns[:] = 0
-            self.episode_lengths[:] = 0
-        columns: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "actions", "log_probs", "rewards",
-                                                                    "dones", "values")}
-        raw_obs, finished = [], []
-        for _ in range(c.rollout_steps):
-            obs = self.normalize(self.obs)
-            action, log_prob = self.learner.sample(obs)
-            next_obs, env_reward, terminated, truncated, info = self.envs.step(self.env_action(action))
-            self.episode_returns += env_reward
-            self.episode_lengths += 1
-            reward = torch.as_tensor(env_reward, dtype=torch.float32)
-            cut = truncated & ~terminated
-            if cut.any():  # bootstrap through time limits with the value of the state the episode was cut at
-                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)])
-                reward[torch.from_numpy(cut)] += c.gamma * self.learner.state_value(self.normalize(final))
-            for name, value in (("obs", obs), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
-                                ("dones", torch.as_tensor(terminated | truncated, dtype=torch.float32)),
-                                ("values", self.learner.values(obs, action))):
-                columns[name].append(value)
-            self.record(self.obs, action, env_reward, terminated | truncated)
-            for i in np.flatnonzero(terminated | truncated):
-                finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
-                self.episode_returns[i], self.episode_lengths[i] = 0.0, 0
-            raw_obs.append(self.obs)
-            self.obs = next_obs
-        rollout = Rollout(*(torch.stack(columns[name]) for name in ("obs", "actions", "log_probs", "rewards",
-                                                                      "dones", "values")),
-                          last_value=self.learner.state_value(self.normalize(self.obs)))
+        if not self.started:
+            self.collector.start(c.seed + self.episodes * c.num_envs)
+            self.started = True
+        rollout, raw_obs, finished = self.collector.collect(self.learner, c.rollout_steps, self.record)
         stats = self.learner.update(rollout)
         stats.update(self.after_update())
-        self.absorb(raw_obs)
+        absorb(self.learner, raw_obs)
         return Advance(c.rollout_steps * c.num_envs, finished, stats)
 
     def record(self, raw_obs: np.ndarray, action: torch.Tensor, reward: np.ndarray, done: np.ndarray) -> None:
@@ -120,7 +156,7 @@ class RolloutTrainer(OnPolicyTrainer):
 
     def close(self) -> None:
         super().close()
-        self.envs.close()
+        self.collector.close()
 
 
 class SILTrainer(RolloutTrainer):
@@ -156,7 +192,7 @@ class SILTrainer(RolloutTrainer):
         stats: dict[str, torch.Tensor] = {}
         for _ in range(self.config.sil_updates):
             idx, obs, actions, returns, weights = self.replay.sample(self.config.sil_batch_size, self.rng)
-            stats, priorities = self.learner.imitate(self.normalize(obs.numpy()), actions, returns, weights)
+            stats, priorities = self.learner.imitate(normalize(self.learner, obs.numpy()), actions, returns, weights)
             self.replay.update_priorities(idx, priorities.numpy())
         return stats
 
@@ -205,9 +241,9 @@ class EpisodeTrainer(OnPolicyTrainer):
         alive = list(range(count))
         raw_obs: list[np.ndarray] = []
         while alive:
-            batch = self.normalize(np.stack([obs[i] for i in alive]))
+            batch = normalize(self.learner, np.stack([obs[i] for i in alive]))
             actions, log_probs = self.learner.sample(batch)
-            env_actions = self.env_action(actions)
+            env_actions = env_action(self.learner, actions)
             still_alive = []
             for row, i in enumerate(alive):
                 raw_obs.append(obs[i][None])
@@ -235,7 +271,7 @@ class EpisodeTrainer(OnPolicyTrainer):
             totals += batch_totals
             raw_obs += batch_obs
         stats = self.learner.update(self.training_episodes(episodes))
-        self.absorb(raw_obs)
+        absorb(self.learner, raw_obs)
         return Advance(sum(len(e.rewards) for e in episodes), [(t, len(e.rewards)) for t, e in zip(totals, episodes,
                                                                                                 strict=True)], stats)
 
@@ -252,6 +288,10 @@ class EpisodeTrainer(OnPolicyTrainer):
 
 
 def make_on_policy_trainer(env_id: str, config: OnPolicyConfig, run_dir: Path, *, show_progress: bool) -> Trainer:
+    if isinstance(config, A3CConfig):
+        from robopg.parallel.a3c import A3CTrainer
+
+        return A3CTrainer(env_id, config, run_dir, show_progress=show_progress)
     if isinstance(config, SILConfig):
         return SILTrainer(env_id, config, run_dir, show_progress=show_progress)
     if isinstance(config, A2CConfig | ActorCriticConfig):

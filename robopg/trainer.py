@@ -47,7 +47,7 @@ class Advance:
 
     steps: int
     episodes: list[tuple[float, int]]
-    stats: dict[str, torch.Tensor]
+    stats: dict[str, torch.Tensor | float]
 
 
 def prepare_new_run_dir(run_dir: Path) -> None:
@@ -184,7 +184,7 @@ class Trainer(ABC):
         logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None)
         reporter = ProgressReporter(f"{c.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
-        stats: dict[str, torch.Tensor] = {}
+        stats: dict[str, torch.Tensor | float] = {}
         started = interval_start = time.perf_counter()
         interval_step = self.step
         try:

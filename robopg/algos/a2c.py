@@ -41,6 +41,7 @@ class A2C(GaussianLearner):
         super().__init__(config, obs_dim, action_low, action_high, generator)
         self.value = ValueNet(obs_dim, config.critic_hidden)
         self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
+        self.entropy_coef = config.entropy_coef  # an A3C worker may explore with its own β
 
     def modules(self):
         return {**super().modules(), "value": self.value, "critic_optimizer": self.critic_optimizer}
@@ -54,7 +55,8 @@ class A2C(GaussianLearner):
     def state_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value(obs)
 
-    def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+    def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Actor loss + value loss of one rollout (the two nets are disjoint: one backward serves both)."""
         c = self.config
         advantages = advantage_estimate(rollout, c)
         returns = advantages + rollout.values
@@ -62,12 +64,17 @@ class A2C(GaussianLearner):
         dist = self.pi.distribution(obs)
         log_prob = dist.log_prob(rollout.actions.flatten(0, 1)).sum(-1)
         entropy = dist.entropy().sum(-1)
-        actor_loss = policy_gradient_loss(log_prob, advantages.flatten()) + entropy_bonus(entropy, c.entropy_coef)
+        actor_loss = policy_gradient_loss(log_prob, advantages.flatten()) + entropy_bonus(entropy, self.entropy_coef)
         critic_loss = c.value_coef * value_loss(self.value(obs), returns.flatten())
+        stats = {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
+                 "entropy": entropy.mean().detach(), "log_std": self.pi.log_std.mean().detach()}
+        return actor_loss + critic_loss, stats
+
+    def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+        loss, stats = self.loss(rollout)
         self.actor_optimizer.zero_grad(set_to_none=True)
         self.critic_optimizer.zero_grad(set_to_none=True)
-        (actor_loss + critic_loss).backward()  # disjoint parameters: one backward serves both
-        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
-        clipped_step(self.critic_optimizer, self.value.parameters(), c.max_grad_norm)
-        return {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
-                "entropy": entropy.mean().detach(), "log_std": self.pi.log_std.mean().detach()}
+        loss.backward()
+        clipped_step(self.actor_optimizer, self.pi.parameters(), self.config.max_grad_norm)
+        clipped_step(self.critic_optimizer, self.value.parameters(), self.config.max_grad_norm)
+        return stats

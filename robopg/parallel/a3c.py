@@ -1,0 +1,66 @@
+"""The A3C trainer: the global actor and critic live here; workers (local processes or Ray actors) send
+gradients asynchronously. Each ``advance`` waits for at least one worker report.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from robopg.algos.a2c import A2C
+from robopg.config import A3CConfig
+from robopg.trainer import Advance, Trainer
+
+REPORT_TIMEOUT_S = 5.0
+
+
+class A3CTrainer(Trainer):
+    config: A3CConfig
+    learner: A2C
+
+    def __init__(self, env_id: str, config: A3CConfig, run_dir: Path, *, show_progress: bool = True) -> None:
+        if config.backend == "ray":
+            from robopg.parallel.ray_backend import import_ray
+
+            import_ray()  # fail now, with the extra to install, not after set-up
+        super().__init__(env_id, config, run_dir, show_progress=show_progress)
+        self.workers: Any = None
+        self.worker_restarts = 0
+
+    def make_learner(self) -> A2C:
+        return A2C(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
+
+    def start_workers(self) -> None:
+        space = (self.obs_dim, self.action_low, self.action_high)
+        if self.config.backend == "ray":
+            from robopg.parallel.ray_backend import RayWorkers
+
+            self.workers = RayWorkers(self.env_id, self.config, self.learner, space)
+        else:
+            from robopg.parallel.local import LocalWorkers
+
+            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space)
+        self.workers.start()
+
+    def advance(self) -> Advance:
+        if self.workers is None:
+            self.start_workers()
+        reports = self.workers.collect(timeout=REPORT_TIMEOUT_S)
+        for message in self.workers.restart_dead():
+            self.worker_restarts += 1
+            print(message, file=sys.stderr, flush=True)
+        episodes = [episode for report in reports for episode in report.episodes]
+        stats = reports[-1].stats if reports else {}
+        return Advance(sum(report.steps for report in reports), episodes, stats)
+
+    def loop_state(self) -> dict[str, Any]:
+        return {"worker_restarts": self.worker_restarts}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        self.worker_restarts = int(state["worker_restarts"])
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+        super().close()

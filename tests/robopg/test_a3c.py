@@ -1,0 +1,61 @@
+"""A3C: asynchronous workers learn; a killed worker is replaced; the Ray backend; the missing-extra error."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from robopg.config import ConfigError, make_config
+from robopg.train import train
+
+A3C = {"total_steps": 16_000, "workers": 2, "rollout_steps": 16, "actor_lr": 3e-3, "critic_lr": 3e-3,
+       "actor_hidden": [16], "critic_hidden": [16], "eval_every": 16_000, "eval_episodes": 10, "log_every": 2_000,
+       "checkpoint_every": 16_000, "gamma": 0.9, "worker_init_ranges": [1.0, 0.5],
+       "worker_entropy_coefs": [0.0, 0.001]}
+
+
+def test_per_worker_settings_are_checked():
+    with pytest.raises(ConfigError, match="one value per worker"):
+        make_config("a3c", {"workers": 3, "worker_init_ranges": [1.0, 0.5]})
+    with pytest.raises(ConfigError, match="backend must be"):
+        make_config("a3c", {"backend": "mpi"})
+
+
+def test_local_workers_learn_and_a_killed_worker_is_replaced(tmp_path, capfd):
+    def kill_one_worker():
+        time.sleep(8)  # spawned workers are up and reporting by now
+        children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+        for pid in children:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+            if "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
+                os.kill(int(pid), signal.SIGKILL)
+                return
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    result = train("toy_envs:PointToOrigin-v0", make_config("a3c", A3C), tmp_path / "run", show_progress=False)
+    killer.join()
+    assert result.steps >= 16_000
+    assert result.final_eval.mean > -5.0, result.final_eval
+    assert "died (exit code -9); restarted" in capfd.readouterr().err
+
+
+def test_ray_backend_learns(tmp_path):
+    pytest.importorskip("ray")
+    config = make_config("a3c", {**A3C, "backend": "ray"})
+    result = train("toy_envs:PointToOrigin-v0", config, tmp_path / "run", show_progress=False)
+    assert result.final_eval.mean > -5.0, result.final_eval
+
+
+def test_ray_backend_without_ray_names_the_extra(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; from robopg.cli import main; "
+            f"sys.argv = ['robopg', 'train-sim', '--env', 'Pendulum-v1', '--algo', 'a3c', '--backend', 'ray', "
+            f"'--out', '{tmp_path / 'run'}']; main()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --backend ray needs Ray, an optional extra: pip install 'robopg[ray]'"
