@@ -120,6 +120,37 @@ def absorb(learner, raw_obs: list[np.ndarray]) -> None:
         learner.normalizer.update(torch.as_tensor(np.concatenate(raw_obs), dtype=torch.float32))
 
 
+def sample_episodes(envs: list[gym.Env], learner, first_seed: int) -> tuple[list[Episode], list[float],
+                                                                          list[np.ndarray]]:
+    """One whole episode on each simulator, stepped together until each has ended: the episodes, their
+    returns and the raw observations seen."""
+    obs = [np.asarray(env.reset(seed=first_seed + i)[0], dtype=np.float32) for i, env in enumerate(envs)]
+    trajectories: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": [], "log_probs": []}
+                                           for _ in envs]
+    totals = [0.0] * len(envs)
+    alive = list(range(len(envs)))
+    raw_obs: list[np.ndarray] = []
+    while alive:
+        batch = normalize(learner, np.stack([obs[i] for i in alive]))
+        actions, log_probs = learner.sample(batch)
+        env_actions = env_action(learner, actions)
+        still_alive = []
+        for row, i in enumerate(alive):
+            raw_obs.append(obs[i][None])
+            next_obs, reward, terminated, truncated, _ = envs[i].step(env_actions[row])
+            for name, value in (("obs", batch[row]), ("actions", actions[row]), ("log_probs", log_probs[row])):
+                trajectories[i][name].append(value)
+            trajectories[i]["rewards"].append(float(reward))
+            totals[i] += float(reward)
+            obs[i] = np.asarray(next_obs, dtype=np.float32)
+            if not (terminated or truncated):
+                still_alive.append(i)
+        alive = still_alive
+    episodes = [Episode(torch.stack(t["obs"]), torch.stack(t["actions"]), torch.tensor(t["rewards"]),
+                        torch.stack(t["log_probs"])) for t in trajectories]
+    return episodes, totals, raw_obs
+
+
 class RolloutTrainer(OnPolicyTrainer):
     """Synchronous n-step rollouts from ``num_envs`` simulators, one learner update per rollout."""
 
@@ -231,42 +262,13 @@ class EpisodeTrainer(OnPolicyTrainer):
         count = min(self.config.replay_batch, len(self.replay))
         return [self.replay[i] for i in self.rng.choice(len(self.replay), size=count, replace=False)]
 
-    def run_episodes(self, count: int, first_seed: int) -> tuple[list[Episode], list[float], list[np.ndarray]]:
-        """``count`` episodes on ``count`` of the simulators, stepped together until each has ended."""
-        envs = self.envs[:count]
-        obs = [np.asarray(env.reset(seed=first_seed + i)[0], dtype=np.float32) for i, env in enumerate(envs)]
-        trajectories: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": [], "log_probs": []}
-                                               for _ in envs]
-        totals = [0.0] * count
-        alive = list(range(count))
-        raw_obs: list[np.ndarray] = []
-        while alive:
-            batch = normalize(self.learner, np.stack([obs[i] for i in alive]))
-            actions, log_probs = self.learner.sample(batch)
-            env_actions = env_action(self.learner, actions)
-            still_alive = []
-            for row, i in enumerate(alive):
-                raw_obs.append(obs[i][None])
-                next_obs, reward, terminated, truncated, _ = envs[i].step(env_actions[row])
-                trajectories[i]["obs"].append(batch[row])
-                trajectories[i]["actions"].append(actions[row])
-                trajectories[i]["log_probs"].append(log_probs[row])
-                trajectories[i]["rewards"].append(float(reward))
-                totals[i] += float(reward)
-                obs[i] = np.asarray(next_obs, dtype=np.float32)
-                if not (terminated or truncated):
-                    still_alive.append(i)
-            alive = still_alive
-        episodes = [Episode(torch.stack(t["obs"]), torch.stack(t["actions"]), torch.tensor(t["rewards"]),
-                            torch.stack(t["log_probs"])) for t in trajectories]
-        return episodes, totals, raw_obs
-
     def advance(self) -> Advance:
         c = self.config
         episodes, totals, raw_obs = [], [], []
         while len(episodes) < c.episodes_per_update:
             count = min(c.num_envs, c.episodes_per_update - len(episodes))
-            batch, batch_totals, batch_obs = self.run_episodes(count, c.seed + self.episodes + len(episodes))
+            batch, batch_totals, batch_obs = sample_episodes(self.envs[:count], self.learner,
+                                                             c.seed + self.episodes + len(episodes))
             episodes += batch
             totals += batch_totals
             raw_obs += batch_obs
