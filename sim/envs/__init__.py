@@ -1,0 +1,1 @@
+"""PyBullet implementations of the tasks in :mod:`sim.tasks` (importing these imports pybullet)."""
