@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import nn
 
@@ -38,11 +36,6 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     target_params = list(target.parameters())
     source_params = list(source.parameters())
     torch._foreach_lerp_(target_params, source_params, tau)
-
-
-def clip_grad(parameters: Iterable[nn.Parameter], max_norm: float | None) -> None:
-    if max_norm is not None:
-        nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
 def policy_gradient_loss(log_prob: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:

@@ -43,8 +43,8 @@ class A2C(GaussianLearner):
         self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
         self.entropy_coef = config.entropy_coef  # an A3C worker may explore with its own β
 
-    def modules(self):
-        return {**super().modules(), "value": self.value, "critic_optimizer": self.critic_optimizer}
+    def parts(self):
+        return {**super().parts(), "value": self.value, "critic_optimizer": self.critic_optimizer}
 
     @torch.no_grad()
     def values(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

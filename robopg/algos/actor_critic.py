@@ -31,8 +31,8 @@ class QActorCritic(GaussianLearner):
         self.q = Critic(obs_dim, len(action_low), config.critic_hidden)
         self.critic_optimizer = adam(self.q.parameters(), config.critic_lr)
 
-    def modules(self):
-        return {**super().modules(), "q": self.q, "critic_optimizer": self.critic_optimizer}
+    def parts(self):
+        return {**super().parts(), "q": self.q, "critic_optimizer": self.critic_optimizer}
 
     def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.q(obs, action.clamp(-1.0, 1.0))[0]  # the env saw the clipped action

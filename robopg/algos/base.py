@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,5 +51,19 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None
     optimizer.step()
 
 
-def scaler_for(action_low: np.ndarray, action_high: np.ndarray) -> ActionScaler:
-    return ActionScaler(action_low, action_high)
+class SavesModules:
+    """``state_dict``/``load_state_dict`` over the modules and optimizers a learner names in ``parts``,
+    plus its update counter."""
+
+    updates: int = 0
+
+    def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {**{name: part.state_dict() for name, part in self.parts().items()}, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in self.parts().items():
+            part.load_state_dict(state[name])
+        self.updates = int(state["updates"])

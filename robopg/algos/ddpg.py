@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
-from robopg.algos.base import adam, frozen_copy, make_normalizer, optimizer_step, scaler_for
+from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, optimizer_step
 from robopg.buffers import Batch
 from robopg.config import DDPGConfig
 from robopg.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
-from robopg.nets import Actor, Critic, DeployablePolicy
+from robopg.nets import ActionScaler, Actor, Critic, DeployablePolicy
 from robopg.returns import td_target
 
 
-class DDPG:
+class DDPG(SavesModules):
     def __init__(
         self,
         config: DDPGConfig,
@@ -34,7 +35,7 @@ class DDPG:
         self.generator = generator
         act_dim = len(action_low)
         self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
-        self.scaler = scaler_for(action_low, action_high)
+        self.scaler = ActionScaler(action_low, action_high)
         self.actor = Actor(obs_dim, act_dim, config.actor_hidden)
         self.critic = Critic(obs_dim, act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1)
         self.actor_target = frozen_copy(self.actor)
@@ -74,20 +75,7 @@ class DDPG:
     def policy(self) -> DeployablePolicy:
         return DeployablePolicy(self.normalizer, self.actor, self.scaler)
 
-    def state_dict(self) -> dict:
-        return {
-            "normalizer": self.normalizer.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "actor_target": self.actor_target.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("normalizer", "actor", "critic", "actor_target", "critic_target", "actor_optimizer",
-                     "critic_optimizer"):
-            getattr(self, name).load_state_dict(state[name])
-        self.updates = int(state["updates"])
+    def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {"normalizer": self.normalizer, "actor": self.actor, "critic": self.critic,
+                "actor_target": self.actor_target, "critic_target": self.critic_target,
+                "actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}

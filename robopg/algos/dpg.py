@@ -19,15 +19,15 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp
 
-from robopg.algos.base import adam, frozen_copy, make_normalizer, optimizer_step, scaler_for
+from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, optimizer_step
 from robopg.buffers import Batch
 from robopg.config import DPGConfig
 from robopg.losses import polyak_update
-from robopg.nets import Actor, DeployablePolicy, mlp
+from robopg.nets import ActionScaler, Actor, DeployablePolicy, mlp
 from robopg.returns import td_target
 
 
-class DPG:
+class DPG(SavesModules):
     def __init__(
         self,
         config: DPGConfig,
@@ -39,7 +39,7 @@ class DPG:
         self.config = config
         act_dim = len(action_low)
         self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
-        self.scaler = scaler_for(action_low, action_high)
+        self.scaler = ActionScaler(action_low, action_high)
         self.actor = Actor(obs_dim, act_dim, config.actor_hidden)
         self.value = mlp(obs_dim, 1, config.value_hidden)
         self.value_target = frozen_copy(self.value)
@@ -83,19 +83,7 @@ class DPG:
     def policy(self) -> DeployablePolicy:
         return DeployablePolicy(self.normalizer, self.actor, self.scaler)
 
-    def state_dict(self) -> dict:
-        return {
-            "normalizer": self.normalizer.state_dict(),
-            "actor": self.actor.state_dict(),
-            "value": self.value.state_dict(),
-            "value_target": self.value_target.state_dict(),
-            "w": self.w.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("normalizer", "actor", "value", "value_target", "w", "actor_optimizer", "critic_optimizer"):
-            getattr(self, name).load_state_dict(state[name])
-        self.updates = int(state["updates"])
+    def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {"normalizer": self.normalizer, "actor": self.actor, "value": self.value,
+                "value_target": self.value_target, "w": self.w, "actor_optimizer": self.actor_optimizer,
+                "critic_optimizer": self.critic_optimizer}

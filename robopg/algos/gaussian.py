@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from robopg.algos.base import adam, make_normalizer, scaler_for
+from robopg.algos.base import SavesModules, adam, make_normalizer
 from robopg.config import OnPolicyConfig
-from robopg.nets import DeployablePolicy, GaussianPolicy
+from robopg.nets import ActionScaler, DeployablePolicy, GaussianPolicy
 
 
-class GaussianLearner:
+class GaussianLearner(SavesModules):
     """Normalizer, Gaussian policy and its optimizer; subclasses add critics and the update."""
 
     def __init__(
@@ -21,7 +21,7 @@ class GaussianLearner:
         self.config = config
         self.generator = generator
         self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
-        self.scaler = scaler_for(action_low, action_high)
+        self.scaler = ActionScaler(action_low, action_high)
         self.pi = GaussianPolicy(obs_dim, len(action_low), config.actor_hidden, config.init_log_std)
         self.actor_optimizer = adam(self.pi.parameters(), config.actor_lr)
 
@@ -36,15 +36,8 @@ class GaussianLearner:
         """The deterministic policy: the Gaussian's mean, with normalization and scaling."""
         return DeployablePolicy(self.normalizer, self.pi.mean, self.scaler)
 
-    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+    def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"normalizer": self.normalizer, "pi": self.pi, "actor_optimizer": self.actor_optimizer}
-
-    def state_dict(self) -> dict:
-        return {name: module.state_dict() for name, module in self.modules().items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name, module in self.modules().items():
-            module.load_state_dict(state[name])
 
 
 def clipped_step(optimizer: torch.optim.Optimizer, parameters, max_norm: float) -> torch.Tensor:

@@ -32,8 +32,8 @@ class OffPAC(GaussianLearner):
         self.value = ValueNet(obs_dim, config.critic_hidden)
         self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
 
-    def modules(self):
-        return {**super().modules(), "value": self.value, "critic_optimizer": self.critic_optimizer}
+    def parts(self):
+        return {**super().parts(), "value": self.value, "critic_optimizer": self.critic_optimizer}
 
     @torch.no_grad()
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
