@@ -54,3 +54,26 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     assert "trained 3000 steps" in result.stdout
     steps = [int(line.split(",")[0]) for line in (run_dir / "episodes.csv").read_text().splitlines()[1:]]
     assert steps == list(range(200, 3001, 200))  # every episode once, none lost, none twice
+
+
+SMOKE = {
+    "ddpg": "learning_starts = 100\nbatch_size = 16\nactor_hidden = [8]\ncritic_hidden = [8]\n",
+    "td3": "learning_starts = 100\nbatch_size = 16\nactor_hidden = [8]\ncritic_hidden = [8]\n",
+    "dpg": "learning_starts = 100\nbatch_size = 16\nactor_hidden = [8]\nvalue_hidden = [8]\n",
+    "reinforce": "episodes_per_update = 2\nnum_envs = 2\n",
+    "ac": "rollout_steps = 8\nnum_envs = 2\n",
+    "a2c": "rollout_steps = 8\nnum_envs = 2\nadvantage = \"nstep\"\n",
+    "a2c_sil": "rollout_steps = 8\nnum_envs = 2\nsil_batch_size = 8\n",
+    "offpac": "episodes_per_update = 2\nnum_envs = 2\nreplay_batch = 2\n",
+    "a3c": "rollout_steps = 8\nworkers = 2\n",
+}
+
+
+@pytest.mark.parametrize("algo", sorted(SMOKE))
+def test_every_algorithm_through_the_cli(tmp_path, algo):
+    config = tmp_path / "c.toml"
+    config.write_text(SMOKE[algo] + "eval_every = 400\neval_episodes = 1\nlog_every = 200\ncheckpoint_every = 400\n")
+    result = run("train-sim", "--env", "Pendulum-v1", "--algo", algo, "--steps", "400", "--config", str(config),
+                 "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "trained 4" in result.stdout and (tmp_path / "run" / "checkpoint.pt").exists()
