@@ -20,15 +20,12 @@ import torch
 
 from robopg import __version__
 from robopg.atomic import atomic_write
+from robopg.errors import CheckpointError
 
 FORMAT = "robopg-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.pt"
 RESUME_FILE = "resume.pt"
 CONFIG_FILE = "config.toml"
-
-
-class CheckpointError(ValueError):
-    """A run folder or checkpoint file is missing, corrupt or of another kind."""
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from robopg.errors import RobopgError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Policy-gradient RL from PyBullet simulation to robot hardware.")
 
@@ -29,18 +31,11 @@ def fail(message: str) -> None:
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the library's input errors into one clear line and exit code 2."""
-    from robopg.checkpoint import CheckpointError
-    from robopg.config import ConfigError
-    from robopg.envs import EnvError
-    from robopg.parallel.ray_backend import BackendError
-    from robopg.parallel.worker import WorkerFailure
-    from robopg.trainer import RunDirError
-
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ConfigError, EnvError, CheckpointError, RunDirError, BackendError, WorkerFailure) as exc:
+        except RobopgError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

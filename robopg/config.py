@@ -14,9 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import tomli_w
 
-
-class ConfigError(ValueError):
-    """A configuration value is out of range, of the wrong type, or unknown."""
+from robopg.errors import ConfigError
 
 
 def _require(condition: bool, message: str) -> None:

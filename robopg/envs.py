@@ -8,10 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 import sim  # noqa: F401  (registers the robopg/... ids)
-
-
-class EnvError(ValueError):
-    """The environment cannot be made or does not fit the algorithm."""
+from robopg.errors import EnvError
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:

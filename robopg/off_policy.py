@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robopg.algos import OffPolicyLearner, make_learner
+from robopg.algos import OffPolicyLearner
 from robopg.buffers import Batch, ReplayBuffer
 from robopg.config import OffPolicyConfig
 from robopg.envs import make_env
@@ -39,8 +39,6 @@ class OffPolicyTrainer(Trainer):
         self.episode_return, self.episode_length = 0.0, 0
         self.pending_obs: list[np.ndarray] = []
 
-    def make_learner(self) -> OffPolicyLearner:
-        return make_learner(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def start_episode(self) -> np.ndarray:
         obs, _ = self.env.reset(seed=self.config.seed + self.episodes)

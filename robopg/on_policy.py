@@ -163,9 +163,6 @@ class RolloutTrainer(OnPolicyTrainer):
         self.collector = RolloutCollector(env_id, config.num_envs, config.gamma)
         self.started = False
 
-    def make_learner(self) -> A2C | QActorCritic:
-        learner_class = QActorCritic if isinstance(self.config, ActorCriticConfig) else A2C
-        return learner_class(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def advance(self) -> Advance:
         c = self.config
@@ -203,8 +200,6 @@ class SILTrainer(RolloutTrainer):
         self.running: list[dict[str, list]] = [{"obs": [], "actions": [], "rewards": []}
                                                for _ in range(config.num_envs)]
 
-    def make_learner(self) -> A2CSIL:
-        return A2CSIL(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def record(self, raw_obs: np.ndarray, action: torch.Tensor, reward: np.ndarray, done: np.ndarray) -> None:
         for i, episode in enumerate(self.running):
@@ -250,9 +245,6 @@ class EpisodeTrainer(OnPolicyTrainer):
         capacity = config.replay_episodes if isinstance(config, OffPACConfig) else config.episodes_per_update
         self.replay: deque[Episode] = deque(maxlen=capacity)
 
-    def make_learner(self) -> Reinforce | OffPAC:
-        learner_class = OffPAC if isinstance(self.config, OffPACConfig) else Reinforce
-        return learner_class(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def training_episodes(self, new: list[Episode]) -> list[Episode]:
         """REINFORCE learns from the new episodes only; Off-PAC from a sample of its replay."""

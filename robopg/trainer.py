@@ -19,17 +19,15 @@ import numpy as np
 import torch
 
 from robopg import checkpoint
+from robopg.algos import make_learner
 from robopg.config import RunConfig, config_to_dict
 from robopg.envs import make_env
+from robopg.errors import RunDirError
 from robopg.evaluation import EvalResult, PolicyFn, evaluate
 from robopg.metrics import RunLogger
 from robopg.progress import ProgressReporter
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
-
-
-class RunDirError(ValueError):
-    """The output folder cannot be used for this run."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,9 @@ class Trainer(ABC):
         self.last_eval: EvalResult | None = None
 
     # ---- what a family of algorithms provides -------------------------------------------------
-    @abstractmethod
     def make_learner(self) -> Any:
         """The learner: ``update``, ``policy()`` (raw obs -> actuator units), ``state_dict``."""
+        return make_learner(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     @abstractmethod
     def advance(self) -> Advance:

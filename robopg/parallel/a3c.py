@@ -28,8 +28,6 @@ class A3CTrainer(Trainer):
         self.workers: Any = None
         self.worker_restarts = 0
 
-    def make_learner(self) -> A2C:
-        return A2C(self.config, self.obs_dim, self.action_low, self.action_high, self.generator)
 
     def start_workers(self) -> None:
         space = (self.obs_dim, self.action_low, self.action_high)

@@ -11,6 +11,7 @@ import numpy as np
 
 from robopg.algos.a2c import A2C
 from robopg.config import A3CConfig
+from robopg.errors import BackendError
 from robopg.parallel.worker import (
     GlobalNets,
     GradientWorker,
@@ -20,10 +21,6 @@ from robopg.parallel.worker import (
     apply_gradients,
     check_restarts,
 )
-
-
-class BackendError(RuntimeError):
-    """The requested parallel backend cannot run here."""
 
 
 def import_ray():

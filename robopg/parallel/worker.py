@@ -12,13 +12,10 @@ from torch import nn
 
 from robopg.algos.a2c import A2C
 from robopg.config import A3CConfig
+from robopg.errors import WorkerFailure
 from robopg.on_policy import RolloutCollector
 
 MAX_RESTARTS = 10  # per worker: past this it is not bad luck but a bug or a broken machine
-
-
-class WorkerFailure(RuntimeError):
-    """A worker kept dying: training cannot go on."""
 
 
 def check_restarts(index: int, restarts: int, why: str) -> None:
