@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from robopg.errors import RobopgError
@@ -79,6 +80,60 @@ def train_sim(
     typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; "
                f"final evaluation return {result.final_eval}")
     typer.echo(f"run folder: {result.run_dir} (checkpoint.pt, learning_curve.png, progress.csv, tb/)")
+
+
+@app.command("export")
+@user_errors
+def export(
+    source: Annotated[Path, typer.Argument(help="A run folder or checkpoint file.")],
+    out: Annotated[Path, typer.Option(help="The ONNX file to write.")] = Path("policy.onnx"),
+) -> None:
+    """Write the deterministic policy (the actor, or a Gaussian policy's mean) to ONNX, verified against torch."""
+    from robopg.export import TOLERANCE, export_policy
+
+    report = export_policy(source, out)
+    m = report.metadata
+    typer.echo(f"wrote {report.path}: {m.algo} policy for {m.env_id}, {m.obs_dim} observations -> {m.action_dim} "
+               f"actions in [{', '.join(f'{v:g}' for v in m.action_low)}] .. "
+               f"[{', '.join(f'{v:g}' for v in m.action_high)}], opset {m.opset}")
+    typer.echo(f"verified with onnxruntime on {report.checked_observations} observations: largest difference "
+               f"{report.max_abs_error:.3g} in actuator units, {report.max_normalized_error:.3g} of the action range "
+               f"(limit {TOLERANCE:g})")
+
+
+@app.command("eval")
+@user_errors
+def evaluate_policy(
+    policy: Annotated[Path, typer.Option(help="policy.onnx (onnxruntime only, no torch), a run folder or checkpoint.")],
+    env: Annotated[str | None, typer.Option(help="Gymnasium id (default: the one the policy was trained on).")]
+    = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode; the others follow.")] = 0,
+) -> None:
+    """Run a policy without exploration noise and print its mean ± std return."""
+    from robopg.envs import make_env
+    from robopg.evaluation import evaluate
+    from robopg.onnx_policy import OnnxPolicy, check_fits
+
+    if policy.suffix == ".onnx":  # onnxruntime alone: what runs on a robot
+        act = OnnxPolicy(policy)
+        m = act.metadata
+        trained_on, obs_dim, low, high = m.env_id, m.obs_dim, m.action_low, m.action_high
+    else:
+        from robopg.export import load_policy
+        from robopg.trainer import torch_policy_fn
+
+        module, state = load_policy(policy)
+        act = torch_policy_fn(module)
+        trained_on, obs_dim = state["env_id"], state["obs_dim"]
+        low, high = state["action_low"].numpy(), state["action_high"].numpy()
+    env_id = env or trained_on
+    environment = make_env(env_id)
+    space = environment.action_space
+    check_fits(obs_dim, np.asarray(low), np.asarray(high), environment.observation_space.shape[0], space.low,
+               space.high, f"environment {env_id}")
+    result = evaluate(act, environment, episodes, seed)
+    typer.echo(f"{env_id}: return {result}")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from robopg import checkpoint
 from robopg.atomic import atomic_write_text
 from robopg.config import OffPolicyConfig, RunConfig, config_from_dict, config_to_toml
+from robopg.envs import make_env
 from robopg.off_policy import OffPolicyTrainer
 from robopg.trainer import RunDirError, Trainer, TrainResult, prepare_new_run_dir
 
@@ -23,6 +24,7 @@ def make_trainer(env_id: str, config: RunConfig, run_dir: Path, show_progress: b
 def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True) -> TrainResult:
     """Train a new run in ``run_dir`` (which must not hold a run yet)."""
     run_dir = Path(run_dir)
+    make_env(env_id).close()  # a bad env id is an error before any folder is made
     prepare_new_run_dir(run_dir)
     trainer = make_trainer(env_id, config, run_dir, show_progress)
     atomic_write_text(run_dir / checkpoint.CONFIG_FILE, config_to_toml(config))

@@ -23,10 +23,17 @@ import pybullet
 import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 
+from sim.envs.quiet import native_output_silenced
 from sim.randomization import Dynamics, DynamicsDistribution, parse_dynamics, parse_init_range
 from sim.spec import TaskSpec
 
 GRAVITY = 9.81
+
+
+def connect() -> BulletClient:
+    """A physics server of its own, in this process, with no GUI (and without pybullet's chatter)."""
+    with native_output_silenced():
+        return BulletClient(connection_mode=pybullet.DIRECT)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray]):
         self._configure({"init_range": init_range, "dynamics": dynamics, **task_options})
         self.dynamics = Dynamics()
 
-        self._client: BulletClient | None = BulletClient(connection_mode=pybullet.DIRECT)
+        self._client: BulletClient | None = connect()
         client = self._client
         client.setAdditionalSearchPath(pybullet_data.getDataPath())
         client.setGravity(0.0, 0.0, -GRAVITY)

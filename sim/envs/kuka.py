@@ -16,11 +16,10 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
-import pybullet
 import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 
-from sim.envs.base import GRAVITY, Camera, PyBulletEnv
+from sim.envs.base import GRAVITY, Camera, PyBulletEnv, connect
 from sim.tasks import kuka
 
 EE_LINK = 6  # lbr_iiwa_link_7, the flange
@@ -60,7 +59,7 @@ class KukaReachEnv(PyBulletEnv):
         # The drive's own model of the arm, in a client of its own that is never stepped or
         # randomized (Bullet caches a body's inverse-dynamics model at its first use, so the
         # simulated arm itself would give whichever masses it had then).
-        self._drive_model = BulletClient(connection_mode=pybullet.DIRECT)
+        self._drive_model = connect()
         self._drive_model.setGravity(0.0, 0.0, -GRAVITY)
         self._drive_robot = self._drive_model.loadURDF(
             os.path.join(pybullet_data.getDataPath(), "kuka_iiwa/model.urdf"), useFixedBase=True

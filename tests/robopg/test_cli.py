@@ -28,11 +28,12 @@ def run(*args, **kwargs):
         ([], "--env is required"),
     ],
 )
-def test_bad_input_gives_one_error_line(args, message):
-    result = run("train-sim", *args)
+def test_bad_input_gives_one_error_line(args, message, tmp_path):
+    result = run("train-sim", *args, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error: "), result.stderr
+    assert not list(tmp_path.iterdir()), "bad input must not leave a run folder behind"
 
 
 def test_kill_9_then_resume_loses_nothing(tmp_path):

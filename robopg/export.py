@@ -1,0 +1,149 @@
+"""Export a trained policy to ONNX, verified against torch before the file appears.
+
+The exported graph is the learner's ``policy()``: observation normalization, the deterministic actor
+(or a Gaussian policy's mean) and the scaling to actuator units, so it takes raw observations and
+returns actions within the action space's bounds. The batch dimension is dynamic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from robopg import __version__, checkpoint
+from robopg.algos import make_learner
+from robopg.atomic import atomic_path
+from robopg.config import config_from_dict
+from robopg.envs import make_env
+from robopg.errors import EnvError, ExportError
+from robopg.nets import RunningNormalizer
+from robopg.onnx_policy import OnnxPolicy, PolicyMetadata
+
+OPSET = 18
+# Largest difference allowed between onnxruntime and torch, in normalized action units (the error divided by
+# half the actuator range): unit-free, and above float32's own noise (torch's batched and single-row results
+# for a 256-wide net differ by about 1e-6 of the range).
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    metadata: PolicyMetadata
+    max_abs_error: float  # actuator units
+    max_normalized_error: float  # divided by half the actuator range
+    checked_observations: int
+
+
+def checkpoint_file(source: Path) -> Path:
+    return source / checkpoint.CHECKPOINT_FILE if source.is_dir() else source
+
+
+def load_policy(source: Path) -> tuple[torch.nn.Module, dict]:
+    """The deployable policy of a run folder or checkpoint file, in eval mode, and the checkpoint."""
+    state = checkpoint.load(source)
+    config = config_from_dict(state["config"])
+    learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
+                           torch.Generator())
+    learner.load_state_dict(state["learner"])
+    return learner.policy().eval(), state
+
+
+def metadata_for(state: dict, source: Path) -> PolicyMetadata:
+    from sim.spec import task_spec
+
+    try:
+        spec = task_spec(state["env_id"])
+        obs_names, action_names, control_hz = spec.obs_names, spec.action_names, spec.control_hz
+    except KeyError:  # not one of our tasks: no names; the env's own rate if it states one
+        obs_names, action_names, control_hz = (), (), None
+    return PolicyMetadata(
+        obs_dim=int(state["obs_dim"]), action_dim=len(state["action_low"]),
+        obs_names=tuple(obs_names), action_names=tuple(action_names),
+        action_low=tuple(float(v) for v in state["action_low"]),
+        action_high=tuple(float(v) for v in state["action_high"]),
+        control_hz=control_hz, env_id=state["env_id"], algo=state["algo"], robopg_version=__version__,
+        checkpoint_sha256=hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest(), opset=OPSET,
+    )
+
+
+def verification_observations(policy: torch.nn.Module, env_id: str, obs_dim: int, seed: int = 0) -> np.ndarray:
+    """Observations recorded from one episode of the policy, plus random ones around the normalizer's
+    statistics, out to ten standard deviations so that the clipping is exercised too."""
+    rng = np.random.default_rng(seed)
+    recorded = []
+    try:
+        env = make_env(env_id)
+    except EnvError:
+        env = None
+    if env is not None:
+        obs, _ = env.reset(seed=seed)
+        for _ in range(200):
+            recorded.append(np.asarray(obs, dtype=np.float32))
+            with torch.no_grad():
+                action = policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        env.close()
+    normalizer = policy.normalizer  # a RunningNormalizer, or Identity when normalization is off
+    mean = normalizer.mean.numpy() if isinstance(normalizer, RunningNormalizer) else np.zeros(obs_dim)
+    std = np.sqrt(normalizer.var.numpy()) if isinstance(normalizer, RunningNormalizer) else np.ones(obs_dim)
+    spread = rng.choice([0.5, 1.0, 3.0, 10.0], size=(256, 1))
+    random = (mean + std * spread * rng.normal(size=(256, obs_dim))).astype(np.float32)
+    return np.concatenate([np.stack(recorded), random]) if recorded else random
+
+
+@contextlib.contextmanager
+def exporter_quiet() -> Iterator[None]:
+    """The torch.export-based exporter logs about optional packages (torchvision) and warns about its own
+    internals; neither concerns the user, whose console should show the export's result only."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_policy(source: Path, out: Path) -> ExportReport:
+    """Write ``source``'s policy to ``out`` as ONNX; fails, leaving ``out`` untouched, if the graph does not
+    pass the ONNX checker or differs from torch by more than ``TOLERANCE``."""
+    source, out = Path(source), Path(out)
+    policy, state = load_policy(source)
+    metadata = metadata_for(state, source)
+    if not out.parent.is_dir():
+        raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
+    dummy = torch.zeros(1, metadata.obs_dim)
+    with atomic_path(out) as tmp:
+        with exporter_quiet():
+            program = torch.onnx.export(policy, (dummy,), input_names=["observation"], output_names=["action"],
+                                        dynamic_shapes={"obs": {0: torch.export.Dim("batch")}}, opset_version=OPSET,
+                                        dynamo=True, verbose=False)
+        model = program.model_proto
+        onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **metadata.to_props()})
+        model.doc_string = f"robopg {metadata.algo} policy for {metadata.env_id}: raw observation -> action"
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(tmp))
+        observations = verification_observations(policy, metadata.env_id, metadata.obs_dim)
+        with torch.no_grad():
+            expected = policy(torch.from_numpy(observations)).numpy()
+        actual = OnnxPolicy(tmp)(observations)
+        error = np.abs(actual - expected)
+        normalized = float(np.max(error / policy.scaler.half_range.numpy()))
+        if not normalized <= TOLERANCE:
+            raise ExportError(f"onnxruntime and torch differ by {normalized:.3g} of the action range "
+                              f"(> {TOLERANCE}); nothing written")
+    return ExportReport(out, metadata, float(error.max()), normalized, len(observations))
