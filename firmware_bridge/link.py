@@ -1,0 +1,269 @@
+"""The host's side of the link: typed requests and answers over a :class:`SerialTransport`.
+
+Every request carries the host's sequence number and the firmware answers it with exactly one frame
+whose ``ack_seq`` (or, for a FAULT, ``ref_seq``) names it. Answers that come after their request timed
+out are counted as late and skipped; any other FAULT is raised as :class:`RobotFault`.
+A link is not thread-safe: one thread owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from firmware_bridge.codes import EVENT_REASONS, PROTOCOL_VERSION, Capabilities, StatusFlags
+from firmware_bridge.errors import LinkTimeout, ProtocolError, RobotFault
+from firmware_bridge.framing import Frame
+from firmware_bridge.messages import (
+    ActionMsg,
+    ClearMsg,
+    EstopMsg,
+    FaultMsg,
+    HeartbeatMsg,
+    HelloMsg,
+    InfoMsg,
+    Message,
+    ObservationMsg,
+    ResetMsg,
+    StatusMsg,
+    decode_message,
+    encode_message,
+)
+from firmware_bridge.stats import LinkStats
+from firmware_bridge.transport import SerialTransport
+
+# A jump this large in the firmware's sequence numbers is a restart, not lost frames.
+_MAX_SEQ_GAP = 1024
+# Requests that timed out, remembered so that their answers can be told apart as late.
+_ABANDONED_MEMORY = 64
+
+AnswerT = TypeVar("AnswerT", InfoMsg, ObservationMsg, StatusMsg)
+
+
+@dataclass(frozen=True, eq=False)
+class RobotInfo:
+    """What the firmware said about itself in INFO."""
+
+    protocol_version: int
+    obs_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    control_period: float  # seconds
+    watchdog_timeout: float | None  # seconds; None: no watchdog
+    firmware_id: str
+    capabilities: Capabilities
+
+    @property
+    def can_reset(self) -> bool:
+        return Capabilities.CAN_RESET in self.capabilities
+
+    @property
+    def lockstep(self) -> bool:
+        """True if the plant advances one control period per ACTION (a simulator); else it runs in real time."""
+        return Capabilities.LOCKSTEP in self.capabilities
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """One OBSERVATION: the firmware's frame ``seq``, the last ACTION applied ``ack_seq``, its clock ``t_ms``."""
+
+    seq: int
+    ack_seq: int
+    t_ms: int
+    flags: StatusFlags
+    values: np.ndarray  # float32, read-only
+
+
+@dataclass(frozen=True)
+class RobotStatus:
+    """A STATUS answer: firmware clock and flags."""
+
+    seq: int
+    ack_seq: int
+    t_ms: int
+    flags: StatusFlags
+
+
+class RobotLink:
+    """Talk to actuator firmware (or the virtual robot) over a serial link.
+
+    Open with :meth:`open` from a pyserial URL; call :meth:`hello` first so the link knows the
+    robot's sizes and checks actions against them. ``timeout`` is the default answer deadline in seconds.
+    """
+
+    def __init__(self, transport: SerialTransport, *, timeout: float = 0.5) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.info: RobotInfo | None = None
+        self._seq = 0
+        self._peer_seq: int | None = None
+        self._abandoned: deque[int] = deque(maxlen=_ABANDONED_MEMORY)
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5) -> RobotLink:
+        """Open ``url`` with pyserial's ``serial_for_url`` (a device path, a pty, ``loop://``, ``socket://h:p``)."""
+        return cls(SerialTransport(url, baudrate=baudrate, write_timeout=max(timeout, 0.1)), timeout=timeout)
+
+    @property
+    def stats(self) -> LinkStats:
+        return self.transport.stats
+
+    # ----- requests ------------------------------------------------------------------------------
+
+    def hello(self, timeout: float | None = None) -> RobotInfo:
+        """Open a session: ask for INFO, remember it and return it."""
+        self._peer_seq = None
+        _, info = self._request(HelloMsg(), InfoMsg, timeout)
+        if not np.isfinite(info.action_low + info.action_high).all() or any(
+            low > high for low, high in zip(info.action_low, info.action_high, strict=True)
+        ):
+            raise ProtocolError(f"firmware announced invalid action limits {info.action_low}..{info.action_high}")
+        self.info = RobotInfo(
+            protocol_version=PROTOCOL_VERSION,
+            obs_dim=info.obs_dim,
+            action_dim=info.action_dim,
+            action_low=_frozen_array(info.action_low),
+            action_high=_frozen_array(info.action_high),
+            control_period=info.control_period_us / 1e6,
+            watchdog_timeout=info.watchdog_ms / 1e3 if info.watchdog_ms else None,
+            firmware_id=info.firmware_id,
+            capabilities=info.capabilities,
+        )
+        return self.info
+
+    def send_action(self, action: ArrayLike) -> int:
+        """Send an ACTION without waiting; returns its sequence number (the ``ack_seq`` of the answer)."""
+        return self._send(ActionMsg(self._action_values(action)))
+
+    def step(self, action: ArrayLike, timeout: float | None = None) -> Observation:
+        """Send an ACTION and return the OBSERVATION that answers it.
+
+        With a lockstep firmware that is the state one control period after the action; with a real-time
+        one it is the state sampled at the tick that applied the action (its effect shows from the next).
+        """
+        return self._observation(*self._request(ActionMsg(self._action_values(action)), ObservationMsg,
+                                                         timeout))
+
+    def read_observation(self, timeout: float | None = None) -> Observation:
+        """The next OBSERVATION, whatever it answers (a real-time firmware streams one per control period)."""
+        deadline = time.monotonic() + self._timeout(timeout)
+        while True:
+            seq, message = self._receive(deadline)
+            if isinstance(message, ObservationMsg):
+                return self._observation(seq, message)
+            self._skip(message)
+
+    def reset(self, timeout: float | None = None) -> Observation:
+        """Start a new episode; returns its first observation (flag RESET). :class:`RobotFault` if it cannot."""
+        return self._observation(*self._request(ResetMsg(), ObservationMsg, timeout))
+
+    def estop(self, timeout: float | None = None) -> RobotStatus:
+        """Engage the e-stop latch; actuators stay safe until :meth:`clear`."""
+        return self._status(*self._request(EstopMsg(), StatusMsg, timeout))
+
+    def clear(self, timeout: float | None = None) -> RobotStatus:
+        """Release the e-stop and fault latches."""
+        return self._status(*self._request(ClearMsg(), StatusMsg, timeout))
+
+    def heartbeat(self, timeout: float | None = None) -> RobotStatus:
+        """Check the firmware is alive (does not feed its action watchdog)."""
+        return self._status(*self._request(HeartbeatMsg(), StatusMsg, timeout))
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> RobotLink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ----- machinery -----------------------------------------------------------------------------
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def _action_values(self, action: ArrayLike) -> tuple[float, ...]:
+        values = np.asarray(action, dtype=np.float32).reshape(-1)
+        if self.info is not None and values.size != self.info.action_dim:
+            raise ValueError(f"action has {values.size} values, the robot takes {self.info.action_dim}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"action has non-finite values: {values}")
+        return tuple(values.tolist())
+
+    def _send(self, message: Message) -> int:
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        self.transport.send(encode_message(message, seq))
+        return seq
+
+    def _request(self, message: Message, answer: type[AnswerT], timeout: float | None) -> tuple[int, AnswerT]:
+        """Send ``message`` and wait for its answer of type ``answer``; returns (answer's seq, answer)."""
+        sent_at = time.monotonic()
+        deadline = sent_at + self._timeout(timeout)
+        seq = self._send(message)
+        while True:
+            try:
+                peer_seq, reply = self._receive(deadline)
+            except LinkTimeout:
+                self._abandoned.append(seq)
+                self.stats.timeouts += 1
+                raise LinkTimeout(f"no answer to {type(message).__name__} #{seq} within "
+                                  f"{self._timeout(timeout)} s") from None
+            if isinstance(reply, answer) and reply.ack_seq == seq:
+                self.stats.rtt.record(time.monotonic() - sent_at)
+                return peer_seq, reply
+            self._skip(reply)
+
+    def _receive(self, deadline: float) -> tuple[int, Message]:
+        """The next decodable message; FAULTs are raised unless they answer an abandoned request."""
+        while True:
+            frame = self.transport.receive(deadline)
+            self._track_peer_seq(frame)
+            try:
+                message = decode_message(frame)
+            except ProtocolError as error:
+                self.stats.count_rejected(error)
+                raise
+            if not isinstance(message, FaultMsg):
+                return frame.seq, message
+            if message.ref_seq in self._abandoned and message.reason not in EVENT_REASONS:
+                self.stats.late_frames += 1
+                continue
+            raise RobotFault(message.reason, message.detail, message.ref_seq, message.flags)
+
+    def _skip(self, message: Message) -> None:
+        """Account for a message that is not the awaited answer."""
+        ack = getattr(message, "ack_seq", None)
+        if ack is not None and ack in self._abandoned:
+            self.stats.late_frames += 1
+        elif isinstance(message, ObservationMsg):
+            self.stats.skipped_observations += 1
+
+    def _track_peer_seq(self, frame: Frame) -> None:
+        if self._peer_seq is not None:
+            gap = (frame.seq - self._peer_seq - 1) & 0xFFFF
+            if gap < _MAX_SEQ_GAP:
+                self.stats.dropped_frames += gap
+        self._peer_seq = frame.seq
+
+    def _observation(self, seq: int, message: ObservationMsg) -> Observation:
+        if self.info is not None and len(message.values) != self.info.obs_dim:
+            raise ProtocolError(f"observation of {len(message.values)} values, INFO said {self.info.obs_dim}")
+        return Observation(seq, message.ack_seq, message.t_ms, message.flags, _frozen_array(message.values))
+
+    @staticmethod
+    def _status(seq: int, message: StatusMsg) -> RobotStatus:
+        return RobotStatus(seq, message.ack_seq, message.t_ms, message.flags)
+
+
+def _frozen_array(values: tuple[float, ...]) -> np.ndarray:
+    array = np.array(values, dtype=np.float32)
+    array.flags.writeable = False
+    return array
