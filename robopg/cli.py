@@ -5,6 +5,7 @@ Every error a user can cause ends in one line on stderr and exit code 2, never a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -134,6 +135,61 @@ def evaluate_policy(
                space.high, f"environment {env_id}")
     result = evaluate(act, environment, episodes, seed)
     typer.echo(f"{env_id}: return {result}")
+
+
+def parse_gap(items: list[str]) -> dict[str, float]:
+    gap: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            gap[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            fail(f"--gap takes KEY=NUMBER (e.g. mass_scale=1.3), got {item!r}")
+    return gap
+
+
+@app.command("robot-sim")
+@user_errors
+def robot_sim(
+    env: Annotated[str, typer.Option(help="The task the virtual robot simulates (a robopg/... id).")],
+    mode: Annotated[str, typer.Option(help="lockstep (physics steps once per ACTION) or realtime.")] = "lockstep",
+    baud: Annotated[int | None, typer.Option(help="Emulate a UART at this baud rate (default: no wire delay).")]
+    = None,
+    gap: Annotated[list[str] | None, typer.Option(
+        help="Reality gap, repeatable: mass_scale, friction_scale, damping_scale, actuator_gain, "
+             "sensor_noise_std, action_latency_steps = a number.")] = None,
+    watchdog_ms: Annotated[int, typer.Option(help="Safe state and FAULT after this long without an ACTION; 0: off.")]
+    = 250,
+    rate: Annotated[float | None, typer.Option(help="Control rate in Hz (default: the task's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode's initial state.")] = 0,
+    log: Annotated[Path | None, typer.Option(help="CSV log of every actuator command the robot applied.")] = None,
+) -> None:
+    """Serve a simulated robot behind a pseudo-terminal, speaking the serial protocol as firmware would.
+
+    Prints the port as the first line, then serves until Ctrl-C or SIGTERM.
+    """
+    import signal
+
+    from robopg.envs import make_env
+
+    make_env(env).close()  # an unknown id is one clear error
+    try:
+        from sim.virtual_robot import RobotSimConfig, VirtualRobot
+
+        robot = VirtualRobot(RobotSimConfig(env, mode=mode, baud=baud, gap=parse_gap(gap or []),  # type: ignore[arg-type]
+                                            watchdog_ms=watchdog_ms, rate_hz=rate, seed=seed, log_path=log))
+    except (ValueError, KeyError, OSError) as exc:
+        fail(str(exc).strip("'\""))
+    typer.echo(robot.port)
+    typer.echo(f"virtual robot: {env}, {mode}, {1 / robot.period:g} Hz, "
+               f"{'no wire delay' if baud is None else f'{baud} baud'}, gap {parse_gap(gap or []) or 'none'}, "
+               f"watchdog {watchdog_ms} ms" + (f", log {log}" if log else ""))
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: robot.stop())
+    with contextlib.suppress(KeyboardInterrupt):  # serve() closes the robot on its way out
+        robot.serve()
 
 
 def main() -> None:

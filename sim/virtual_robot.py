@@ -1,0 +1,240 @@
+"""A virtual robot: a sim/ task behind a pseudo-terminal, speaking the serial protocol as firmware would.
+
+The firmware's rules (limits, latches, watchdog, the command log) are :class:`firmware_bridge.device.FirmwareCore`;
+this module gives it a simulated plant with a reality gap, a serial port and a notion of time:
+
+- **lockstep**: the physics advances one control period per ACTION, as fast as the host asks (tests);
+- **real time**: the physics advances every control period by the wall clock and an OBSERVATION is streamed
+  each period; the host's ACTION applies from the next period, as on a robot.
+
+With a baud rate given, bytes take the time a UART would need (10 bits per byte). A request's answer leaves
+when a real UART would have finished sending it, counted from when it would have finished receiving the
+request: the simulator's own compute time is hidden in that wire time when it fits (a microcontroller
+answers in microseconds) and adds to it when it does not.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import select
+import time
+import tty
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from firmware_bridge.codes import Capabilities
+from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
+from sim.randomization import parse_dynamics
+from sim.spec import task_spec
+
+Mode = Literal["lockstep", "realtime"]
+BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
+
+
+class SimPlant:
+    """A Gymnasium env as the firmware's plant; the time limit is the host's business, so it is not applied."""
+
+    def __init__(self, env_id: str, *, dynamics: Mapping[str, Any] | None = None, init_range: float | None = None,
+                 seed: int = 0) -> None:
+        kwargs: dict[str, Any] = {"dynamics": dict(dynamics or {})}
+        if init_range is not None:
+            kwargs["init_range"] = init_range
+        self.env = gym.make(env_id, **kwargs).unwrapped
+        self._seed = seed
+        self._action = np.zeros(self.env.action_space.shape, dtype=np.float32)
+        self.terminated = False
+        self._obs, _ = self.env.reset(seed=seed)  # powered on in the first episode's initial state
+
+    def observe(self) -> np.ndarray:
+        return self._obs
+
+    def apply(self, action: np.ndarray) -> None:
+        self._action = np.asarray(action, dtype=np.float32)
+
+    def advance(self) -> None:
+        self._obs, _, terminated, _, _ = self.env.step(self._action)
+        self.terminated = bool(terminated)
+
+    def reset(self) -> None:
+        self._obs, _ = self.env.reset(seed=self._seed)
+        self._seed += 1  # every episode its own initial state, reproducibly
+        self.terminated = False
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class Uart:
+    """When bytes would leave and arrive on a UART at ``baud``; no waiting at all when ``baud`` is None."""
+
+    def __init__(self, baud: int | None) -> None:
+        if baud is not None and baud <= 0:
+            raise ValueError(f"baud rate must be > 0, got {baud}")
+        self.byte_time = 0.0 if baud is None else BITS_PER_BYTE / baud
+        self._rx_free = 0.0  # when the receive line is idle again
+        self._tx_free = 0.0
+
+    def received(self, n: int, now: float) -> float:
+        """``n`` bytes written by the host at ``now``: when their last byte is in."""
+        self._rx_free = max(now, self._rx_free) + n * self.byte_time
+        return self._rx_free
+
+    def sent(self, n: int, ready: float) -> float:
+        """``n`` bytes ready to go at ``ready``: when their last byte is out."""
+        self._tx_free = max(ready, self._tx_free) + n * self.byte_time
+        return self._tx_free
+
+
+def sleep_until(t: float) -> None:
+    delay = t - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+@dataclass(frozen=True)
+class RobotSimConfig:
+    """Everything ``robopg robot-sim`` takes; validated on construction."""
+
+    env_id: str
+    mode: Mode = "lockstep"
+    baud: int | None = None
+    gap: Mapping[str, Any] = field(default_factory=dict)  # sim.randomization dynamics keys
+    watchdog_ms: int = 250
+    rate_hz: float | None = None  # None: the task's control rate
+    seed: int = 0
+    log_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("lockstep", "realtime"):
+            raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
+        if self.baud is not None and self.baud <= 0:
+            raise ValueError(f"baud rate must be > 0, got {self.baud}")
+        if self.watchdog_ms < 0:
+            raise ValueError(f"watchdog must be >= 0 ms, got {self.watchdog_ms}")
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ValueError(f"rate must be > 0 Hz, got {self.rate_hz}")
+        parse_dynamics(dict(self.gap))  # names the bad key or value
+
+
+class CommandLog:
+    """Every actuator write, as the robot saw it, appended to a CSV file as it happens."""
+
+    COLUMNS = ("t_ms", "seq", "cause", "requested", "applied")
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.COLUMNS)
+
+    def write(self, commands: list[AppliedCommand]) -> None:
+        if not commands:
+            return
+        for c in commands:
+            self._writer.writerow((c.t_ms, "" if c.seq is None else c.seq, c.cause, " ".join(map(repr, c.requested)),
+                                   " ".join(map(repr, c.applied))))
+        self._file.flush()  # what the robot did must survive the robot process being killed
+
+    def close(self) -> None:
+        self._file.close()
+
+    @staticmethod
+    def read(path: Path) -> list[AppliedCommand]:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [AppliedCommand(int(r["t_ms"]), int(r["seq"]) if r["seq"] else None,
+                               tuple(map(float, r["requested"].split())), tuple(map(float, r["applied"].split())),
+                               r["cause"]) for r in rows]
+
+
+class VirtualRobot:
+    """Serve one task behind a pseudo-terminal until :meth:`stop` (or the process ends)."""
+
+    def __init__(self, config: RobotSimConfig) -> None:
+        self.config = config
+        spec = task_spec(config.env_id) if config.rate_hz is None else None
+        rate = config.rate_hz if config.rate_hz is not None else spec.control_hz
+        self.period = 1.0 / rate
+        self.plant = SimPlant(config.env_id, dynamics=config.gap, seed=config.seed)
+        space = self.plant.env.action_space
+        capabilities = Capabilities.CAN_RESET | (Capabilities.LOCKSTEP if config.mode == "lockstep" else 0)
+        self._start = time.monotonic()
+        self.core = FirmwareCore(
+            DeviceConfig(obs_dim=int(np.prod(self.plant.env.observation_space.shape)),
+                         action_low=tuple(map(float, space.low)), action_high=tuple(map(float, space.high)),
+                         control_period_us=round(self.period * 1e6), watchdog_ms=config.watchdog_ms,
+                         firmware_id=f"virtual {config.env_id.split('/')[-1]}"[:32], capabilities=capabilities),
+            self.plant, self._clock_ms)
+        self.uart = Uart(config.baud)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # bytes as they are: no echo, no line editing, no newline translation
+        self.port = os.ttyname(self._slave)
+        self._log = CommandLog(config.log_path) if config.log_path else None
+        self._running = True
+        self._closed = False
+
+    def _clock_ms(self) -> int:
+        return int((time.monotonic() - self._start) * 1000)
+
+    def serve(self) -> None:
+        """Answer the host until :meth:`stop`; the port stays open when a host disconnects, for the next one."""
+        next_tick = time.monotonic() + self.period
+        try:
+            while self._running:
+                wait = self._wait_seconds(next_tick)
+                readable, _, _ = select.select([self._master], [], [], wait)
+                if readable:
+                    self._serve_bytes(os.read(self._master, 4096), time.monotonic())
+                self._send(self.core.poll(), time.monotonic())
+                if self.config.mode == "realtime" and time.monotonic() >= next_tick:
+                    self._send([self.core.tick()], next_tick)
+                    next_tick += self.period
+                    if next_tick < time.monotonic():  # fell behind (a stall): skip, do not burst
+                        next_tick = time.monotonic() + self.period
+                self._flush_log()
+        finally:
+            self.close()
+
+    def _wait_seconds(self, next_tick: float) -> float:
+        deadlines = [0.1]
+        if self.config.mode == "realtime":
+            deadlines.append(next_tick - time.monotonic())
+        watchdog = self.core.watchdog_deadline_ms
+        if watchdog is not None:
+            deadlines.append((watchdog + 1 - self._clock_ms()) / 1000)
+        return max(0.0, min(deadlines))
+
+    def _serve_bytes(self, data: bytes, now: float) -> None:
+        arrived = self.uart.received(len(data), now)
+        self._send(self.core.receive(data), arrived)
+
+    def _send(self, frames: list[bytes], ready: float) -> None:
+        for wire in frames:
+            sleep_until(self.uart.sent(len(wire), ready))
+            os.write(self._master, wire)
+
+    def _flush_log(self) -> None:
+        """Move the core's new log entries to the file, so that memory stays flat however long the robot runs."""
+        if self._log is not None:
+            self._log.write(self.core.log)
+        self.core.log.clear()
+
+    def stop(self) -> None:
+        self._running = False
+
+    def close(self) -> None:
+        """Idempotent: the serve loop closes on its way out, and a caller may close again."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flush_log()
+        if self._log is not None:
+            self._log.close()
+        os.close(self._master)
+        os.close(self._slave)
+        self.plant.close()
