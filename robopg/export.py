@@ -119,11 +119,16 @@ def exporter_quiet() -> Iterator[None]:
 
 
 def export_policy(source: Path, out: Path) -> ExportReport:
-    """Write ``source``'s policy to ``out`` as ONNX; fails, leaving ``out`` untouched, if the graph does not
-    pass the ONNX checker or differs from torch by more than ``TOLERANCE``."""
-    source, out = Path(source), Path(out)
+    """Write ``source``'s policy (a run folder or checkpoint) to ``out`` as ONNX; see :func:`write_onnx`."""
+    source = Path(source)
     policy, state = load_policy(source)
-    metadata = metadata_for(state, source)
+    return write_onnx(policy, metadata_for(state, source), Path(out))
+
+
+def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> ExportReport:
+    """Write ``policy`` (raw observation -> actuator units) with ``metadata`` to ``out``; fails, leaving ``out``
+    untouched, if the graph does not pass the ONNX checker or differs from torch by more than ``TOLERANCE``."""
+    out = Path(out)
     if not out.parent.is_dir():
         raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
     dummy = torch.zeros(1, metadata.obs_dim)
