@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from firmware_bridge.errors import LinkError
 from robopg.errors import RobopgError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -39,6 +40,8 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except RobopgError as exc:
             fail(str(exc))
+        except LinkError as exc:  # the serial link or the robot: a timeout, a closed port, a fault
+            fail(f"robot link: {exc}")
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
@@ -190,6 +193,107 @@ def robot_sim(
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     with contextlib.suppress(KeyboardInterrupt):  # serve() closes the robot on its way out
         robot.serve()
+
+
+@app.command("deploy")
+@user_errors
+def deploy(
+    policy: Annotated[Path, typer.Option(help="The exported policy.onnx.")],
+    port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot (e.g. /dev/ttyUSB0).")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 1,
+    rate: Annotated[float | None, typer.Option(help="Pace a lockstep robot at this rate in Hz (a real-time robot "
+                                                    "sets its own).")] = None,
+    baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
+    max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
+    = None,
+    lowpass: Annotated[float | None, typer.Option(help="Low-pass factor in (0, 1] on the commands.")] = None,
+    log: Annotated[Path | None, typer.Option(help="Save the trajectory (observations, actions, commands) here, "
+                                                  ".npz.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode (default: the task's episode length).")]
+    = None,
+    clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+) -> None:
+    """Run an ONNX policy on a robot at a fixed rate, behind the safety layer (onnxruntime only: no torch)."""
+    from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
+    from robopg.onnx_policy import OnnxPolicy
+    from robopg.safety import SafetyConfig, SafetyLayer
+
+    act = OnnxPolicy(policy)
+    meta = act.metadata
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
+    with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
+        task = task_functions(meta.env_id, steps, need_reward=False)
+        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=lambda: typer.prompt(
+            "reset the robot to its start, then press Enter", default="", show_default=False))
+        typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
+        for i in range(episodes):
+            episode = loop.run_episode(act)
+            typer.echo(f"episode {i + 1}: return {episode.ret:.2f} over {len(episode)} steps"
+                       + (" (ended by the safety layer's observation bounds)" if episode.stopped_by_safety else ""))
+    returns = [e.ret for e in loop.trajectory]
+    typer.echo(f"return {np.mean(returns):.2f} ± {np.std(returns):.2f} over {len(returns)} episodes")
+    typer.echo(f"timing: {loop.deadlines.summary()}; link round trip p50 {1e3 * link.stats.rtt.percentile(50):.2f} ms")
+    typer.echo(f"safety: {safety.counters}")
+    if log is not None:
+        loop.save_trajectory(log)
+        typer.echo(f"trajectory: {log}")
+
+
+@app.command("finetune")
+@user_errors
+def finetune(
+    policy: Annotated[Path, typer.Option(help="The deployed policy.onnx.")],
+    checkpoint: Annotated[Path, typer.Option(help="The run folder or checkpoint it was exported from.")],
+    port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot.")],
+    out: Annotated[Path, typer.Option(help="Folder for finetune.csv, and checkpoint.pt and policy.onnx when they "
+                                           "beat the deployed policy.")] = Path("finetune"),
+    episodes: Annotated[int | None, typer.Option(help="Exploring episodes on the robot (warm-up included).")]
+    = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of FinetuneConfig fields.")] = None,
+    baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
+    max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
+    = None,
+    clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+) -> None:
+    """Cautious online A2C on the robot, from the deployed policy; keeps the result only if it is better."""
+    import tomllib
+
+    from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
+    from robopg.errors import ConfigError
+    from robopg.finetune import FinetuneConfig, check_policy_matches_checkpoint, load_learner
+    from robopg.finetune import finetune as run_finetune
+    from robopg.onnx_policy import OnnxPolicy
+    from robopg.safety import SafetyConfig, SafetyLayer
+
+    fields: dict[str, Any] = {}
+    if config is not None:
+        try:
+            fields = tomllib.loads(config.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            fail(f"cannot read config file {config}: {exc}")
+    if episodes is not None:
+        fields["episodes"] = episodes
+    try:
+        cfg = FinetuneConfig(**fields)
+    except TypeError as exc:
+        raise ConfigError(f"finetune config: {exc}") from None
+    meta = OnnxPolicy(policy).metadata
+    check_policy_matches_checkpoint(meta.checkpoint_sha256, checkpoint)
+    learner, state = load_learner(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
+    with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
+        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=lambda: typer.prompt(
+            "reset the robot to its start, then press Enter", default="", show_default=False))
+        result = run_finetune(loop, learner, state, cfg, out, report=lambda r: typer.echo(
+            f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
+            + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
+    typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
+               f"({cfg.eval_episodes}-episode evaluations on the robot)")
+    if result.improved:
+        typer.echo(f"wrote {out / 'checkpoint.pt'} and {out / 'policy.onnx'}")
+    else:
+        typer.echo("no evaluation beat the deployed policy: nothing written but finetune.csv")
 
 
 def main() -> None:

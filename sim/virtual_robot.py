@@ -28,6 +28,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from firmware_bridge.clock import sleep_until
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
 from sim.randomization import parse_dynamics
@@ -89,12 +90,6 @@ class Uart:
         """``n`` bytes ready to go at ``ready``: when their last byte is out."""
         self._tx_free = max(ready, self._tx_free) + n * self.byte_time
         return self._tx_free
-
-
-def sleep_until(t: float) -> None:
-    delay = t - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,256 @@
+"""The on-robot runtime: a policy at a fixed control rate over the serial link, behind the safety layer.
+
+Imports neither torch nor pybullet (a robot's computer needs onnxruntime, numpy and pyserial only). The
+loop reads an observation, asks the policy, passes the safety layer and sends the command:
+
+- to a **lockstep** robot (a simulator) each ACTION is answered by the observation one control period
+  later; the host paces the loop at ``rate_hz`` if given, else runs as fast as the robot answers;
+- to a **real-time** robot the firmware streams an observation every control period and applies an ACTION
+  at once; an ACTION that reaches it after the next tick is a deadline miss (the next observation does
+  not acknowledge it).
+
+Whatever ends the run early (Ctrl-C, a fault, a lost link, any exception) sends ESTOP first, so the robot
+is left in its safe state. Every episode ends by parking the robot (RESET where it can, ESTOP otherwise),
+so that the host may pause between episodes without the firmware's watchdog tripping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from firmware_bridge.clock import sleep_until
+from firmware_bridge.codes import StatusFlags
+from firmware_bridge.errors import LinkError
+from firmware_bridge.link import Observation, RobotInfo, RobotLink
+from robopg.atomic import atomic_path
+from robopg.errors import RobopgError
+from robopg.onnx_policy import PolicyMetadata, check_fits
+from robopg.safety import SafetyLayer
+
+PolicyFn = Callable[[np.ndarray], np.ndarray]
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+TerminatedFn = Callable[[np.ndarray], bool]
+LATCHES = StatusFlags.ESTOP | StatusFlags.FAULT
+
+
+class RobotError(RobopgError, RuntimeError):
+    """The robot cannot run this policy or stopped running it."""
+
+
+def check_robot(info: RobotInfo, policy: PolicyMetadata) -> None:
+    """Refuse a robot whose sizes, action limits or control rate differ from what the policy was trained for."""
+    try:
+        check_fits(policy.obs_dim, np.array(policy.action_low), np.array(policy.action_high), info.obs_dim,
+                   info.action_low, info.action_high, f"the robot ({info.firmware_id})")
+    except RobopgError as exc:
+        raise RobotError(f"{exc}; nothing was sent") from None
+    if policy.control_hz is not None and abs(1 / policy.control_hz - info.control_period) > 1e-3 * info.control_period:
+        raise RobotError(f"the policy was trained at {policy.control_hz:g} Hz; the robot runs at "
+                         f"{1 / info.control_period:g} Hz; nothing was sent")
+
+
+@dataclass
+class DeadlineStats:
+    """Timing of the control loop: achieved periods, their jitter, and deadline misses."""
+
+    target_period: float | None  # None: unpaced (as fast as a lockstep robot answers)
+    periods: list[float] = field(default_factory=list)
+    misses: int = 0
+    steps: int = 0
+
+    def summary(self) -> str:
+        if not self.periods:
+            return "no steps"
+        p = np.asarray(self.periods)
+        rate = 1 / p.mean()
+        text = f"{self.steps} steps at {rate:.1f} Hz (period p50 {1e3 * np.median(p):.2f} ms, p99 " \
+               f"{1e3 * np.percentile(p, 99):.2f} ms"
+        if self.target_period is not None:
+            jitter = np.std(p - self.target_period)
+            text += f", jitter {1e3 * jitter:.3f} ms, {self.misses} deadline misses"
+        return text + ")"
+
+
+@dataclass
+class Episode:
+    """One episode on the robot: observations (T+1), the policy's actions and the commands sent (T each)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    commands: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+    stopped_by_safety: bool
+
+    @property
+    def ret(self) -> float:
+        return float(self.rewards.sum())
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class TaskFunctions:
+    """What the robot side computes from sensor data: reward, termination, episode length."""
+
+    reward: RewardFn
+    terminated: TerminatedFn
+    max_steps: int
+
+
+def task_functions(env_id: str, max_steps: int | None = None, *, need_reward: bool = True) -> TaskFunctions:
+    """Reward, termination and episode length of one of our tasks, computed from observations on the host.
+
+    For another env (no task spec) deploying still works without rewards (NaN) given ``max_steps``.
+    """
+    from sim.spec import task_spec  # numpy only: sim's physics is not imported
+
+    try:
+        spec = task_spec(env_id)
+    except KeyError as exc:
+        if need_reward:
+            raise RobotError(f"{exc.args[0]}: the robot side needs the task's reward function") from None
+        if max_steps is None:
+            raise RobotError(f"{env_id} is not a robopg task, so its episode length is unknown: give --steps") from None
+        return TaskFunctions(lambda *_: math.nan, lambda _: False, max_steps)
+
+    def reward(obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> float:
+        return float(spec.reward(obs, action, next_obs))
+
+    def terminated(obs: np.ndarray) -> bool:
+        return bool(spec.terminated(obs))
+
+    return TaskFunctions(reward, terminated, max_steps or spec.max_episode_steps)
+
+
+def open_robot(port: str, policy: PolicyMetadata, *, baudrate: int = 115200, clear: bool = False) -> RobotLink:
+    """Connect, handshake and check the robot against the policy before anything moves."""
+    link = RobotLink.open(port, baudrate=baudrate)
+    try:
+        check_robot(link.hello(), policy)
+        flags = link.heartbeat().flags
+        if flags & LATCHES:
+            if not clear:
+                raise RobotError(f"the robot is latched ({flags!r}); check it, then run again with --clear")
+            link.clear()
+    except BaseException:
+        link.close()
+        raise
+    return link
+
+
+class ControlLoop:
+    """Runs episodes of a policy on a robot through ``link`` (already past :meth:`RobotLink.hello`)."""
+
+    def __init__(self, link: RobotLink, safety: SafetyLayer, task: TaskFunctions, *, rate_hz: float | None = None,
+                 wait_for_operator: Callable[[], None] | None = None) -> None:
+        if link.info is None:
+            raise ValueError("call link.hello() before running a control loop")
+        self.link, self.info, self.safety, self.task = link, link.info, safety, task
+        period = link.info.control_period if not link.info.lockstep else (None if rate_hz is None else 1 / rate_hz)
+        self.deadlines = DeadlineStats(period)
+        self.wait_for_operator = wait_for_operator
+        self.trajectory: list[Episode] = []
+
+    def start_episode(self) -> Observation:
+        """RESET where the robot can; otherwise the operator puts it back, and CLEAR releases the parking e-stop."""
+        if self.info.can_reset:
+            first = self.link.reset()
+        else:
+            if self.wait_for_operator is None:
+                raise RobotError("this robot cannot reset itself and no operator is there to do it")
+            self.wait_for_operator()
+            self.link.clear()
+            first = self.link.step(self.safety.safe_action) if self.info.lockstep else self.link.read_observation()
+        if first.flags & LATCHES:
+            raise RobotError(f"the robot is latched ({first.flags!r}); release it with CLEAR after checking it")
+        self.safety.reset()
+        return first
+
+    def park(self) -> None:
+        """Safe state between episodes, so that the host may think (learn, export) without the watchdog tripping:
+        RESET where the robot can, else ESTOP (which the next episode's start releases)."""
+        if self.info.can_reset:
+            self.link.reset()
+        else:
+            self.link.estop()
+
+    def run_episode(self, policy: PolicyFn) -> Episode:
+        obs = self.start_episode().values
+        observations, actions, commands, rewards = [obs], [], [], []
+        terminated = stopped = False
+        next_deadline = time.monotonic()
+        last_sent: float | None = None
+        for _ in range(self.task.max_steps):
+            if self.deadlines.target_period is not None and self.info.lockstep:
+                sleep_until(next_deadline)
+            action = np.asarray(policy(obs), dtype=np.float32)
+            command = self.safety.filter(action)
+            sent = time.monotonic()
+            reply = self._send(command)
+            if last_sent is not None:
+                self.deadlines.periods.append(sent - last_sent)
+            last_sent = sent
+            self.deadlines.steps += 1
+            if self.deadlines.target_period is not None and self.info.lockstep:
+                next_deadline += self.deadlines.target_period
+                if time.monotonic() > next_deadline:
+                    self.deadlines.misses += 1
+                    next_deadline = time.monotonic()
+            if reply.flags & LATCHES:
+                raise RobotError(f"the robot went to its safe state during the episode ({reply.flags!r})")
+            next_obs = reply.values
+            rewards.append(float(self.task.reward(obs, command, next_obs)))
+            observations.append(next_obs)
+            actions.append(action)
+            commands.append(command)
+            obs = next_obs
+            terminated = bool(self.task.terminated(next_obs)) or StatusFlags.TERMINATED in reply.flags
+            stopped = not self.safety.observation_ok(next_obs)
+            if terminated or stopped:
+                break
+        self.park()
+        episode = Episode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
+                          np.asarray(rewards, dtype=np.float64), terminated, stopped)
+        self.trajectory.append(episode)
+        return episode
+
+    def _send(self, command: np.ndarray) -> Observation:
+        if self.info.lockstep:
+            return self.link.step(command)
+        seq = self.link.send_action(command)
+        timeout = max(self.link.timeout, 3 * self.info.control_period)
+        reply = self.link.read_observation(timeout)
+        if reply.ack_seq != seq:  # the command missed the tick it was meant for: skip to the tick that applied it
+            self.deadlines.misses += 1
+            while reply.ack_seq != seq:
+                reply = self.link.read_observation(timeout)
+        return reply
+
+    def save_trajectory(self, path: Path) -> None:
+        """Every episode's arrays in one .npz (written atomically): obs_<i>, action_<i>, command_<i>, reward_<i>."""
+        arrays: dict[str, np.ndarray] = {}
+        for i, ep in enumerate(self.trajectory):
+            arrays |= {f"obs_{i}": ep.observations, f"action_{i}": ep.actions, f"command_{i}": ep.commands,
+                       f"reward_{i}": ep.rewards}
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, **arrays)
+
+
+@contextlib.contextmanager
+def robot_session(link: RobotLink) -> Iterator[RobotLink]:
+    """ESTOP on any way out but a normal one (a normal one leaves the robot parked by the last episode)."""
+    try:
+        yield link
+    except BaseException:
+        with contextlib.suppress(LinkError):
+            link.estop(timeout=0.25)
+        raise

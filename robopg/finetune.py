@@ -1,0 +1,345 @@
+"""Cautious online A2C fine-tuning on the robot, starting from the deployed deterministic policy.
+
+The exploring policy is a Gaussian N(μθ(s), σ²) in normalized action units whose mean μθ is the deployed
+actor (same normalizer and scaling) and whose σ is small and bounded. Caution comes from:
+
+- a critic warm-up: the value function V(s) is fitted on the robot's returns before any actor update;
+- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016), a small learning rate and
+  gradient clipping;
+- a trust region per update: KL(π_old ‖ π_new) on the batch's states at most ``max_kl``, by backtracking
+  the step (the idea of TRPO, Schulman et al. 2015, as a line search on the parameter change);
+- a bound on the total drift from the deployed policy: max over the states seen of |μθ(s) − μ₀(s)|, in
+  normalized action units, at most ``max_drift``, by pulling the parameters back towards the deployed ones;
+- evaluation episodes without noise, a rollback to the best policy so far when the return drops, and a new
+  checkpoint and ONNX written only when the fine-tuned policy beats the deployed one on the robot.
+
+Every command goes through the same safety layer as ``robopg deploy``; rewards are the task's reward
+function of the robot's observations.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from robopg import checkpoint
+from robopg.algos import make_learner
+from robopg.atomic import atomic_path
+from robopg.config import config_from_dict
+from robopg.deploy import ControlLoop, Episode
+from robopg.errors import ConfigError, PolicyFileError
+from robopg.losses import policy_gradient_loss, value_loss
+from robopg.nets import DeployablePolicy, ValueNet
+from robopg.returns import discounted_returns, gae_advantages
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    episodes: int = 40  # exploring episodes on the robot, warm-up included
+    warmup_episodes: int = 6  # critic only
+    episodes_per_update: int = 2
+    eval_every: int = 4  # exploring episodes between noise-free evaluations
+    eval_episodes: int = 3
+    std: float = 0.1  # exploration, normalized action units ([-1, 1] spans the actuator range)
+    max_std: float = 0.2
+    actor_lr: float = 3e-4
+    critic_lr: float = 1e-3
+    critic_epochs: int = 20
+    critic_hidden: tuple[int, ...] = (64, 64)
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    max_grad_norm: float = 0.5
+    max_kl: float = 0.02
+    max_drift: float = 0.5
+    rollback_drop: float = 0.1  # roll back when an evaluation falls this share of |best| below the best
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "episodes must be > warmup_episodes >= 0": self.episodes > self.warmup_episodes >= 0,
+            "episodes_per_update, eval_every and eval_episodes must be >= 1":
+                min(self.episodes_per_update, self.eval_every, self.eval_episodes) >= 1,
+            "0 < std <= max_std <= 1 is required": 0 < self.std <= self.max_std <= 1,
+            "learning rates must be > 0": self.actor_lr > 0 and self.critic_lr > 0,
+            "0 < gamma <= 1 and 0 <= gae_lambda <= 1 are required": 0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1,
+            "max_grad_norm, max_kl and max_drift must be > 0": min(self.max_grad_norm, self.max_kl, self.max_drift) > 0,
+            "rollback_drop must be >= 0": self.rollback_drop >= 0,
+            "critic_epochs must be >= 1": self.critic_epochs >= 1,
+        }
+        for message, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"finetune: {message}")
+
+
+@dataclass(frozen=True)
+class FinetuneRecord:
+    """One line of finetune.csv."""
+
+    episode: int  # exploring episodes so far
+    kind: str  # "baseline", "eval", "explore"
+    ret: float
+    kl: float = math.nan
+    drift: float = math.nan
+    note: str = ""
+
+
+def load_learner(source: Path) -> tuple[object, dict]:
+    """The learner of a run folder or checkpoint, and the checkpoint."""
+    state = checkpoint.load(source)
+    config = config_from_dict(state["config"])
+    learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
+                           torch.Generator())
+    learner.load_state_dict(state["learner"])
+    return learner, state
+
+
+class CautiousA2C:
+    """The fine-tuning learner: the deployed actor as a Gaussian's mean, a fresh critic, and the safeguards."""
+
+    def __init__(self, policy: DeployablePolicy, config: FinetuneConfig) -> None:
+        self.config = config
+        self.policy = policy  # its actor is trained in place; normalizer and scaler stay as deployed
+        self.normalizer, self.actor = policy.normalizer, policy.actor
+        for p in self.normalizer.parameters():
+            p.requires_grad_(False)
+        self.deployed = copy.deepcopy(self.actor).requires_grad_(False)
+        obs_dim = self.normalizer.mean.numel()
+        torch.manual_seed(config.seed)
+        self.critic = ValueNet(obs_dim, config.critic_hidden)
+        self.log_std = torch.tensor(math.log(config.std))
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.seen: list[np.ndarray] = []  # observations for the drift bound
+
+    # ----- acting --------------------------------------------------------------------------------------
+
+    def unit_mean(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.normalizer(obs))
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        std = self.log_std.clamp(max=math.log(self.config.max_std)).exp()
+        return torch.distributions.Normal(self.unit_mean(obs), std)
+
+    def exploring_policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Samples μ(s) + σε in unit space, sends it in actuator units; the unit sample is kept for log π."""
+        self.unit_actions: list[np.ndarray] = []
+
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            mean = self.unit_mean(torch.tensor(obs, dtype=torch.float32))
+            noise = torch.randn(mean.shape, generator=self.generator) * self.distribution(mean[None]).stddev[0]
+            unit = mean + noise
+            self.unit_actions.append(unit.numpy())
+            return self.policy.scaler(unit.clamp(-1.0, 1.0)).numpy()
+
+        return act
+
+    def deterministic_policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            return self.policy(torch.tensor(obs, dtype=torch.float32)).numpy()
+
+        return act
+
+    # ----- learning ------------------------------------------------------------------------------------
+
+    def fit_critic(self, episodes: list[Episode]) -> float:
+        """Regress V(s) on discounted Monte Carlo returns of ``episodes``; the final loss."""
+        obs, targets = [], []
+        for ep in episodes:
+            rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
+            terminated = torch.zeros_like(rewards)
+            terminated[-1] = float(ep.terminated)
+            bootstrap = self.value(ep.observations[-1:])[0] * (1.0 - terminated[-1])
+            targets.append(discounted_returns(rewards, terminated, self.config.gamma, bootstrap))
+            obs.append(torch.as_tensor(ep.observations[:-1], dtype=torch.float32))
+        x, y = self.normalizer(torch.cat(obs)), torch.cat(targets)
+        for _ in range(self.config.critic_epochs):
+            loss = value_loss(self.critic(x), y)
+            self.critic_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
+            self.critic_optimizer.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def value(self, obs: np.ndarray) -> torch.Tensor:
+        return self.critic(self.normalizer(torch.tensor(obs, dtype=torch.float32)))
+
+    def actor_update(self, episodes: list[Episode], unit_actions: list[np.ndarray]) -> tuple[float, float]:
+        """One A2C step on ``episodes`` within the trust region and the drift bound; returns (KL, drift)."""
+        c = self.config
+        obs, actions, advantages = [], [], []
+        for ep, units in zip(episodes, unit_actions, strict=True):
+            rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
+            values = self.value(ep.observations[:-1])
+            last = self.value(ep.observations[-1:])[0]
+            terminated = torch.zeros_like(rewards)
+            terminated[-1] = float(ep.terminated)
+            advantages.append(gae_advantages(rewards, terminated, values, last, c.gamma, c.gae_lambda))
+            obs.append(torch.as_tensor(ep.observations[:-1], dtype=torch.float32))
+            actions.append(torch.as_tensor(np.asarray(units), dtype=torch.float32))
+        x, a, adv = torch.cat(obs), torch.cat(actions), torch.cat(advantages)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        with torch.no_grad():
+            old = self.distribution(x)
+        before = [p.detach().clone() for p in self.actor.parameters()]
+        loss = policy_gradient_loss(self.distribution(x).log_prob(a).sum(-1), adv)
+        self.actor_optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), c.max_grad_norm)
+        self.actor_optimizer.step()
+        kl = self._backtrack_to_trust_region(x, old, before)
+        self.seen += [ep.observations for ep in episodes]
+        drift = self._bound_drift()
+        return kl, drift
+
+    def _kl(self, x: torch.Tensor, old: torch.distributions.Normal) -> float:
+        with torch.no_grad():
+            return float(torch.distributions.kl_divergence(old, self.distribution(x)).sum(-1).mean())
+
+    def _backtrack_to_trust_region(self, x: torch.Tensor, old: torch.distributions.Normal,
+                                   before: list[torch.Tensor]) -> float:
+        after = [p.detach().clone() for p in self.actor.parameters()]
+        scale = 1.0
+        kl = self._kl(x, old)
+        for _ in range(10):
+            if kl <= self.config.max_kl:
+                return kl
+            scale /= 2
+            self._interpolate(before, after, scale)
+            kl = self._kl(x, old)
+        self._interpolate(before, after, 0.0)  # no step is small enough: keep the old policy
+        return 0.0
+
+    @torch.no_grad()
+    def _interpolate(self, start: list[torch.Tensor], end: list[torch.Tensor], t: float) -> None:
+        for p, s, e in zip(self.actor.parameters(), start, end, strict=True):
+            p.copy_(s + t * (e - s))
+
+    @torch.no_grad()
+    def drift(self) -> float:
+        """max over the states seen of |μθ(s) − μ₀(s)|, normalized action units."""
+        if not self.seen:
+            return 0.0
+        x = self.normalizer(torch.as_tensor(np.concatenate(self.seen[-50:]), dtype=torch.float32))
+        return float((self.actor(x) - self.deployed(x)).abs().max())
+
+    def _bound_drift(self) -> float:
+        drift = self.drift()
+        if drift <= self.config.max_drift:
+            return drift
+        start = [p.detach().clone() for p in self.deployed.parameters()]
+        end = [p.detach().clone() for p in self.actor.parameters()]
+        low, high = 0.0, 1.0  # bisection on the share of the change from the deployed parameters kept
+        for _ in range(12):
+            mid = (low + high) / 2
+            self._interpolate(start, end, mid)
+            low, high = (mid, high) if self.drift() <= self.config.max_drift else (low, mid)
+        self._interpolate(start, end, low)
+        return self.drift()
+
+    def actor_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.actor.state_dict().items()}
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.actor.load_state_dict(state)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=self.config.actor_lr)
+
+
+def check_policy_matches_checkpoint(policy_sha256: str, source: Path) -> None:
+    import hashlib
+
+    from robopg.export import checkpoint_file
+
+    actual = hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest()
+    if actual != policy_sha256:
+        raise PolicyFileError(f"the policy was not exported from {source} (checkpoint hash differs); "
+                              "fine-tuning must start from the checkpoint of the deployed policy")
+
+
+@dataclass
+class FinetuneResult:
+    baseline: float  # the deployed policy's evaluation return on the robot
+    best: float
+    records: list[FinetuneRecord]
+    improved: bool
+
+
+def evaluate_on_robot(loop: ControlLoop, policy: Callable[[np.ndarray], np.ndarray], episodes: int) -> float:
+    return float(np.mean([loop.run_episode(policy).ret for _ in range(episodes)]))
+
+
+def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: FinetuneConfig, out_dir: Path,
+             report: Callable[[FinetuneRecord], None] = lambda r: None) -> FinetuneResult:
+    """Fine-tune on the robot behind ``loop``; writes out_dir/finetune.csv, and checkpoint.pt and policy.onnx
+    when (and each time) an evaluation beats the deployed policy's."""
+    learner = CautiousA2C(learner_obj.policy(), config)
+    records: list[FinetuneRecord] = []
+
+    def log(record: FinetuneRecord) -> None:
+        records.append(record)
+        report(record)
+
+    baseline = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
+    log(FinetuneRecord(0, "baseline", baseline))
+    best, best_state, improved = baseline, learner.actor_state(), False
+    batch: list[Episode] = []
+    units: list[list[np.ndarray]] = []
+    warm: list[Episode] = []
+    for episode in range(1, config.episodes + 1):
+        act = learner.exploring_policy()
+        ep = loop.run_episode(act)
+        batch.append(ep)
+        units.append(learner.unit_actions)
+        kl = drift = math.nan
+        if episode <= config.warmup_episodes:
+            warm.append(ep)
+            learner.fit_critic(warm)
+            batch, units = [], []
+        elif len(batch) == config.episodes_per_update:
+            learner.fit_critic(batch)
+            kl, drift = learner.actor_update(batch, units)
+            batch, units = [], []
+        log(FinetuneRecord(episode, "explore", ep.ret, kl, drift))
+        if episode > config.warmup_episodes and (episode - config.warmup_episodes) % config.eval_every == 0:
+            ret = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
+            note = ""
+            if ret > best:
+                best, best_state, note = ret, learner.actor_state(), "best"
+                if ret > baseline:
+                    save_finetuned(learner_obj, state, out_dir)
+                    improved, note = True, "best, saved"
+            elif ret < best - config.rollback_drop * abs(best):
+                learner.restore(best_state)
+                note = "rolled back"
+            log(FinetuneRecord(episode, "eval", ret, note=note))
+    learner.restore(best_state)
+    write_records(records, out_dir / "finetune.csv")
+    return FinetuneResult(baseline, best, records, improved)
+
+
+def save_finetuned(learner_obj: object, state: dict, out_dir: Path) -> None:
+    """The fine-tuned learner as a checkpoint of the original's kind, then its verified ONNX."""
+    from robopg.export import export_policy
+
+    new_state = dict(state, learner=learner_obj.state_dict())
+    checkpoint.save(out_dir / checkpoint.CHECKPOINT_FILE, new_state)
+    export_policy(out_dir / checkpoint.CHECKPOINT_FILE, out_dir / "policy.onnx")
+
+
+def write_records(records: list[FinetuneRecord], path: Path) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["episode", "kind", "return", "kl", "drift", "note"])
+        for r in records:
+            writer.writerow([r.episode, r.kind, f"{r.ret:.4f}", f"{r.kl:.5f}", f"{r.drift:.4f}", r.note])

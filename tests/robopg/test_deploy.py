@@ -1,0 +1,122 @@
+"""robopg deploy against the virtual robot: checks before motion, the loop, ESTOP on every way out, no torch."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from robopg.config import make_config
+from robopg.export import export_policy
+from robopg.train import train
+from sim.virtual_robot import CommandLog
+
+ENV = "robopg/CartPoleSwingUp-v0"
+ROBOPG = [sys.executable, "-m", "robopg.cli"]
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    """A small swing-up policy and a Pendulum one (the wrong sizes for the cart-pole robot)."""
+    root = tmp_path_factory.mktemp("policies")
+    small = {"total_steps": 500, "learning_starts": 200, "batch_size": 32, "actor_hidden": [16], "critic_hidden": [16],
+             "eval_every": 500, "eval_episodes": 1}
+    for env, name in ((ENV, "cartpole"), ("Pendulum-v1", "pendulum")):
+        train(env, make_config("ddpg", small), root / name, show_progress=False)
+        export_policy(root / name, root / f"{name}.onnx")
+    return root
+
+
+@pytest.fixture
+def robot(tmp_path):
+    """A virtual robot process; yields (port, log path); stopped at the end."""
+    procs = []
+
+    def start(*args):
+        log = tmp_path / f"robot{len(procs)}.csv"
+        proc = subprocess.Popen([*ROBOPG, "robot-sim", "--env", ENV, "--log", str(log), *args],
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc.stdout.readline().strip(), log
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def deploy(*args, **kwargs):
+    return subprocess.run([*ROBOPG, "deploy", *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_deploy_runs_episodes_within_limits_and_reports_timing(policies, robot, tmp_path):
+    port, log = robot()
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--episodes", "2", "--max-delta",
+                    "2.0", "--rate", "200", "--log", str(tmp_path / "traj.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "episode 2: return" in result.stdout and "deadline misses" in result.stdout
+    traj = np.load(tmp_path / "traj.npz")
+    assert {"obs_0", "command_1"} <= set(traj.files)
+    time.sleep(0.2)
+    commands = [c for c in CommandLog.read(log) if c.cause == "action"]
+    applied = np.array([c.applied[0] for c in commands])
+    assert len(commands) == len(traj["command_0"]) + len(traj["command_1"])
+    assert np.all(np.abs(applied) <= 10.0)
+    # The rate limit holds within each episode (every episode starts from the safe action after RESET).
+    for i in range(2):
+        steps = np.concatenate([[0.0], traj[f"command_{i}"][:, 0]])
+        assert np.max(np.abs(np.diff(steps))) <= 2.0 + 1e-5
+
+
+def test_a_robot_that_does_not_match_the_policy_is_refused_before_anything_moves(policies, robot):
+    port, log = robot()
+    result = deploy("--policy", str(policies / "pendulum.onnx"), "--port", port)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "the policy takes 3 observations" in result.stderr and "nothing was sent" in result.stderr
+    time.sleep(0.2)
+    assert [c.cause for c in CommandLog.read(log)] == ["start"]
+
+
+def test_ctrl_c_sends_estop_and_leaves_the_robot_safe(policies, robot):
+    port, log = robot()
+    proc = subprocess.Popen([*ROBOPG, "deploy", "--policy", str(policies / "cartpole.onnx"), "--port", port,
+                             "--episodes", "1000", "--rate", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in stderr
+    time.sleep(0.2)
+    causes = [c.cause for c in CommandLog.read(log)]
+    assert "action" in causes and causes[-1] == "estop"
+
+
+def test_a_latched_robot_needs_clear(policies, robot):
+    from firmware_bridge.link import RobotLink
+
+    port, _ = robot()
+    with RobotLink.open(port) as link:
+        link.hello()
+        link.estop()
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port)
+    assert result.returncode == 2 and "latched" in result.stderr and "--clear" in result.stderr
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--clear")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_silent_or_missing_robot_is_one_clear_error(policies, tmp_path):
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", str(tmp_path / "no-such-port"))
+    assert result.returncode == 2 and result.stderr.startswith("error: robot link: cannot open")
+
+
+def test_deploy_imports_neither_torch_nor_pybullet(policies, robot):
+    port, _ = robot()
+    code = ("import sys; from robopg.cli import main\n"
+            f"sys.argv = ['robopg', 'deploy', '--policy', '{policies / 'cartpole.onnx'}', '--port', '{port}']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "print(sorted(m for m in ('torch', 'pybullet') if m in sys.modules))")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("[]")
