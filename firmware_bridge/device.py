@@ -180,6 +180,8 @@ class FirmwareCore:
 
     def _handle(self, frame: Frame) -> list[bytes]:
         try:
+            if frame.version != PROTOCOL_VERSION:  # checked first, as the specification orders it
+                raise UnsupportedVersion(frame.version, PROTOCOL_VERSION)
             if frame.type in FIRMWARE_TO_HOST:
                 raise UnknownMessageType(frame.type)
             message = decode_message(frame)

@@ -190,12 +190,14 @@ class RobotLink:
         return self.timeout if timeout is None else timeout
 
     def _action_values(self, action: ArrayLike) -> tuple[float, ...]:
-        values = np.asarray(action, dtype=np.float32).reshape(-1)
+        values = np.asarray(action, dtype=np.float64).reshape(-1)
         if self.info is not None and values.size != self.info.action_dim:
             raise ValueError(f"action has {values.size} values, the robot takes {self.info.action_dim}")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"action has non-finite values: {values}")
-        return tuple(values.tolist())
+        if np.any(np.abs(values) > np.finfo(np.float32).max):
+            raise ValueError(f"action has values beyond the float32 range of the wire: {values}")
+        return tuple(values.astype(np.float32).tolist())
 
     def _send(self, message: Message) -> int:
         seq = self._seq

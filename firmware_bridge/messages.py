@@ -150,13 +150,14 @@ def encode_body(message: Message) -> bytes:
                 raise ValueError("INFO action limits must both have action_dim values")
             if message.obs_dim > MAX_OBS_DIM:
                 raise ValueError(f"obs_dim {message.obs_dim} exceeds {MAX_OBS_DIM}")
-            ident = message.firmware_id.encode("ascii")
-            if len(ident) > MAX_FIRMWARE_ID:
-                raise ValueError(f"firmware id longer than {MAX_FIRMWARE_ID} bytes")
+            ident = message.firmware_id
+            if len(ident) > MAX_FIRMWARE_ID or not (ident.isascii() and ident.isprintable()):
+                raise ValueError(f"firmware id must be printable ASCII of at most {MAX_FIRMWARE_ID} bytes: "
+                                 f"{message.firmware_id!r}")
             head = _INFO_HEAD.pack(message.ack_seq, message.obs_dim, message.action_dim, message.capabilities,
                                    message.control_period_us, message.watchdog_ms)
             limits = _pack_floats(message.action_low) + _pack_floats(message.action_high)
-            return head + limits + _U8.pack(len(ident)) + ident
+            return head + limits + _U8.pack(len(ident)) + ident.encode("ascii")
         case ActionMsg():
             return _pack_vector(message.values, MAX_ACTION_DIM)
         case ObservationMsg():

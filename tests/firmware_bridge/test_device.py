@@ -170,6 +170,7 @@ def test_real_time_firmware_answers_actions_on_its_next_tick():
 
 @pytest.mark.parametrize(("frame", "reason", "detail"), [
     (Frame(MessageType.HELLO, 5, version=2), FaultReason.UNSUPPORTED_VERSION, 1),
+    (Frame(MessageType.OBSERVATION, 5, version=2), FaultReason.UNSUPPORTED_VERSION, 1),  # version before type
     (Frame(0x7E, 5), FaultReason.BAD_TYPE, 0x7E),
     (Frame(MessageType.OBSERVATION, 5, b""), FaultReason.BAD_TYPE, MessageType.OBSERVATION),
     (Frame(MessageType.HELLO, 5, b"\x01"), FaultReason.BAD_LENGTH, 0),
