@@ -289,11 +289,11 @@ def finetune(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
-               f"({cfg.eval_episodes}-episode evaluations on the robot)")
+               f"(means of {cfg.eval_episodes}-episode evaluations on the robot)")
     if result.improved:
         typer.echo(f"wrote {out / 'checkpoint.pt'} and {out / 'policy.onnx'}")
     else:
-        typer.echo("no evaluation beat the deployed policy: nothing written but finetune.csv")
+        typer.echo("no evaluation was clearly better than the deployed policy: nothing written but finetune.csv")
 
 
 def main() -> None:

@@ -30,9 +30,10 @@ from robopg.onnx_policy import OnnxPolicy, PolicyMetadata
 
 OPSET = 18
 # Largest difference allowed between onnxruntime and torch, in normalized action units (the error divided by
-# half the actuator range): unit-free, and above float32's own noise (torch's batched and single-row results
-# for a 256-wide net differ by about 1e-6 of the range).
-TOLERANCE = 1e-5
+# half the actuator range): unit-free, and above float32's own noise. onnxruntime sums a 256-wide layer in
+# another order than torch; differences of 1e-6 are typical and 1.1e-5 was seen on a fine-tuned actor, so the
+# limit sits at 1e-4 (1 mN on a ±10 N actuator), far below anything a wrong graph would produce.
+TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ actor (same normalizer and scaling) and whose σ is small and bounded. Caution c
   the step (the idea of TRPO, Schulman et al. 2015, as a line search on the parameter change);
 - a bound on the total drift from the deployed policy: max over the states seen of |μθ(s) − μ₀(s)|, in
   normalized action units, at most ``max_drift``, by pulling the parameters back towards the deployed ones;
-- evaluation episodes without noise, a rollback to the best policy so far when the return drops, and a new
-  checkpoint and ONNX written only when the fine-tuned policy beats the deployed one on the robot.
+- evaluation episodes without noise, compared by a significance test (``clearly_better``): a rollback to the
+  best policy so far when an evaluation is clearly worse, and a new checkpoint and ONNX written only when the
+  fine-tuned policy is clearly better than the deployed one on the robot.
 
 Every command goes through the same safety layer as ``robopg deploy``; rewards are the task's reward
 function of the robot's observations.
@@ -22,7 +23,8 @@ from __future__ import annotations
 import copy
 import csv
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,32 +49,33 @@ class FinetuneConfig:
     warmup_episodes: int = 6  # critic only
     episodes_per_update: int = 2
     eval_every: int = 4  # exploring episodes between noise-free evaluations
-    eval_episodes: int = 3
+    eval_episodes: int = 5
+    confidence_z: float = 2.0  # "better" means a mean return higher by z standard errors (see ``clearly_better``)
     std: float = 0.1  # exploration, normalized action units ([-1, 1] spans the actuator range)
     max_std: float = 0.2
     actor_lr: float = 3e-4
     critic_lr: float = 1e-3
     critic_epochs: int = 20
+    critic_episodes: int = 8  # the critic fits the returns of this many most recent episodes
     critic_hidden: tuple[int, ...] = (64, 64)
     gamma: float = 0.99
     gae_lambda: float = 0.95
     max_grad_norm: float = 0.5
     max_kl: float = 0.02
     max_drift: float = 0.5
-    rollback_drop: float = 0.1  # roll back when an evaluation falls this share of |best| below the best
     seed: int = 0
 
     def __post_init__(self) -> None:
         checks = {
             "episodes must be > warmup_episodes >= 0": self.episodes > self.warmup_episodes >= 0,
-            "episodes_per_update, eval_every and eval_episodes must be >= 1":
-                min(self.episodes_per_update, self.eval_every, self.eval_episodes) >= 1,
+            "episodes_per_update and eval_every must be >= 1": min(self.episodes_per_update, self.eval_every) >= 1,
+            "eval_episodes must be >= 2 (a comparison needs a spread)": self.eval_episodes >= 2,
+            "confidence_z must be >= 0": self.confidence_z >= 0,
             "0 < std <= max_std <= 1 is required": 0 < self.std <= self.max_std <= 1,
             "learning rates must be > 0": self.actor_lr > 0 and self.critic_lr > 0,
             "0 < gamma <= 1 and 0 <= gae_lambda <= 1 are required": 0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1,
             "max_grad_norm, max_kl and max_drift must be > 0": min(self.max_grad_norm, self.max_kl, self.max_drift) > 0,
-            "rollback_drop must be >= 0": self.rollback_drop >= 0,
-            "critic_epochs must be >= 1": self.critic_epochs >= 1,
+            "critic_epochs and critic_episodes must be >= 1": min(self.critic_epochs, self.critic_episodes) >= 1,
         }
         for message, ok in checks.items():
             if not ok:
@@ -269,63 +272,77 @@ def check_policy_matches_checkpoint(policy_sha256: str, source: Path) -> None:
 
 @dataclass
 class FinetuneResult:
-    baseline: float  # the deployed policy's evaluation return on the robot
-    best: float
+    baseline: float  # the deployed policy's mean evaluation return on the robot
+    best: float  # the kept policy's (the deployed one's unless another was clearly better)
     records: list[FinetuneRecord]
     improved: bool
 
 
-def evaluate_on_robot(loop: ControlLoop, policy: Callable[[np.ndarray], np.ndarray], episodes: int) -> float:
-    return float(np.mean([loop.run_episode(policy).ret for _ in range(episodes)]))
+def clearly_better(new: Sequence[float], old: Sequence[float], z: float) -> bool:
+    """Whether returns ``new`` beat ``old`` by more than ``z`` standard errors of the difference of the means.
+
+    Robot episodes start where they start, so two evaluations differ by their initial states as much as by
+    their policies; picking the higher mean of a few episodes would keep lucky draws (a winner's curse).
+    The test is Welch's: (mean_new − mean_old) / sqrt(s²_new/n + s²_old/m) > z; with z = 2 a policy that is
+    no better passes about 2 % of the time.
+    """
+    new_a, old_a = np.asarray(new, dtype=np.float64), np.asarray(old, dtype=np.float64)
+    if min(len(new_a), len(old_a)) < 2:
+        raise ValueError("a comparison needs at least 2 returns on each side")
+    diff = new_a.mean() - old_a.mean()
+    standard_error = math.sqrt(new_a.var(ddof=1) / len(new_a) + old_a.var(ddof=1) / len(old_a))
+    return bool(diff > z * standard_error)
+
+
+def evaluate_on_robot(loop: ControlLoop, policy: Callable[[np.ndarray], np.ndarray], episodes: int) -> list[float]:
+    return [loop.run_episode(policy).ret for _ in range(episodes)]
 
 
 def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: FinetuneConfig, out_dir: Path,
              report: Callable[[FinetuneRecord], None] = lambda r: None) -> FinetuneResult:
-    """Fine-tune on the robot behind ``loop``; writes out_dir/finetune.csv, and checkpoint.pt and policy.onnx
-    when (and each time) an evaluation beats the deployed policy's."""
+    """Fine-tune on the robot behind ``loop``; writes out_dir/finetune.csv after every episode, and checkpoint.pt
+    and policy.onnx each time an evaluation is clearly better than the deployed policy's and the best so far."""
     learner = CautiousA2C(learner_obj.policy(), config)
     records: list[FinetuneRecord] = []
 
     def log(record: FinetuneRecord) -> None:
         records.append(record)
         report(record)
+        write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
 
-    baseline = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
-    log(FinetuneRecord(0, "baseline", baseline))
-    best, best_state, improved = baseline, learner.actor_state(), False
+    baseline = best = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
+    log(FinetuneRecord(0, "baseline", float(np.mean(baseline))))
+    best_state, improved = learner.actor_state(), False
     batch: list[Episode] = []
     units: list[list[np.ndarray]] = []
-    warm: list[Episode] = []
+    recent: deque[Episode] = deque(maxlen=config.critic_episodes)
     for episode in range(1, config.episodes + 1):
         act = learner.exploring_policy()
         ep = loop.run_episode(act)
-        batch.append(ep)
-        units.append(learner.unit_actions)
+        recent.append(ep)
+        learner.fit_critic(list(recent))  # the actor changes little per update: recent returns stay relevant
         kl = drift = math.nan
-        if episode <= config.warmup_episodes:
-            warm.append(ep)
-            learner.fit_critic(warm)
-            batch, units = [], []
-        elif len(batch) == config.episodes_per_update:
-            learner.fit_critic(batch)
+        if episode > config.warmup_episodes:
+            batch.append(ep)
+            units.append(learner.unit_actions)
+        if len(batch) == config.episodes_per_update:
             kl, drift = learner.actor_update(batch, units)
             batch, units = [], []
         log(FinetuneRecord(episode, "explore", ep.ret, kl, drift))
         if episode > config.warmup_episodes and (episode - config.warmup_episodes) % config.eval_every == 0:
-            ret = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
+            returns = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
             note = ""
-            if ret > best:
-                best, best_state, note = ret, learner.actor_state(), "best"
-                if ret > baseline:
-                    save_finetuned(learner_obj, state, out_dir)
-                    improved, note = True, "best, saved"
-            elif ret < best - config.rollback_drop * abs(best):
+            if clearly_better(returns, best, config.confidence_z) and clearly_better(returns, baseline,
+                                                                                     config.confidence_z):
+                best, best_state, note = returns, learner.actor_state(), "best, saved"
+                save_finetuned(learner_obj, state, out_dir)
+                improved = True
+            elif clearly_better(best, returns, config.confidence_z):
                 learner.restore(best_state)
                 note = "rolled back"
-            log(FinetuneRecord(episode, "eval", ret, note=note))
+            log(FinetuneRecord(episode, "eval", float(np.mean(returns)), note=note))
     learner.restore(best_state)
-    write_records(records, out_dir / "finetune.csv")
-    return FinetuneResult(baseline, best, records, improved)
+    return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, improved)
 
 
 def save_finetuned(learner_obj: object, state: dict, out_dir: Path) -> None:

@@ -1,8 +1,10 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 # Worker processes (A3C's local workers, Ray actors) import the toy task by module name.
 HERE = str(Path(__file__).parent)
@@ -22,3 +24,13 @@ TINY = {
 @pytest.fixture
 def tiny():
     return dict(TINY)
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess:
+    """``robopg ARGS`` in this process (the CLI's imports are paid once per session, not per call)."""
+    from robopg.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from conftest import invoke
 
 ROBOPG = [sys.executable, "-m", "robopg.cli"]
 
@@ -28,8 +29,9 @@ def run(*args, **kwargs):
         ([], "--env is required"),
     ],
 )
-def test_bad_input_gives_one_error_line(args, message, tmp_path):
-    result = run("train-sim", *args, cwd=tmp_path)
+def test_bad_input_gives_one_error_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train-sim", *args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error: "), result.stderr

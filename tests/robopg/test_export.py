@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import invoke
 
 from robopg import export as export_module
 from robopg.config import make_config
@@ -125,6 +126,6 @@ def test_cli_errors_are_one_line(runs, exported, tmp_path, args, message):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(np.random.default_rng(0).bytes(2000))
     swap = {"GARBAGE": str(garbage), "RUN": str(runs / "ddpg"), "ONNX": str(exported["ddpg"].path)}
-    result = cli(*[swap.get(a, a) for a in args])
+    result = invoke(*[swap.get(a, a) for a in args])
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr

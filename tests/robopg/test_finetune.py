@@ -1,0 +1,163 @@
+"""Cautious fine-tuning: its bounds, the whole loop on a toy robot, and robopg finetune on the virtual robot."""
+
+import itertools
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from robopg.config import make_config
+from robopg.deploy import Episode
+from robopg.errors import ConfigError
+from robopg.export import export_policy
+from robopg.finetune import CautiousA2C, FinetuneConfig, clearly_better, finetune, load_learner
+from robopg.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
+from robopg.onnx_policy import OnnxPolicy
+from robopg.train import train
+from sim.virtual_robot import CommandLog
+
+ROBOPG = [sys.executable, "-m", "robopg.cli"]
+SWING_UP = "robopg/CartPoleSwingUp-v0"
+
+
+def small_policy() -> DeployablePolicy:
+    torch.manual_seed(0)
+    return DeployablePolicy(RunningNormalizer(1), Actor(1, 1, [16]), ActionScaler(np.array([-1.0]), np.array([1.0])))
+
+
+def random_episode(rng: np.random.Generator, steps: int = 20) -> tuple[Episode, list[np.ndarray]]:
+    obs = rng.normal(size=(steps + 1, 1)).astype(np.float32)
+    units = [rng.normal(size=1).astype(np.float32) for _ in range(steps)]
+    actions = np.clip(np.asarray(units), -1, 1)
+    return Episode(obs, actions, actions, rng.normal(size=steps), False, False), units
+
+
+def test_config_is_checked():
+    with pytest.raises(ConfigError, match="std <= max_std"):
+        FinetuneConfig(std=0.5, max_std=0.2)
+    with pytest.raises(ConfigError, match="episodes must be > warmup_episodes"):
+        FinetuneConfig(episodes=4, warmup_episodes=4)
+
+
+def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound():
+    config = FinetuneConfig(actor_lr=1.0, max_kl=0.01, max_drift=0.05)
+    learner = CautiousA2C(small_policy(), config)
+    rng = np.random.default_rng(0)
+    batch = [random_episode(rng) for _ in range(2)]
+    learner.fit_critic([ep for ep, _ in batch])
+    kl, drift = learner.actor_update([ep for ep, _ in batch], [units for _, units in batch])
+    assert 0.0 < kl <= 0.01
+    assert 0.0 < drift <= 0.05 + 1e-6
+    assert learner.drift() == pytest.approx(drift)
+
+
+def test_the_critic_fits_discounted_returns():
+    config = FinetuneConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5)
+    learner = CautiousA2C(small_policy(), config)
+    obs = np.linspace(-1, 1, 4, dtype=np.float32)[:, None]
+    rewards = np.ones(3)
+    episode = Episode(obs, np.zeros((3, 1)), np.zeros((3, 1)), rewards, True, False)
+    learner.fit_critic([episode])
+    # Returns of 1, 1, 1 then the end: 1.75, 1.5, 1.
+    assert learner.value(obs[:-1]).numpy() == pytest.approx([1.75, 1.5, 1.0], abs=0.05)
+
+
+class OneStateRobot:
+    """Episodes of 10 steps in one state where the reward is −(a − 0.5)² plus a little sensor noise: the better
+    action is plain, so each update's direction and each comparison's verdict are easy to check."""
+
+    def __init__(self, constant_reward: float | None = None) -> None:
+        self.rng = np.random.default_rng(0)
+        self.constant_reward = constant_reward
+
+    def run_episode(self, policy) -> Episode:
+        obs = np.full((11, 1), 0.3, dtype=np.float32)
+        actions = np.array([np.clip(policy(obs[0]), -1, 1) for _ in range(10)], dtype=np.float32)
+        rewards = -np.square(actions[:, 0] - 0.5) + 0.01 * self.rng.normal(size=10)
+        if self.constant_reward is not None:
+            rewards = np.full(10, self.constant_reward)
+        return Episode(obs, actions, actions, rewards, False, False)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """A DDPG checkpoint of the point-to-origin task (its actor is what fine-tuning starts from)."""
+    run = tmp_path_factory.mktemp("toy") / "run"
+    train("PointToOrigin-v0", make_config("ddpg", {"total_steps": 150, "learning_starts": 100, "batch_size": 32,
+                                                   "actor_hidden": [16], "critic_hidden": [16], "eval_every": 150,
+                                                   "eval_episodes": 2}), run, show_progress=False)
+    return run
+
+
+def test_clearly_better_is_welchs_test_at_z_standard_errors():
+    # means 2 and 1, sample variances 1 and 1, 4 returns each: standard error sqrt(1/4 + 1/4) = 0.707.
+    new, old = [1.0, 2.0, 3.0, 2.0], [0.0, 1.0, 2.0, 1.0]
+    new = [2 + (x - 2) * (1 / np.std(new, ddof=1)) for x in new]
+    old = [1 + (x - 1) * (1 / np.std(old, ddof=1)) for x in old]
+    assert clearly_better(new, old, z=1.4) and not clearly_better(new, old, z=1.42)
+    assert not clearly_better(old, new, z=0.0)
+    assert not clearly_better([1.0, 1.0], [1.0, 1.0], z=0.0)  # equal is not better
+    with pytest.raises(ValueError, match="at least 2"):
+        clearly_better([1.0], [0.0, 0.0], z=2.0)
+
+
+def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy(toy_run, tmp_path):
+    learner, state = load_learner(toy_run)
+    obs = torch.tensor([0.3])
+    deployed = learner.policy()(obs).item()
+    config = FinetuneConfig(episodes=30, actor_lr=3e-3, max_kl=0.05)
+    result = finetune(OneStateRobot(), learner, state, config, tmp_path)
+    final = learner.policy()(obs).item()
+    assert result.improved and result.best > result.baseline
+    assert abs(final - 0.5) < abs(deployed - 0.5) - 0.1, (deployed, final)
+    # What was written is the kept policy, and it is what the learner holds at the end.
+    assert {"finetune.csv", "checkpoint.pt", "policy.onnx"} <= {p.name for p in tmp_path.iterdir()}
+    assert OnnxPolicy(tmp_path / "policy.onnx")(np.array([0.3], dtype=np.float32))[0] == pytest.approx(final, abs=1e-4)
+    kinds = [line.split(",")[1] for line in (tmp_path / "finetune.csv").read_text().splitlines()[1:]]
+    assert kinds[0] == "baseline" and kinds.count("explore") == 30 and kinds.count("eval") == 6
+
+
+def test_nothing_is_written_when_no_evaluation_is_clearly_better(toy_run, tmp_path):
+    learner, state = load_learner(toy_run)
+    deployed = learner.policy()(torch.tensor([0.3])).item()
+    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=10), tmp_path)
+    assert not result.improved
+    assert [p.name for p in tmp_path.iterdir()] == ["finetune.csv"]
+    assert learner.policy()(torch.tensor([0.3])).item() == deployed  # the deployed policy is what stays
+
+
+def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp_path):
+    train(SWING_UP, make_config("ddpg", {"total_steps": 500, "learning_starts": 200, "batch_size": 32,
+                                         "actor_hidden": [16], "critic_hidden": [16], "eval_every": 500,
+                                         "eval_episodes": 1}), tmp_path / "run", show_progress=False)
+    export_policy(tmp_path / "run", tmp_path / "policy.onnx")
+    log = tmp_path / "robot.csv"
+    robot = subprocess.Popen([*ROBOPG, "robot-sim", "--env", SWING_UP, "--gap", "actuator_gain=0.6", "--log",
+                              str(log)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = robot.stdout.readline().strip()
+        (tmp_path / "ft.toml").write_text("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\n")
+        result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
+                                 str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
+                                 "6", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0"],
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        robot.terminate()
+        robot.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert "baseline episode   0" in result.stdout and "explore episode   6" in result.stdout
+    assert (tmp_path / "ft" / "policy.onnx").exists() == ("wrote" in result.stdout)
+    time.sleep(0.1)
+    commands = CommandLog.read(log)
+    actions = [c for c in commands if c.cause == "action"]
+    assert len(actions) >= 12 * 50  # 2 baseline, 6 exploring and 2 × 2 evaluation episodes
+    # What the robot applied, read on its side: inside ±10 N, and never more than 2 N from the previous
+    # command within an episode (each episode starts from the safe command 0 after its RESET).
+    applied = [(c.cause, c.applied[0]) for c in commands]
+    assert all(abs(value) <= 10.0 for _, value in applied)
+    for (_, previous), (cause, value) in itertools.pairwise(applied):
+        if cause == "action":
+            assert abs(value - previous) <= 2.0 + 1e-5
