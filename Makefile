@@ -1,6 +1,6 @@
 # The two quickstart commands: `make demo` (the main job) and `make test`. Both install first.
 PYTHON ?= python3
-DEMO_STEPS ?= 30000
+DEMO_STEPS ?= 25000
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: install demo test lint
@@ -11,7 +11,7 @@ install: .install-stamp
 	touch .install-stamp
 
 demo: install
-	$(PYTHON) -m robopg.cli train-sim --env robopg/CartPoleSwingUp-v0 --algo ddpg --steps $(DEMO_STEPS) --out $(DEMO_OUT)
+	$(PYTHON) tools/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT)
 
 test: install
 	$(PYTHON) -m pytest -q
