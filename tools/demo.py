@@ -17,6 +17,7 @@ from pathlib import Path
 
 ENV = "robopg/CartPoleSwingUp-v0"
 ROBOPG = [sys.executable, "-m", "robopg.cli"]
+BAUD = 1_000_000  # UART timing of a 1 Mbaud link (about 0.6 ms per exchange on the wire)
 SAFETY = ["--max-delta", "8.0"]  # newtons per 20 ms step: a gentle ramp for a ±10 N actuator
 
 
@@ -53,7 +54,7 @@ def plot(out: Path, before: float, after: float | None, finetune_csv: Path, gap:
         ax.axhline(after, color="green", ls="--", label=f"fine-tuned policy on the robot: {after:.1f}")
     ax.set(xlabel="fine-tuning episodes on the robot", ylabel="episode return",
            title=f"{ENV} on the virtual robot, gap {gap}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", framealpha=0.8)
     path = out / "pipeline.png"
     fig.savefig(path, dpi=100)
     return path
@@ -78,8 +79,8 @@ def main() -> None:
                                   str(policy), "--episodes", str(args.episodes)))
 
     gap_args = [a for g in args.gap for a in ("--gap", g)]
-    print(f"\n=== 4. start the virtual robot (lockstep, 115200 baud, gap {' '.join(args.gap)})", flush=True)
-    robot = subprocess.Popen([*ROBOPG, "robot-sim", "--env", ENV, "--baud", "115200", "--log",
+    print(f"\n=== 4. start the virtual robot (lockstep, {BAUD} baud, gap {' '.join(args.gap)})", flush=True)
+    robot = subprocess.Popen([*ROBOPG, "robot-sim", "--env", ENV, "--baud", str(BAUD), "--log",
                               str(out / "robot_log.csv"), *gap_args], stdout=subprocess.PIPE, text=True)
     try:
         port = robot.stdout.readline().strip()
