@@ -4,8 +4,12 @@ The exploring policy is a Gaussian N(μθ(s), σ²) in normalized action units w
 actor (same normalizer and scaling) and whose σ is small and bounded. Caution comes from:
 
 - a critic warm-up: the value function V(s) is fitted on the robot's returns before any actor update;
-- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016), a small learning rate and
-  gradient clipping;
+- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016) and gradient clipping, on
+  batches of several episodes (with two, the gradient's direction is mostly noise: the cosine between
+  gradients of disjoint batches was 0.1), a few steps per batch;
+- by default only the actor's output layer changes: a correction of the deployed behaviour (such as a
+  lower gain while balancing, for a robot whose actuation lags) lives there, and updates of the whole
+  network moved the noise-free policy in directions that did not help;
 - a trust region per update: KL(π_old ‖ π_new) on the batch's states at most ``max_kl``, by backtracking
   the step (the idea of TRPO, Schulman et al. 2015, as a line search on the parameter change);
 - a bound on the total drift from the deployed policy: max over the states seen of |μθ(s) − μ₀(s)|, in
@@ -45,19 +49,22 @@ from robopg.returns import discounted_returns, gae_advantages
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    episodes: int = 40  # exploring episodes on the robot, warm-up included
+    episodes: int = 150  # exploring episodes on the robot, warm-up included
     warmup_episodes: int = 6  # critic only
-    episodes_per_update: int = 2
-    eval_every: int = 4  # exploring episodes between noise-free evaluations
+    episodes_per_update: int = 8  # with fewer, the gradient is mostly noise
+    eval_every: int = 16  # exploring episodes between noise-free evaluations
     eval_episodes: int = 5
     confidence_z: float = 2.0  # "better" means a mean return higher by z standard errors (see ``clearly_better``)
-    std: float = 0.1  # exploration, normalized action units ([-1, 1] spans the actuator range)
+    std: float = 0.2  # exploration, normalized action units ([-1, 1] spans the actuator range)
     max_std: float = 0.2
-    actor_lr: float = 3e-4
+    actor_lr: float = 1e-2
+    actor_steps: int = 5  # A2C steps per batch, each backtracked to KL(batch policy ‖ new) <= max_kl
+    train_output_layer_only: bool = True  # fine-tune only the actor's last linear layer
     critic_lr: float = 1e-3
     critic_epochs: int = 20
     critic_episodes: int = 8  # the critic fits the returns of this many most recent episodes
     critic_hidden: tuple[int, ...] = (64, 64)
+    value_scale: float = 50.0  # the critic predicts returns / value_scale
     gamma: float = 0.99
     gae_lambda: float = 0.95
     max_grad_norm: float = 0.5
@@ -76,6 +83,7 @@ class FinetuneConfig:
             "0 < gamma <= 1 and 0 <= gae_lambda <= 1 are required": 0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1,
             "max_grad_norm, max_kl and max_drift must be > 0": min(self.max_grad_norm, self.max_kl, self.max_drift) > 0,
             "critic_epochs and critic_episodes must be >= 1": min(self.critic_epochs, self.critic_episodes) >= 1,
+            "actor_steps must be >= 1 and value_scale > 0": self.actor_steps >= 1 and self.value_scale > 0,
         }
         for message, ok in checks.items():
             if not ok:
@@ -118,7 +126,10 @@ class CautiousA2C:
         torch.manual_seed(config.seed)
         self.critic = ValueNet(obs_dim, config.critic_hidden)
         self.log_std = torch.tensor(math.log(config.std))
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        trained = {id(p) for p in self.trained_parameters()}
+        for p in self.actor.parameters():
+            p.requires_grad_(id(p) in trained)
+        self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.seen: list[np.ndarray] = []  # observations for the drift bound
@@ -165,7 +176,7 @@ class CautiousA2C:
             bootstrap = self.value(ep.observations[-1:])[0] * (1.0 - terminated[-1])
             targets.append(discounted_returns(rewards, terminated, self.config.gamma, bootstrap))
             obs.append(torch.as_tensor(ep.observations[:-1], dtype=torch.float32))
-        x, y = self.normalizer(torch.cat(obs)), torch.cat(targets)
+        x, y = self.normalizer(torch.cat(obs)), torch.cat(targets) / self.config.value_scale
         for _ in range(self.config.critic_epochs):
             loss = value_loss(self.critic(x), y)
             self.critic_optimizer.zero_grad()
@@ -176,10 +187,11 @@ class CautiousA2C:
 
     @torch.no_grad()
     def value(self, obs: np.ndarray) -> torch.Tensor:
-        return self.critic(self.normalizer(torch.tensor(obs, dtype=torch.float32)))
+        return self.critic(self.normalizer(torch.tensor(obs, dtype=torch.float32))) * self.config.value_scale
 
     def actor_update(self, episodes: list[Episode], unit_actions: list[np.ndarray]) -> tuple[float, float]:
-        """One A2C step on ``episodes`` within the trust region and the drift bound; returns (KL, drift)."""
+        """``actor_steps`` A2C steps on ``episodes``, each backtracked into the trust region around the policy
+        that collected them, then the drift bound; returns (KL, drift)."""
         c = self.config
         obs, actions, advantages = [], [], []
         for ep, units in zip(episodes, unit_actions, strict=True):
@@ -195,13 +207,15 @@ class CautiousA2C:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         with torch.no_grad():
             old = self.distribution(x)
-        before = [p.detach().clone() for p in self.actor.parameters()]
-        loss = policy_gradient_loss(self.distribution(x).log_prob(a).sum(-1), adv)
-        self.actor_optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.actor.parameters(), c.max_grad_norm)
-        self.actor_optimizer.step()
-        kl = self._backtrack_to_trust_region(x, old, before)
+        kl = 0.0
+        for _ in range(c.actor_steps):
+            before = [p.detach().clone() for p in self.actor.parameters()]
+            loss = policy_gradient_loss(self.distribution(x).log_prob(a).sum(-1), adv)
+            self.actor_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.trained_parameters(), c.max_grad_norm)
+            self.actor_optimizer.step()
+            kl = self._backtrack_to_trust_region(x, old, before)
         self.seen += [ep.observations for ep in episodes]
         drift = self._bound_drift()
         return kl, drift
@@ -221,8 +235,8 @@ class CautiousA2C:
             scale /= 2
             self._interpolate(before, after, scale)
             kl = self._kl(x, old)
-        self._interpolate(before, after, 0.0)  # no step is small enough: keep the old policy
-        return 0.0
+        self._interpolate(before, after, 0.0)  # no step is small enough: back to where this step started
+        return self._kl(x, old)
 
     @torch.no_grad()
     def _interpolate(self, start: list[torch.Tensor], end: list[torch.Tensor], t: float) -> None:
@@ -251,12 +265,17 @@ class CautiousA2C:
         self._interpolate(start, end, low)
         return self.drift()
 
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """The actor parameters fine-tuning changes: all of them, or only the output layer's."""
+        params = list(self.actor.parameters())
+        return params[-2:] if self.config.train_output_layer_only else params
+
     def actor_state(self) -> dict[str, torch.Tensor]:
         return {k: v.clone() for k, v in self.actor.state_dict().items()}
 
     def restore(self, state: dict[str, torch.Tensor]) -> None:
         self.actor.load_state_dict(state)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=self.config.actor_lr)
+        self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.config.actor_lr)
 
 
 def check_policy_matches_checkpoint(policy_sha256: str, source: Path) -> None:

@@ -43,7 +43,7 @@ def test_config_is_checked():
 
 
 def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound():
-    config = FinetuneConfig(actor_lr=1.0, max_kl=0.01, max_drift=0.05)
+    config = FinetuneConfig(actor_lr=0.3, max_kl=0.01, max_drift=0.05, train_output_layer_only=False)
     learner = CautiousA2C(small_policy(), config)
     rng = np.random.default_rng(0)
     batch = [random_episode(rng) for _ in range(2)]
@@ -55,7 +55,7 @@ def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound()
 
 
 def test_the_critic_fits_discounted_returns():
-    config = FinetuneConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5)
+    config = FinetuneConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5, value_scale=1.0)
     learner = CautiousA2C(small_policy(), config)
     obs = np.linspace(-1, 1, 4, dtype=np.float32)[:, None]
     rewards = np.ones(3)
@@ -108,7 +108,8 @@ def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy
     learner, state = load_learner(toy_run)
     obs = torch.tensor([0.3])
     deployed = learner.policy()(obs).item()
-    config = FinetuneConfig(episodes=30, actor_lr=3e-3, max_kl=0.05)
+    config = FinetuneConfig(episodes=30, warmup_episodes=6, episodes_per_update=2, eval_every=4, actor_lr=3e-3,
+                            actor_steps=1, std=0.1, max_kl=0.05, value_scale=1.0)
     result = finetune(OneStateRobot(), learner, state, config, tmp_path)
     final = learner.policy()(obs).item()
     assert result.improved and result.best > result.baseline
