@@ -287,6 +287,7 @@ def finetune(
             "reset the robot to its start, then press Enter", default="", show_default=False))
         result = run_finetune(loop, learner, state, cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
+            + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
                f"(means of {cfg.eval_episodes}-episode evaluations on the robot)")

@@ -96,7 +96,8 @@ class FinetuneRecord:
 
     episode: int  # exploring episodes so far
     kind: str  # "baseline", "eval", "explore"
-    ret: float
+    ret: float  # an evaluation's: the mean over its episodes
+    ret_std: float = math.nan  # an evaluation's: the standard deviation over its episodes
     kl: float = math.nan
     drift: float = math.nan
     note: str = ""
@@ -330,7 +331,7 @@ def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: Finetu
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
 
     baseline = best = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
-    log(FinetuneRecord(0, "baseline", float(np.mean(baseline))))
+    log(FinetuneRecord(0, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
     best_state, improved = learner.actor_state(), False
     batch: list[Episode] = []
     units: list[list[np.ndarray]] = []
@@ -347,7 +348,7 @@ def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: Finetu
         if len(batch) == config.episodes_per_update:
             kl, drift = learner.actor_update(batch, units)
             batch, units = [], []
-        log(FinetuneRecord(episode, "explore", ep.ret, kl, drift))
+        log(FinetuneRecord(episode, "explore", ep.ret, kl=kl, drift=drift))
         if episode > config.warmup_episodes and (episode - config.warmup_episodes) % config.eval_every == 0:
             returns = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
             note = ""
@@ -359,7 +360,7 @@ def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: Finetu
             elif clearly_better(best, returns, config.confidence_z):
                 learner.restore(best_state)
                 note = "rolled back"
-            log(FinetuneRecord(episode, "eval", float(np.mean(returns)), note=note))
+            log(FinetuneRecord(episode, "eval", float(np.mean(returns)), float(np.std(returns, ddof=1)), note=note))
     learner.restore(best_state)
     return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, improved)
 
@@ -376,6 +377,7 @@ def save_finetuned(learner_obj: object, state: dict, out_dir: Path) -> None:
 def write_records(records: list[FinetuneRecord], path: Path) -> None:
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["episode", "kind", "return", "kl", "drift", "note"])
+        writer.writerow(["episode", "kind", "return", "return_std", "kl", "drift", "note"])
         for r in records:
-            writer.writerow([r.episode, r.kind, f"{r.ret:.4f}", f"{r.kl:.5f}", f"{r.drift:.4f}", r.note])
+            writer.writerow([r.episode, r.kind, f"{r.ret:.4f}", f"{r.ret_std:.4f}", f"{r.kl:.5f}", f"{r.drift:.4f}",
+                             r.note])

@@ -2,7 +2,7 @@
 with a reality gap behind a serial port, deploy, fine-tune on the robot, deploy the result; then print the
 returns before and after and plot them.
 
-    python tools/demo.py [--steps 25000] [--out runs/demo] [--gap action_latency_steps=3 ...] [--finetune-episodes 40]
+    python tools/demo.py [--steps 25000] [--out runs/demo] [--gap action_latency_steps=3 ...] [--finetune-episodes 150]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25000)
     parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"))
     parser.add_argument("--gap", nargs="+", default=["action_latency_steps=3"])
-    parser.add_argument("--finetune-episodes", type=int, default=40)
+    parser.add_argument("--finetune-episodes", type=int, default=150)
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes before and after")
     args = parser.parse_args()
     out = args.out
