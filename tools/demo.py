@@ -8,17 +8,20 @@ returns before and after and plot them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ENV = "robopg/CartPoleSwingUp-v0"
 ROBOPG = [sys.executable, "-m", "robopg.cli"]
 BAUD = 1_000_000  # UART timing of a 1 Mbaud link (about 0.6 ms per exchange on the wire)
 SAFETY = ["--max-delta", "8.0"]  # newtons per 20 ms step: a gentle ramp for a ±10 N actuator
+EVAL_SEED = 7000  # initial states of the deploys before and after fine-tuning
 
 
 def step(title: str, *args: str) -> str:
@@ -32,6 +35,18 @@ def step(title: str, *args: str) -> str:
     if proc.wait() != 0:
         sys.exit(f"demo stopped: robopg {args[0]} failed (exit {proc.returncode})")
     return "".join(lines)
+
+
+@contextlib.contextmanager
+def virtual_robot(gap_args: list[str], log: Path, seed: int) -> Iterator[str]:
+    """A ``robopg robot-sim`` process for the duration; yields its port."""
+    robot = subprocess.Popen([*ROBOPG, "robot-sim", "--env", ENV, "--baud", str(BAUD), "--seed", str(seed), "--log",
+                              str(log), *gap_args], stdout=subprocess.PIPE, text=True)
+    try:
+        yield robot.stdout.readline().strip()
+    finally:
+        robot.terminate()
+        robot.wait(timeout=10)
 
 
 def mean_return(output: str) -> float:
@@ -66,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"))
     parser.add_argument("--gap", nargs="+", default=["action_latency_steps=3"])
     parser.add_argument("--finetune-episodes", type=int, default=150)
-    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes before and after")
+    parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes before and after")
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -79,25 +94,23 @@ def main() -> None:
                                   str(policy), "--episodes", str(args.episodes)))
 
     gap_args = [a for g in args.gap for a in ("--gap", g)]
-    print(f"\n=== 4. start the virtual robot (lockstep, {BAUD} baud, gap {' '.join(args.gap)})", flush=True)
-    robot = subprocess.Popen([*ROBOPG, "robot-sim", "--env", ENV, "--baud", str(BAUD), "--log",
-                              str(out / "robot_log.csv"), *gap_args], stdout=subprocess.PIPE, text=True)
-    try:
-        port = robot.stdout.readline().strip()
-        print(f"serving on {port}; every command it applies goes to {out / 'robot_log.csv'}")
+    print(f"\n=== 4. the virtual robot: lockstep, {BAUD} baud, gap {' '.join(args.gap)}; every command it applies "
+          f"is logged in {out}/robot_*.csv", flush=True)
+    # The deploys before and after fine-tuning each get a fresh robot with the same seed: the same initial
+    # states, so the two returns compare the policies and not the luck of the draw.
+    with virtual_robot(gap_args, out / "robot_before.csv", EVAL_SEED) as port:
         before = mean_return(step("5. deploy the sim-trained policy to the robot", "deploy", "--policy", str(policy),
                                   "--port", port, "--episodes", str(args.episodes), *SAFETY))
-        tuned = out / "finetune"
+    tuned = out / "finetune"
+    with virtual_robot(gap_args, out / "robot_finetune.csv", 0) as port:
         step("6. fine-tune on the robot (cautious online A2C)", "finetune", "--policy", str(policy), "--checkpoint",
              str(run), "--port", port, "--out", str(tuned), "--episodes", str(args.finetune_episodes), *SAFETY)
-        after = None
-        if (tuned / "policy.onnx").exists():
-            after = mean_return(step("7. deploy the fine-tuned policy", "deploy", "--policy",
-                                     str(tuned / "policy.onnx"), "--port", port, "--episodes", str(args.episodes),
-                                     *SAFETY))
-    finally:
-        robot.terminate()
-        robot.wait(timeout=10)
+    after = None
+    if (tuned / "policy.onnx").exists():
+        with virtual_robot(gap_args, out / "robot_after.csv", EVAL_SEED) as port:
+            after = mean_return(step("7. deploy the fine-tuned policy (the same initial states as 5.)", "deploy",
+                                     "--policy", str(tuned / "policy.onnx"), "--port", port, "--episodes",
+                                     str(args.episodes), *SAFETY))
     figure = plot(out, before, after, tuned / "finetune.csv", " ".join(args.gap))
     print(f"\n=== returns over {args.episodes} episodes each")
     print(f"in simulation (nominal model):        {sim_return:8.2f}")
