@@ -3,8 +3,8 @@
 The policy is the exported graph at the default network size (DDPG's [256, 256] actor with observation
 normalization and action scaling), for the swing-up (5 -> 1) and the KUKA reach (20 -> 7). Each backend
 maps one raw float32 observation to one action, as the control loop does; p50 and p99 over ``--calls``
-timed calls after a warm-up. onnxruntime runs as robopg's ``OnnxPolicy`` does it (one thread, no spinning)
-and with onnxruntime's defaults (a thread per core, spinning), to show what the default costs and buys.
+timed calls after a warm-up. onnxruntime runs through robopg's ``OnnxPolicy`` with its default settings (one
+thread, no spinning), with ``threads=2, spinning=True``, and as onnxruntime's own defaults.
 
     python tools/bench_inference.py [--calls 20000]
 """
@@ -109,7 +109,8 @@ def main() -> None:
 
             observations = np.random.default_rng(0).normal(size=(args.calls, obs_dim)).astype(np.float32)
             backends = {"numpy": numpy_forward(policy), "torch eager": torch_forward(policy),
-                        "ort OnnxPolicy": tuned, "ort defaults": run_call(default_session)}
+                        "ort OnnxPolicy": tuned, "ort OnnxPolicy 2t spin": OnnxPolicy(path, threads=2, spinning=True),
+                        "ort defaults": run_call(default_session)}
             reference = backends["numpy"](observations[0])
             for name, fn in backends.items():  # the same weights: the same actions
                 assert np.allclose(fn(observations[0]), reference, atol=1e-4), name

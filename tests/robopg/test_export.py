@@ -129,3 +129,13 @@ def test_cli_errors_are_one_line(runs, exported, tmp_path, args, message):
     result = invoke(*[swap.get(a, a) for a in args])
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_onnx_policy_threading_options_give_the_same_actions(exported):
+    path = exported["ddpg"].path
+    obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    single, spinning = OnnxPolicy(path), OnnxPolicy(path, threads=2, spinning=True)
+    assert np.allclose(single(obs), spinning(obs), atol=1e-6)
+    assert np.allclose(single(obs[0]), spinning(obs)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        OnnxPolicy(path, threads=0)
