@@ -290,7 +290,7 @@ def finetune(
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
-               f"(means of {cfg.eval_episodes}-episode evaluations on the robot)")
+               f"(means of {cfg.baseline_episodes} and {cfg.eval_episodes}-episode evaluations on the robot)")
     if result.improved:
         typer.echo(f"wrote {out / 'checkpoint.pt'} and {out / 'policy.onnx'}")
     else:

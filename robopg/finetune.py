@@ -54,6 +54,7 @@ class FinetuneConfig:
     episodes_per_update: int = 8  # with fewer, the gradient is mostly noise
     eval_every: int = 24  # exploring episodes between noise-free evaluations
     eval_episodes: int = 10  # 5 could not tell a 15-point gain from the spread of latency-3 episodes
+    baseline_episodes: int = 20  # the deployed policy's evaluation: every comparison uses it, so it is longer
     confidence_z: float = 2.0  # "better" means a mean return higher by z standard errors (see ``clearly_better``)
     std: float = 0.2  # exploration, normalized action units ([-1, 1] spans the actuator range)
     max_std: float = 0.2
@@ -76,7 +77,8 @@ class FinetuneConfig:
         checks = {
             "episodes must be > warmup_episodes >= 0": self.episodes > self.warmup_episodes >= 0,
             "episodes_per_update and eval_every must be >= 1": min(self.episodes_per_update, self.eval_every) >= 1,
-            "eval_episodes must be >= 2 (a comparison needs a spread)": self.eval_episodes >= 2,
+            "eval_episodes and baseline_episodes must be >= 2 (a comparison needs a spread)":
+                min(self.eval_episodes, self.baseline_episodes) >= 2,
             "confidence_z must be >= 0": self.confidence_z >= 0,
             "0 < std <= max_std <= 1 is required": 0 < self.std <= self.max_std <= 1,
             "learning rates must be > 0": self.actor_lr > 0 and self.critic_lr > 0,
@@ -330,7 +332,7 @@ def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: Finetu
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
 
-    baseline = best = evaluate_on_robot(loop, learner.deterministic_policy(), config.eval_episodes)
+    baseline = best = evaluate_on_robot(loop, learner.deterministic_policy(), config.baseline_episodes)
     log(FinetuneRecord(0, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
     best_state, improved = learner.actor_state(), False
     batch: list[Episode] = []

@@ -140,7 +140,8 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
                               str(log)], stdout=subprocess.PIPE, text=True)
     try:
         port = robot.stdout.readline().strip()
-        (tmp_path / "ft.toml").write_text("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\n")
+        (tmp_path / "ft.toml").write_text("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\n"
+                                          "baseline_episodes = 2\n")
         result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
                                  str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
                                  "6", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0"],
