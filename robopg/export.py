@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -50,13 +51,24 @@ def checkpoint_file(source: Path) -> Path:
     return source / checkpoint.CHECKPOINT_FILE if source.is_dir() else source
 
 
-def load_policy(source: Path) -> tuple[torch.nn.Module, dict]:
-    """The deployable policy of a run folder or checkpoint file, in eval mode, and the checkpoint."""
+def checkpoint_sha256(source: Path) -> str:
+    """The hash of a run folder's or checkpoint file's checkpoint: what ties an export to its source."""
+    return hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest()
+
+
+def load_learner(source: Path) -> tuple[Any, dict]:
+    """The learner of a run folder or checkpoint file, and the checkpoint."""
     state = checkpoint.load(source)
     config = config_from_dict(state["config"])
     learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
                            torch.Generator())
     learner.load_state_dict(state["learner"])
+    return learner, state
+
+
+def load_policy(source: Path) -> tuple[torch.nn.Module, dict]:
+    """The deployable policy of a run folder or checkpoint file, in eval mode, and the checkpoint."""
+    learner, state = load_learner(source)
     return learner.policy().eval(), state
 
 
@@ -74,7 +86,7 @@ def metadata_for(state: dict, source: Path) -> PolicyMetadata:
         action_low=tuple(float(v) for v in state["action_low"]),
         action_high=tuple(float(v) for v in state["action_high"]),
         control_hz=control_hz, env_id=state["env_id"], algo=state["algo"], robopg_version=__version__,
-        checkpoint_sha256=hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest(), opset=OPSET,
+        checkpoint_sha256=checkpoint_sha256(source), opset=OPSET,
     )
 
 

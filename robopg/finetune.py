@@ -37,14 +37,15 @@ import torch
 from torch import nn
 
 from robopg import checkpoint
-from robopg.algos import make_learner
 from robopg.atomic import atomic_path
-from robopg.config import config_from_dict
 from robopg.deploy import ControlLoop, Episode
 from robopg.errors import ConfigError, PolicyFileError
+from robopg.export import checkpoint_sha256, export_policy
 from robopg.losses import policy_gradient_loss, value_loss
 from robopg.nets import DeployablePolicy, ValueNet
 from robopg.returns import discounted_returns, gae_advantages
+
+DRIFT_EPISODES = 50  # the drift bound holds on the states of this many most recent episodes
 
 
 @dataclass(frozen=True)
@@ -105,16 +106,6 @@ class FinetuneRecord:
     note: str = ""
 
 
-def load_learner(source: Path) -> tuple[object, dict]:
-    """The learner of a run folder or checkpoint, and the checkpoint."""
-    state = checkpoint.load(source)
-    config = config_from_dict(state["config"])
-    learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
-                           torch.Generator())
-    learner.load_state_dict(state["learner"])
-    return learner, state
-
-
 class CautiousA2C:
     """The fine-tuning learner: the deployed actor as a Gaussian's mean, a fresh critic, and the safeguards."""
 
@@ -128,14 +119,13 @@ class CautiousA2C:
         obs_dim = self.normalizer.mean.numel()
         torch.manual_seed(config.seed)
         self.critic = ValueNet(obs_dim, config.critic_hidden)
-        self.log_std = torch.tensor(math.log(config.std))
         trained = {id(p) for p in self.trained_parameters()}
         for p in self.actor.parameters():
             p.requires_grad_(id(p) in trained)
         self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.seen: list[np.ndarray] = []  # observations for the drift bound
+        self.seen: deque[np.ndarray] = deque(maxlen=DRIFT_EPISODES)  # observations for the drift bound
 
     # ----- acting --------------------------------------------------------------------------------------
 
@@ -143,8 +133,7 @@ class CautiousA2C:
         return self.actor(self.normalizer(obs))
 
     def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        std = self.log_std.clamp(max=math.log(self.config.max_std)).exp()
-        return torch.distributions.Normal(self.unit_mean(obs), std)
+        return torch.distributions.Normal(self.unit_mean(obs), self.config.std)  # std <= max_std, checked
 
     def exploring_policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """Samples μ(s) + σε in unit space, sends it in actuator units; the unit sample is kept for log π."""
@@ -153,8 +142,7 @@ class CautiousA2C:
         @torch.no_grad()
         def act(obs: np.ndarray) -> np.ndarray:
             mean = self.unit_mean(torch.tensor(obs, dtype=torch.float32))
-            noise = torch.randn(mean.shape, generator=self.generator) * self.distribution(mean[None]).stddev[0]
-            unit = mean + noise
+            unit = mean + self.config.std * torch.randn(mean.shape, generator=self.generator)
             self.unit_actions.append(unit.numpy())
             return self.policy.scaler(unit.clamp(-1.0, 1.0)).numpy()
 
@@ -173,12 +161,10 @@ class CautiousA2C:
         """Regress V(s) on discounted Monte Carlo returns of ``episodes``; the final loss."""
         obs, targets = [], []
         for ep in episodes:
-            rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
-            terminated = torch.zeros_like(rewards)
-            terminated[-1] = float(ep.terminated)
+            states, rewards, terminated = episode_tensors(ep)
             bootstrap = self.value(ep.observations[-1:])[0] * (1.0 - terminated[-1])
             targets.append(discounted_returns(rewards, terminated, self.config.gamma, bootstrap))
-            obs.append(torch.as_tensor(ep.observations[:-1], dtype=torch.float32))
+            obs.append(states)
         x, y = self.normalizer(torch.cat(obs)), torch.cat(targets) / self.config.value_scale
         for _ in range(self.config.critic_epochs):
             loss = value_loss(self.critic(x), y)
@@ -198,13 +184,10 @@ class CautiousA2C:
         c = self.config
         obs, actions, advantages = [], [], []
         for ep, units in zip(episodes, unit_actions, strict=True):
-            rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
-            values = self.value(ep.observations[:-1])
-            last = self.value(ep.observations[-1:])[0]
-            terminated = torch.zeros_like(rewards)
-            terminated[-1] = float(ep.terminated)
-            advantages.append(gae_advantages(rewards, terminated, values, last, c.gamma, c.gae_lambda))
-            obs.append(torch.as_tensor(ep.observations[:-1], dtype=torch.float32))
+            states, rewards, terminated = episode_tensors(ep)
+            values = self.value(ep.observations)
+            advantages.append(gae_advantages(rewards, terminated, values[:-1], values[-1], c.gamma, c.gae_lambda))
+            obs.append(states)
             actions.append(torch.as_tensor(np.asarray(units), dtype=torch.float32))
         x, a, adv = torch.cat(obs), torch.cat(actions), torch.cat(advantages)
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -219,7 +202,7 @@ class CautiousA2C:
             nn.utils.clip_grad_norm_(self.trained_parameters(), c.max_grad_norm)
             self.actor_optimizer.step()
             kl = self._backtrack_to_trust_region(x, old, before)
-        self.seen += [ep.observations for ep in episodes]
+        self.seen.extend(ep.observations for ep in episodes)
         drift = self._bound_drift()
         return kl, drift
 
@@ -246,16 +229,20 @@ class CautiousA2C:
         for p, s, e in zip(self.actor.parameters(), start, end, strict=True):
             p.copy_(s + t * (e - s))
 
-    @torch.no_grad()
     def drift(self) -> float:
-        """max over the states seen of |μθ(s) − μ₀(s)|, normalized action units."""
-        if not self.seen:
-            return 0.0
-        x = self.normalizer(torch.as_tensor(np.concatenate(self.seen[-50:]), dtype=torch.float32))
+        """max over the recent states seen of |μθ(s) − μ₀(s)|, normalized action units."""
+        return self._drift_on(self._seen_states()) if self.seen else 0.0
+
+    def _seen_states(self) -> torch.Tensor:
+        return self.normalizer(torch.as_tensor(np.concatenate(self.seen), dtype=torch.float32))
+
+    @torch.no_grad()
+    def _drift_on(self, x: torch.Tensor) -> float:
         return float((self.actor(x) - self.deployed(x)).abs().max())
 
     def _bound_drift(self) -> float:
-        drift = self.drift()
+        x = self._seen_states()
+        drift = self._drift_on(x)
         if drift <= self.config.max_drift:
             return drift
         start = [p.detach().clone() for p in self.deployed.parameters()]
@@ -264,9 +251,9 @@ class CautiousA2C:
         for _ in range(12):
             mid = (low + high) / 2
             self._interpolate(start, end, mid)
-            low, high = (mid, high) if self.drift() <= self.config.max_drift else (low, mid)
+            low, high = (mid, high) if self._drift_on(x) <= self.config.max_drift else (low, mid)
         self._interpolate(start, end, low)
-        return self.drift()
+        return self._drift_on(x)
 
     def trained_parameters(self) -> list[nn.Parameter]:
         """The actor parameters fine-tuning changes: all of them, or only the output layer's."""
@@ -281,13 +268,16 @@ class CautiousA2C:
         self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.config.actor_lr)
 
 
+def episode_tensors(ep: Episode) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An episode's states s_0..s_{T-1}, rewards and termination flags (only the last step can terminate)."""
+    rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
+    terminated = torch.zeros_like(rewards)
+    terminated[-1] = float(ep.terminated)
+    return torch.as_tensor(ep.observations[:-1], dtype=torch.float32), rewards, terminated
+
+
 def check_policy_matches_checkpoint(policy_sha256: str, source: Path) -> None:
-    import hashlib
-
-    from robopg.export import checkpoint_file
-
-    actual = hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest()
-    if actual != policy_sha256:
+    if checkpoint_sha256(source) != policy_sha256:
         raise PolicyFileError(f"the policy was not exported from {source} (checkpoint hash differs); "
                               "fine-tuning must start from the checkpoint of the deployed policy")
 
@@ -369,8 +359,6 @@ def finetune(loop: ControlLoop, learner_obj: object, state: dict, config: Finetu
 
 def save_finetuned(learner_obj: object, state: dict, out_dir: Path) -> None:
     """The fine-tuned learner as a checkpoint of the original's kind, then its verified ONNX."""
-    from robopg.export import export_policy
-
     new_state = dict(state, learner=learner_obj.state_dict())
     checkpoint.save(out_dir / checkpoint.CHECKPOINT_FILE, new_state)
     export_policy(out_dir / checkpoint.CHECKPOINT_FILE, out_dir / "policy.onnx")

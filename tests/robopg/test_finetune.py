@@ -12,8 +12,8 @@ import torch
 from robopg.config import make_config
 from robopg.deploy import Episode
 from robopg.errors import ConfigError
-from robopg.export import export_policy
-from robopg.finetune import CautiousA2C, FinetuneConfig, clearly_better, finetune, load_learner
+from robopg.export import export_policy, load_learner
+from robopg.finetune import CautiousA2C, FinetuneConfig, clearly_better, finetune
 from robopg.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
 from robopg.onnx_policy import OnnxPolicy
 from robopg.train import train
