@@ -178,21 +178,27 @@ def robot_sim(
     from robopg.envs import make_env
 
     make_env(env).close()  # an unknown id is one clear error
+    gap_values = parse_gap(gap or [])
     try:
         from sim.virtual_robot import RobotSimConfig, VirtualRobot
 
-        robot = VirtualRobot(RobotSimConfig(env, mode=mode, baud=baud, gap=parse_gap(gap or []),  # type: ignore[arg-type]
+        robot = VirtualRobot(RobotSimConfig(env, mode=mode, baud=baud, gap=gap_values,  # type: ignore[arg-type]
                                             watchdog_ms=watchdog_ms, rate_hz=rate, seed=seed, log_path=log))
     except (ValueError, KeyError, OSError) as exc:
         fail(str(exc).strip("'\""))
     typer.echo(robot.port)
     typer.echo(f"virtual robot: {env}, {mode}, {1 / robot.period:g} Hz, "
-               f"{'no wire delay' if baud is None else f'{baud} baud'}, gap {parse_gap(gap or []) or 'none'}, "
+               f"{'no wire delay' if baud is None else f'{baud} baud'}, gap {gap_values or 'none'}, "
                f"watchdog {watchdog_ms} ms" + (f", log {log}" if log else ""))
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     with contextlib.suppress(KeyboardInterrupt):  # serve() closes the robot on its way out
         robot.serve()
+
+
+def ask_operator_to_reset() -> None:
+    """For a robot that cannot reset itself: wait for the operator to put it back."""
+    typer.prompt("reset the robot to its start, then press Enter", default="", show_default=False)
 
 
 @app.command("deploy")
@@ -223,8 +229,7 @@ def deploy(
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
         task = task_functions(meta.env_id, steps, need_reward=False)
-        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=lambda: typer.prompt(
-            "reset the robot to its start, then press Enter", default="", show_default=False))
+        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=ask_operator_to_reset)
         typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
         for i in range(episodes):
             episode = loop.run_episode(act)
@@ -260,7 +265,8 @@ def finetune(
 
     from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
     from robopg.errors import ConfigError
-    from robopg.finetune import FinetuneConfig, check_policy_matches_checkpoint, load_learner
+    from robopg.export import load_learner
+    from robopg.finetune import FinetuneConfig, check_policy_matches_checkpoint
     from robopg.finetune import finetune as run_finetune
     from robopg.onnx_policy import OnnxPolicy
     from robopg.safety import SafetyConfig, SafetyLayer
@@ -283,8 +289,7 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
-        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=lambda: typer.prompt(
-            "reset the robot to its start, then press Enter", default="", show_default=False))
+        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset)
         result = run_finetune(loop, learner, state, cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")

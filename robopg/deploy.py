@@ -187,10 +187,11 @@ class ControlLoop:
         obs = self.start_episode().values
         observations, actions, commands, rewards = [obs], [], [], []
         terminated = stopped = False
+        paced = self.deadlines.target_period is not None and self.info.lockstep  # the host keeps the time
         next_deadline = time.monotonic()
         last_sent: float | None = None
         for _ in range(self.task.max_steps):
-            if self.deadlines.target_period is not None and self.info.lockstep:
+            if paced:
                 sleep_until(next_deadline)
             action = np.asarray(policy(obs), dtype=np.float32)
             command = self.safety.filter(action)
@@ -200,7 +201,7 @@ class ControlLoop:
                 self.deadlines.periods.append(sent - last_sent)
             last_sent = sent
             self.deadlines.steps += 1
-            if self.deadlines.target_period is not None and self.info.lockstep:
+            if paced:
                 next_deadline += self.deadlines.target_period
                 if time.monotonic() > next_deadline:
                     self.deadlines.misses += 1
