@@ -11,6 +11,7 @@ would report, so simulation and hardware compute exactly the same thing.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class _LinkDynamics:
     lateral_friction: float
 
 
-class PyBulletEnv(gym.Env[np.ndarray, np.ndarray]):
+class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     """Base of the robopg tasks. Not registered itself.
 
     Constructor keywords and ``reset(options=...)`` keys (given once, they persist for later
@@ -154,17 +155,17 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ----- for subclasses -----------------------------------------------------------------------
 
+    @abstractmethod
     def _load(self, client: BulletClient) -> None:
         """Load the model once; set ``self.robot`` and ``self.joints`` (actuated, in action order)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _reset_state(self, init_range: float) -> None:
         """Put the model in a (randomized, scaled by ``init_range``) initial state using ``self.np_random``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _observe(self) -> np.ndarray:
         """The noise-free observation (float64), laid out as ``task.obs_names``."""
-        raise NotImplementedError
 
     def _randomized_bodies(self) -> tuple[int, ...]:
         """Bodies whose link masses and contact friction the dynamics scales act on."""
