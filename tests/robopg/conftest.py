@@ -1,3 +1,4 @@
+import ast
 import os
 import subprocess
 import sys
@@ -34,3 +35,15 @@ def invoke(*args: str) -> subprocess.CompletedProcess:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def modules_loaded_by_cli(*args: str, modules: tuple[str, ...] = ("torch", "pybullet")) -> tuple[str, list[str]]:
+    """Run ``robopg ARGS`` in a fresh interpreter; its output and which of ``modules`` it imported."""
+    code = ("import sys; from robopg.cli import main\n"
+            f"sys.argv = ['robopg', *{list(args)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            f"print(sorted(m for m in {modules!r} if m in sys.modules))")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    output, _, loaded = ran.stdout.rstrip().rpartition("\n")
+    return output, ast.literal_eval(loaded)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import modules_loaded_by_cli
 
 from robopg.config import make_config
 from robopg.export import export_policy
@@ -113,10 +114,5 @@ def test_a_silent_or_missing_robot_is_one_clear_error(policies, tmp_path):
 
 def test_deploy_imports_neither_torch_nor_pybullet(policies, robot):
     port, _ = robot()
-    code = ("import sys; from robopg.cli import main\n"
-            f"sys.argv = ['robopg', 'deploy', '--policy', '{policies / 'cartpole.onnx'}', '--port', '{port}']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "print(sorted(m for m in ('torch', 'pybullet') if m in sys.modules))")
-    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip().endswith("[]")
+    _, loaded = modules_loaded_by_cli("deploy", "--policy", str(policies / "cartpole.onnx"), "--port", port)
+    assert loaded == []

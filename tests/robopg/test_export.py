@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import invoke
+from conftest import invoke, modules_loaded_by_cli
 
 from robopg import export as export_module
 from robopg.config import make_config
@@ -103,13 +103,8 @@ def test_cli_export_then_eval_without_torch(runs, tmp_path):
     out = tmp_path / "policy.onnx"
     result = cli("export", str(runs / "ddpg"), "--out", str(out))
     assert result.returncode == 0 and "largest difference" in result.stdout, result.stderr
-    code = ("import sys; from robopg.cli import main; "
-            f"sys.argv = ['robopg', 'eval', '--policy', '{out}', '--episodes', '1']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
-            "print('torch' in sys.modules)")
-    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    assert "Pendulum-v1: return" in ran.stdout and ran.stdout.strip().endswith("False")
+    output, loaded = modules_loaded_by_cli("eval", "--policy", str(out), "--episodes", "1", modules=("torch",))
+    assert "Pendulum-v1: return" in output and loaded == []
 
 
 @pytest.mark.parametrize(
