@@ -68,7 +68,11 @@ class SerialTransport:
             try:
                 if port.timeout != wait:
                     port.timeout = wait
-                data = port.read(max(1, port.in_waiting))
+                # The first byte waits; whatever came with it is taken in the same call, so a frame that
+                # arrives at once is not read in two pieces.
+                data = port.read(1)
+                if data and (waiting := port.in_waiting):
+                    data += port.read(waiting)
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise LinkClosed(f"{self.url}: {exc}") from exc
             if data:

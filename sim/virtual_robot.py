@@ -7,10 +7,12 @@ this module gives it a simulated plant with a reality gap, a serial port and a n
 - **real time**: the physics advances every control period by the wall clock and an OBSERVATION is streamed
   each period; the host's ACTION applies from the next period, as on a robot.
 
-With a baud rate given, bytes take the time a UART would need (10 bits per byte). A request's answer leaves
-when a real UART would have finished sending it, counted from when it would have finished receiving the
-request: the simulator's own compute time is hidden in that wire time when it fits (a microcontroller
-answers in microseconds) and adds to it when it does not.
+With a baud rate given, bytes take the time a full-duplex UART would need (10 bits per byte, each direction on
+its own line). Every frame read from the pty is timestamped and handed to the firmware when its last byte
+would have arrived; every frame the firmware writes leaves when a UART would have finished sending it,
+counted from then. The simulator's own compute time is hidden in the answer's wire time when it fits (a
+microcontroller answers in microseconds) and adds to it when it does not. Meanwhile the robot keeps reading,
+so frames in both directions overlap as on real wires.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import select
 import time
 import tty
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from firmware_bridge.clock import sleep_until
+from firmware_bridge.clock import SPIN_SECONDS
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
 from sim.randomization import parse_dynamics
@@ -36,6 +39,8 @@ from sim.spec import task_spec
 
 Mode = Literal["lockstep", "realtime"]
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
+FRAME_DELIMITER = b"\x00"
+IDLE_WAKE_SECONDS = 0.1  # the longest the serve loop blocks, so that stop() is noticed
 
 
 class SimPlant:
@@ -85,6 +90,10 @@ class Uart:
         """``n`` bytes written by the host at ``now``: when their last byte is in."""
         self._rx_free = max(now, self._rx_free) + n * self.byte_time
         return self._rx_free
+
+    def sending_at(self, t: float) -> bool:
+        """Whether the transmit line is still busy with earlier bytes at ``t``."""
+        return self._tx_free > t
 
     def sent(self, n: int, ready: float) -> float:
         """``n`` bytes ready to go at ``ready``: when their last byte is out."""
@@ -166,6 +175,8 @@ class VirtualRobot:
                          firmware_id=f"virtual {config.env_id.split('/')[-1]}"[:32], capabilities=capabilities),
             self.plant, self._clock_ms)
         self.uart = Uart(config.baud)
+        self._inbox: deque[tuple[float, bytes]] = deque()  # (when its last byte is in, bytes)
+        self._outbox: deque[tuple[float, bytes]] = deque()  # (when its last byte is out, wire frame)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # bytes as they are: no echo, no line editing, no newline translation
         self.port = os.ttyname(self._slave)
@@ -181,37 +192,69 @@ class VirtualRobot:
         next_tick = time.monotonic() + self.period
         try:
             while self._running:
-                wait = self._wait_seconds(next_tick)
-                readable, _, _ = select.select([self._master], [], [], wait)
-                if readable:
-                    self._serve_bytes(os.read(self._master, 4096), time.monotonic())
-                self._send(self.core.poll(), time.monotonic())
-                if self.config.mode == "realtime" and time.monotonic() >= next_tick:
-                    self._send([self.core.tick()], next_tick)
+                self._read_until(self._next_event(next_tick))
+                now = time.monotonic()
+                while self._inbox and self._inbox[0][0] <= now:
+                    arrived, data = self._inbox.popleft()
+                    self._queue(self.core.receive(data), arrived)
+                self._queue(self.core.poll(), now)
+                if self.config.mode == "realtime" and now >= next_tick:
+                    observation = self.core.tick()
+                    # A streamed frame that finds the line still busy is dropped (the host sees the gap in
+                    # sequence numbers), as firmware with its TX DMA still running would: queuing it would
+                    # make every later observation staler once the stream outruns the wire.
+                    if not self.uart.sending_at(next_tick):
+                        self._queue([observation], next_tick)
                     next_tick += self.period
-                    if next_tick < time.monotonic():  # fell behind (a stall): skip, do not burst
-                        next_tick = time.monotonic() + self.period
+                    if next_tick < now:  # fell behind (a stall): skip, do not burst
+                        next_tick = now + self.period
+                self._write_due()
                 self._flush_log()
         finally:
             self.close()
 
-    def _wait_seconds(self, next_tick: float) -> float:
-        deadlines = [0.1]
+    def _next_event(self, next_tick: float) -> float:
+        """When the loop must act next: a frame arriving or leaving, a tick, the watchdog, or an idle wake."""
+        now = time.monotonic()
+        events = [now + IDLE_WAKE_SECONDS]
+        if self._inbox:
+            events.append(self._inbox[0][0])
+        if self._outbox:
+            events.append(self._outbox[0][0])
         if self.config.mode == "realtime":
-            deadlines.append(next_tick - time.monotonic())
+            events.append(next_tick)
         watchdog = self.core.watchdog_deadline_ms
         if watchdog is not None:
-            deadlines.append((watchdog + 1 - self._clock_ms()) / 1000)
-        return max(0.0, min(deadlines))
+            events.append(now + (watchdog + 1 - self._clock_ms()) / 1000)
+        return min(events)
 
-    def _serve_bytes(self, data: bytes, now: float) -> None:
-        arrived = self.uart.received(len(data), now)
-        self._send(self.core.receive(data), arrived)
+    def _read_until(self, deadline: float) -> None:
+        """Wait for input until ``deadline``, returning as soon as some is read. The last ``SPIN_SECONDS`` are
+        polled rather than slept, because a sleeping process wakes up to 0.15 ms late."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            timeout = remaining - SPIN_SECONDS if remaining > SPIN_SECONDS else 0.0
+            readable, _, _ = select.select([self._master], [], [], timeout)
+            if readable:
+                self._receive(os.read(self._master, 4096), time.monotonic())
+                return
 
-    def _send(self, frames: list[bytes], ready: float) -> None:
+    def _receive(self, data: bytes, now: float) -> None:
+        """Queue what the host wrote, frame by frame, each for when its last byte is in."""
+        start = 0
+        while start < len(data):
+            end = data.find(FRAME_DELIMITER, start)
+            end = len(data) if end < 0 else end + 1
+            self._inbox.append((self.uart.received(end - start, now), data[start:end]))
+            start = end
+
+    def _queue(self, frames: list[bytes], ready: float) -> None:
         for wire in frames:
-            sleep_until(self.uart.sent(len(wire), ready))
-            os.write(self._master, wire)
+            self._outbox.append((self.uart.sent(len(wire), ready), wire))
+
+    def _write_due(self) -> None:
+        now = time.monotonic()
+        while self._outbox and self._outbox[0][0] <= now:
+            os.write(self._master, self._outbox.popleft()[1])
 
     def _flush_log(self) -> None:
         """Move the core's new log entries to the file, so that memory stays flat however long the robot runs."""

@@ -1,11 +1,16 @@
-"""Link benchmark: ACTION -> OBSERVATION round trips through the virtual robot against the link's byte-time limit.
+"""Link benchmark: ACTION -> OBSERVATION exchanges through the virtual robot against the link's byte-time limit.
 
 The virtual robot runs in its own process (``robopg robot-sim --baud B``), as firmware would on its own chip;
-the host is this process with :class:`firmware_bridge.link.RobotLink`. At ``B`` baud a byte takes 10/B s, so
-no request/response link can beat ``B / (10 * (request bytes + answer bytes))`` exchanges per second: that
-limit, measured in the same run from the frames actually sent, is the peer the achieved rate is divided by.
+the host is this process with :class:`firmware_bridge.link.RobotLink`. At ``B`` baud a byte takes 10/B s. The
+peer each achieved rate is divided by is the limit the wire itself sets, from the frames actually sent:
+
+- one request in flight (a control loop: the next action needs this observation): the request and its
+  answer cross one after the other, so at most ``B / (10 * (request bytes + answer bytes))`` exchanges/s;
+- ``W > 1`` requests in flight (``send_action`` ahead, answers matched by ``ack_seq``): the UART is full
+  duplex, both lines carry frames at once, and the longer frame sets the limit ``B / (10 * max(...))``.
 
     python tools/bench_link.py [--env robopg/CartPoleSwingUp-v0] [--exchanges 2000] [--bauds 115200 1000000]
+                               [--windows 1 2]
 """
 
 from __future__ import annotations
@@ -14,10 +19,20 @@ import argparse
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from firmware_bridge.link import RobotLink
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    rate: float  # exchanges per second
+    limit: float  # exchanges per second the wire allows; inf without a baud rate
+    request_bytes: float
+    answer_bytes: float
+    latency: np.ndarray  # seconds from each ACTION's send to its OBSERVATION
 
 
 def start_robot(env_id: str, baud: int | None) -> tuple[subprocess.Popen, str]:
@@ -28,33 +43,42 @@ def start_robot(env_id: str, baud: int | None) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def measure(env_id: str, baud: int | None, exchanges: int) -> dict[str, float]:
+def exchange(link: RobotLink, actions: np.ndarray, window: int) -> np.ndarray:
+    """Send every action with up to ``window`` unanswered; returns each one's latency to its answer."""
+    sent_at: dict[int, float] = {}
+    latency = np.empty(len(actions))
+    for action in actions[:window]:
+        sent_at[link.send_action(action)] = time.perf_counter()
+    for i in range(len(actions)):
+        observation = link.read_observation()
+        latency[i] = time.perf_counter() - sent_at.pop(observation.ack_seq)
+        if i + window < len(actions):
+            sent_at[link.send_action(actions[i + window])] = time.perf_counter()
+    return latency
+
+
+def measure(env_id: str, baud: int | None, exchanges: int, window: int) -> LinkResult:
     proc, port = start_robot(env_id, baud)
     try:
         with RobotLink.open(port, timeout=2.0) as link:
             info = link.hello()
             link.reset()
-            rng = np.random.default_rng(0)
-            low, high = info.action_low, info.action_high
-            for _ in range(50):  # warm-up: page faults, the robot's first physics steps
-                link.step(rng.uniform(low, high))
-            sent0, received0, frames0 = link.stats.bytes_sent, link.stats.bytes_received, link.stats.frames_sent
-            rtt = []
+            actions = np.random.default_rng(0).uniform(info.action_low, info.action_high,
+                                                       size=(exchanges, info.action_dim))
+            exchange(link, actions[:50], window)  # warm-up: page faults, the robot's first physics steps
+            s = link.stats
+            sent0, received0, requests0, answers0 = s.bytes_sent, s.bytes_received, s.frames_sent, s.frames_received
             start = time.perf_counter()
-            for _ in range(exchanges):
-                t = time.perf_counter()
-                link.step(rng.uniform(low, high))
-                rtt.append(time.perf_counter() - t)
+            latency = exchange(link, actions, window)
             elapsed = time.perf_counter() - start
-            bytes_per_exchange = (link.stats.bytes_sent - sent0 + link.stats.bytes_received - received0) / (
-                link.stats.frames_sent - frames0)
+            request_bytes = (s.bytes_sent - sent0) / (s.frames_sent - requests0)
+            answer_bytes = (s.bytes_received - received0) / (s.frames_received - answers0)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    rate = exchanges / elapsed
-    limit = float("inf") if baud is None else baud / (10 * bytes_per_exchange)
-    return {"rate": rate, "limit": limit, "bytes": bytes_per_exchange, "p50_ms": 1e3 * float(np.median(rtt)),
-            "p99_ms": 1e3 * float(np.percentile(rtt, 99))}
+    wire_bytes = request_bytes + answer_bytes if window == 1 else max(request_bytes, answer_bytes)
+    limit = float("inf") if baud is None else baud / (10 * wire_bytes)
+    return LinkResult(exchanges / elapsed, limit, request_bytes, answer_bytes, latency)
 
 
 def main() -> None:
@@ -62,16 +86,22 @@ def main() -> None:
     parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0")
     parser.add_argument("--exchanges", type=int, default=2000)
     parser.add_argument("--bauds", type=int, nargs="+", default=[115200, 1_000_000])
+    parser.add_argument("--windows", type=int, nargs="+", default=[1, 2], help="requests in flight")
     args = parser.parse_args()
+    if args.exchanges < 1 or min(args.windows) < 1:
+        parser.error("--exchanges and --windows must be >= 1")
     print(f"{args.env}: {args.exchanges} ACTION->OBSERVATION exchanges per setting, virtual robot in lockstep")
-    print(f"{'link':>14} {'bytes/exch':>10} {'rate/s':>9} {'limit/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'link':>14} {'in flight':>9} {'bytes req+ans':>13} {'rate/s':>8} {'limit/s':>8} {'ratio':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7}")
     for baud in [None, *args.bauds]:
-        r = measure(args.env, baud, args.exchanges)
-        name = "no wire delay" if baud is None else f"{baud} baud"
-        ratio = "-" if baud is None else f"{r['rate'] / r['limit']:.3f}"
-        limit = "-" if baud is None else f"{r['limit']:.0f}"
-        print(f"{name:>14} {r['bytes']:>10.1f} {r['rate']:>9.0f} {limit:>9} {ratio:>6} {r['p50_ms']:>7.3f} "
-              f"{r['p99_ms']:>7.3f}")
+        for window in args.windows:
+            r = measure(args.env, baud, args.exchanges, window)
+            name = "no wire delay" if baud is None else f"{baud} baud"
+            ratio = "-" if baud is None else f"{r.rate / r.limit:.3f}"
+            limit = "-" if baud is None else f"{r.limit:.0f}"
+            print(f"{name:>14} {window:>9} {f'{r.request_bytes:.0f}+{r.answer_bytes:.0f}':>13} {r.rate:>8.0f} "
+                  f"{limit:>8} {ratio:>6} {1e3 * np.median(r.latency):>7.3f} "
+                  f"{1e3 * np.percentile(r.latency, 99):>7.3f}")
 
 
 if __name__ == "__main__":

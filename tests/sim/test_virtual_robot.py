@@ -132,6 +132,27 @@ def test_uart_emulation_takes_the_byte_time_of_the_link(serve):
     assert 20 * per_exchange * 0.95 <= elapsed <= 20 * per_exchange * 1.5
 
 
+def test_uart_emulation_is_full_duplex(serve):
+    """Requests sent ahead cross on their own line while the answers come back: the answers' bytes set the pace."""
+    baud, n = 19200, 20
+    robot = serve(baud=baud)
+    with RobotLink.open(robot.port) as link:
+        link.hello()
+        link.reset()
+        stats = link.stats
+        sent0, received0 = stats.bytes_sent, stats.bytes_received
+        start = time.monotonic()
+        for action in actions(n):
+            link.send_action(action)
+        answers = [link.read_observation().ack_seq for _ in range(n)]
+        elapsed = time.monotonic() - start
+        request, answer = (stats.bytes_sent - sent0) / n, (stats.bytes_received - received0) / n
+    assert answers == sorted(answers)
+    full_duplex = (request + n * answer) * 10 / baud  # the first request, then the answers back to back
+    half_duplex = n * (request + answer) * 10 / baud
+    assert full_duplex * 0.98 <= elapsed <= full_duplex * 1.1 < half_duplex
+
+
 def test_a_robot_that_goes_away_is_an_error_not_a_hang(serve):
     robot = serve()
     with RobotLink.open(robot.port, timeout=0.5) as link:
