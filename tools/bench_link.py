@@ -10,7 +10,7 @@ peer each achieved rate is divided by is the limit the wire itself sets, from th
   duplex, both lines carry frames at once, and the longer frame sets the limit ``B / (10 * max(...))``.
 
     python tools/bench_link.py [--env robopg/CartPoleSwingUp-v0] [--exchanges 2000] [--bauds 115200 1000000]
-                               [--windows 1 2]
+                               [--windows 1 4]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0")
     parser.add_argument("--exchanges", type=int, default=2000)
     parser.add_argument("--bauds", type=int, nargs="+", default=[115200, 1_000_000])
-    parser.add_argument("--windows", type=int, nargs="+", default=[1, 2], help="requests in flight")
+    parser.add_argument("--windows", type=int, nargs="+", default=[1, 4], help="requests in flight")
     args = parser.parse_args()
     if args.exchanges < 1 or min(args.windows) < 1:
         parser.error("--exchanges and --windows must be >= 1")
