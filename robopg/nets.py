@@ -116,10 +116,12 @@ class DeployablePolicy(nn.Module):
 class GaussianPolicy(nn.Module):
     """π(a|s) = N(μθ(s), diag σ²) in [-1, 1] action units.
 
-    The mean μθ(s) = tanh(mlp(s)) is an ``Actor``: the deterministic policy that export writes. log σ is
-    learned and state-independent, clamped to [min_log_std, max_log_std] so exploration neither vanishes
-    nor explodes. Samples are clipped to [-1, 1] when sent to the env; their log-probability is that of
-    the unclipped sample, which keeps the score function unbiased (as Stable-Baselines3 does).
+    The mean μθ(s) = mlp(s) is unbounded, as in Stable-Baselines3: a tanh there saturates once the policy
+    prefers a bound (a pre-activation of 3 leaves 1 % of the gradient), and the policy can no longer
+    leave it. The deterministic policy that export writes (``forward``) is the mean clipped to [-1, 1].
+    log σ is learned and state-independent, clamped to [min_log_std, max_log_std] so exploration neither
+    vanishes nor explodes. Samples are clipped to [-1, 1] when sent to the env; their log-probability is
+    that of the unclipped sample, which keeps the score function unbiased.
     """
 
     def __init__(
@@ -127,7 +129,7 @@ class GaussianPolicy(nn.Module):
         min_log_std: float = -5.0, max_log_std: float = 1.0,
     ) -> None:
         super().__init__()
-        self.mean = Actor(obs_dim, act_dim, hidden)
+        self.mean = mlp(obs_dim, act_dim, hidden)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
         self.min_log_std, self.max_log_std = min_log_std, max_log_std
 
@@ -141,7 +143,7 @@ class GaussianPolicy(nn.Module):
         return self.distribution(obs).log_prob(action).sum(-1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mean(obs)
+        return self.mean(obs).clamp(-1.0, 1.0)
 
 
 class ValueNet(nn.Module):

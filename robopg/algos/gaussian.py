@@ -33,8 +33,8 @@ class GaussianLearner(SavesModules):
         return action, dist.log_prob(action).sum(-1)
 
     def policy(self) -> DeployablePolicy:
-        """The deterministic policy: the Gaussian's mean, with normalization and scaling."""
-        return DeployablePolicy(self.normalizer, self.pi.mean, self.scaler)
+        """The deterministic policy: the Gaussian's mean clipped to the bounds, with normalization and scaling."""
+        return DeployablePolicy(self.normalizer, self.pi, self.scaler)
 
     def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"normalizer": self.normalizer, "pi": self.pi, "actor_optimizer": self.actor_optimizer}

@@ -66,7 +66,7 @@ def test_metadata_tells_a_robot_what_it_needs(exported):
 def test_a_gaussian_policy_exports_its_mean(runs, exported):
     module, state = load_policy(runs / "a2c")
     obs = torch.randn(5, 3)
-    assert "pi.mean.net.0.weight" in {f"pi.{k}" for k in state["learner"]["pi"]}
+    assert "pi.mean.0.weight" in {f"pi.{k}" for k in state["learner"]["pi"]}
     with torch.no_grad():
         assert np.allclose(OnnxPolicy(exported["a2c"].path)(obs.numpy()), module(obs).numpy(), atol=2e-5)
 

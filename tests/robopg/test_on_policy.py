@@ -33,6 +33,19 @@ def test_gaussian_log_prob_and_entropy_by_hand():
     assert torch.equal(policy(obs), mean)  # the deterministic policy is the mean
 
 
+def test_gaussian_mean_is_unbounded_and_the_deterministic_policy_clips_it():
+    policy = GaussianPolicy(obs_dim=2, act_dim=2, hidden=[4], init_log_std=0.0)
+    with torch.no_grad():
+        policy.mean[-1].bias.copy_(torch.tensor([3.0, -0.25]))
+        policy.mean[-1].weight.zero_()
+    obs = torch.zeros(1, 2)
+    assert torch.allclose(policy.distribution(obs).mean, torch.tensor([[3.0, -0.25]]))
+    assert torch.allclose(policy(obs), torch.tensor([[1.0, -0.25]]))
+    # Beyond the bound the mean still gets the full score-function gradient (a tanh would pass 1 % at 3).
+    policy.log_prob(obs, torch.tensor([[2.0, -0.25]])).backward()
+    assert policy.mean[-1].bias.grad[0].item() == pytest.approx(-1.0)  # d/dμ log N(2; μ, 1) at μ = 3
+
+
 def test_policy_gradient_loss_raises_the_probability_of_good_actions():
     mean = torch.zeros(1, requires_grad=True)
     dist = torch.distributions.Normal(mean, torch.ones(1))
