@@ -218,13 +218,17 @@ def deploy(
     steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode (default: the task's episode length).")]
     = None,
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+    ort_threads: Annotated[int, typer.Option(min=1, help="onnxruntime threads for inference (1 leaves the other "
+                                                         "cores to the rest of the robot).")] = 1,
+    ort_spinning: Annotated[bool, typer.Option(help="Let onnxruntime's threads spin between calls: lower latency "
+                                                    "with 2+ threads, for a core kept busy.")] = False,
 ) -> None:
     """Run an ONNX policy on a robot at a fixed rate, behind the safety layer (onnxruntime only: no torch)."""
     from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
     from robopg.onnx_policy import OnnxPolicy
     from robopg.safety import SafetyConfig, SafetyLayer
 
-    act = OnnxPolicy(policy)
+    act = OnnxPolicy(policy, threads=ort_threads, spinning=ort_spinning)
     meta = act.metadata
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):

@@ -55,7 +55,8 @@ def deploy(*args, **kwargs):
 def test_deploy_runs_episodes_within_limits_and_reports_timing(policies, robot, tmp_path):
     port, log = robot()
     result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--episodes", "2", "--max-delta",
-                    "2.0", "--rate", "200", "--log", str(tmp_path / "traj.npz"))
+                    "2.0", "--rate", "200", "--log", str(tmp_path / "traj.npz"), "--ort-threads", "2",
+                    "--ort-spinning")
     assert result.returncode == 0, result.stderr
     assert "episode 2: return" in result.stdout and "deadline misses" in result.stdout
     traj = np.load(tmp_path / "traj.npz")
