@@ -2,8 +2,10 @@
 final deterministic evaluation return, and the first step and training time at which an
 evaluation reached the task's solve threshold.
 
-usage: python tools/bench_solve.py --env ID --algo ddpg|td3|dpg --steps N [--seeds 0 1 2]
+usage: python tools/bench_solve.py --env ID --algo ALGO --steps N [--seeds 0 1 2]
                                    [--config FILE.toml] [--threshold R] [--out-root runs/solve]
+
+Tuned settings for the swing-up: tools/configs/ (e.g. --algo a2c --config tools/configs/a2c_swingup.toml).
 """
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,11 @@ def test_config_toml_round_trip(tmp_path):
         load_config("ddpg", path)
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config("ddpg", tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "tools" / "configs").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_are_valid_for_their_algorithm(path):
+    algo = path.name.split("_")[0]  # a2c_swingup.toml -> a2c
+    config = load_config(algo, path)
+    assert config.algo == algo
