@@ -59,12 +59,14 @@ class RunConfig:
     checkpoint_every: int = 5_000
     log_every: int = 1_000
     torch_threads: int = 1
+    anneal_lr: bool = False  # learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "eval_every", "eval_episodes", "checkpoint_every", "log_every",
                      "torch_threads"):
             _int_at_least(name, getattr(self, name), 1)
         _int_at_least("seed", self.seed, 0)
+        _require(isinstance(self.anneal_lr, bool), f"anneal_lr must be true or false, got {self.anneal_lr!r}")
 
 
 NoiseKind = Literal["gaussian", "ou"]
@@ -253,6 +255,8 @@ class A3CConfig(A2CConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _int_at_least("workers", self.workers, 1)
+        # Local workers step the global optimizers in their own processes, each with its own learning rate.
+        _require(not self.anneal_lr, "anneal_lr is not available for a3c (its workers keep their own learning rates)")
         _require(self.backend in ("local", "ray"), f"backend must be 'local' or 'ray', got {self.backend!r}")
         for name in ("worker_init_ranges", "worker_entropy_coefs"):
             values = getattr(self, name)

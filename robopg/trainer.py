@@ -20,6 +20,7 @@ import torch
 
 from robopg import checkpoint
 from robopg.algos import make_learner
+from robopg.algos.base import anneal_learning_rates
 from robopg.config import RunConfig, config_to_dict
 from robopg.envs import make_env
 from robopg.errors import RunDirError
@@ -188,6 +189,9 @@ class Trainer(ABC):
         try:
             while self.step < c.total_steps:
                 before = self.step
+                if c.anneal_lr:
+                    anneal_learning_rates([part for part in self.learner.parts().values()
+                                           if isinstance(part, torch.optim.Optimizer)], self.step / c.total_steps)
                 advance = self.advance()
                 self.step += advance.steps
                 stats = advance.stats or stats

@@ -45,6 +45,16 @@ def adam(parameters, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, fused=True)
 
 
+def anneal_learning_rates(optimizers: list[torch.optim.Optimizer], progress: float) -> None:
+    """Linear decay: every parameter group's learning rate becomes lr₀·(1 − progress), reaching 0 at the end of
+    the run, as the learning rates of A3C (Mnih et al. 2016) were. lr₀ is kept in the group (``initial_lr``, the
+    key torch's schedulers use), so it survives a checkpoint and a resume continues the same schedule."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * max(0.0, 1.0 - progress)
+
+
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -113,3 +113,22 @@ def test_shipped_configs_are_valid_for_their_algorithm(path):
     algo = path.name.split("_")[0]  # a2c_swingup.toml -> a2c
     config = load_config(algo, path)
     assert config.algo == algo
+
+
+def test_annealing_decays_every_learning_rate_linearly_and_resumes_from_the_initial_rate():
+    from robopg.algos.base import anneal_learning_rates
+
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    anneal_learning_rates([optimizer], 0.25)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(7.5e-4)
+    restored = torch.optim.Adam(params, lr=1e-3)
+    restored.load_state_dict(optimizer.state_dict())  # a resumed run continues from lr₀, not from 7.5e-4
+    anneal_learning_rates([restored], 0.5)
+    assert restored.param_groups[0]["lr"] == pytest.approx(5e-4)
+    anneal_learning_rates([restored], 1.2)
+    assert restored.param_groups[0]["lr"] == 0.0
+    with pytest.raises(ConfigError, match="anneal_lr must be true or false"):
+        make_config("a2c", {"anneal_lr": 1})
+    with pytest.raises(ConfigError, match="anneal_lr is not available for a3c"):
+        make_config("a3c", {"anneal_lr": True})
