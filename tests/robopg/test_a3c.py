@@ -28,13 +28,19 @@ def test_per_worker_settings_are_checked():
 
 def test_local_workers_learn_and_a_killed_worker_is_replaced(tmp_path, capfd):
     def kill_one_worker():
-        time.sleep(8)  # spawned workers are up and reporting by now
-        children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
-        for pid in children:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_text()
-            if "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
-                os.kill(int(pid), signal.SIGKILL)
-                return
+        # As soon as a worker process exists (a fixed wait raced a fast run to its end), give it a second to
+        # take part, then kill it.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True,
+                                      text=True).stdout.split()
+            for pid in children:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+                if "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
+                    time.sleep(1.0)
+                    os.kill(int(pid), signal.SIGKILL)
+                    return
+            time.sleep(0.05)
 
     killer = threading.Thread(target=kill_one_worker)
     killer.start()
