@@ -9,10 +9,10 @@ import time
 SPIN_SECONDS = 200e-6
 
 
-def sleep_until(deadline: float, spin: float = SPIN_SECONDS) -> None:
-    """Return when ``time.monotonic()`` reaches ``deadline`` (at once if it has): sleep until ``spin``
-    seconds before it, then spin, which keeps the lateness to a few microseconds for ``spin`` of CPU time."""
-    delay = deadline - time.monotonic() - spin
+def sleep_until(deadline: float) -> None:
+    """Return when ``time.monotonic()`` reaches ``deadline`` (at once if it has): sleep until ``SPIN_SECONDS``
+    before it, then spin, which keeps the lateness to a few microseconds for at most that much CPU time."""
+    delay = deadline - time.monotonic() - SPIN_SECONDS
     if delay > 0:
         time.sleep(delay)
     while time.monotonic() < deadline:

@@ -184,14 +184,14 @@ class Trainer(ABC):
         reporter = ProgressReporter(f"{c.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
         stats: dict[str, torch.Tensor | float] = {}
+        optimizers = [part for part in self.learner.parts().values() if isinstance(part, torch.optim.Optimizer)]
         started = interval_start = time.perf_counter()
         interval_step = self.step
         try:
             while self.step < c.total_steps:
                 before = self.step
                 if c.anneal_lr:
-                    anneal_learning_rates([part for part in self.learner.parts().values()
-                                           if isinstance(part, torch.optim.Optimizer)], self.step / c.total_steps)
+                    anneal_learning_rates(optimizers, self.step / c.total_steps)
                 advance = self.advance()
                 self.step += advance.steps
                 stats = advance.stats or stats

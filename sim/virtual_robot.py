@@ -34,12 +34,12 @@ import numpy as np
 from firmware_bridge.clock import SPIN_SECONDS
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
+from firmware_bridge.framing import DELIMITER
 from sim.randomization import parse_dynamics
 from sim.spec import task_spec
 
 Mode = Literal["lockstep", "realtime"]
 BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
-FRAME_DELIMITER = b"\x00"
 IDLE_WAKE_SECONDS = 0.1  # the longest the serve loop blocks, so that stop() is noticed
 
 
@@ -242,7 +242,7 @@ class VirtualRobot:
         """Queue what the host wrote, frame by frame, each for when its last byte is in."""
         start = 0
         while start < len(data):
-            end = data.find(FRAME_DELIMITER, start)
+            end = data.find(DELIMITER, start)
             end = len(data) if end < 0 else end + 1
             self._inbox.append((self.uart.received(end - start, now), data[start:end]))
             start = end
