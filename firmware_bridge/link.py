@@ -41,6 +41,7 @@ from firmware_bridge.transport import SerialTransport
 _MAX_SEQ_GAP = 1024
 # Requests that timed out, remembered so that their answers can be told apart as late.
 _ABANDONED_MEMORY = 64
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # the wire carries float32
 
 AnswerT = TypeVar("AnswerT", InfoMsg, ObservationMsg, StatusMsg)
 
@@ -106,9 +107,11 @@ class RobotLink:
         self._abandoned: deque[int] = deque(maxlen=_ABANDONED_MEMORY)
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5) -> RobotLink:
-        """Open ``url`` with pyserial's ``serial_for_url`` (a device path, a pty, ``loop://``, ``socket://h:p``)."""
-        return cls(SerialTransport(url, baudrate=baudrate, write_timeout=max(timeout, 0.1)), timeout=timeout)
+    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5, busy_poll: bool = False) -> RobotLink:
+        """Open ``url`` with pyserial's ``serial_for_url`` (a device path, a pty, ``loop://``, ``socket://h:p``);
+        ``busy_poll``: see :class:`SerialTransport`."""
+        return cls(SerialTransport(url, baudrate=baudrate, write_timeout=max(timeout, 0.1), busy_poll=busy_poll),
+                   timeout=timeout)
 
     @property
     def stats(self) -> LinkStats:
@@ -193,10 +196,10 @@ class RobotLink:
         values = np.asarray(action, dtype=np.float64).reshape(-1)
         if self.info is not None and values.size != self.info.action_dim:
             raise ValueError(f"action has {values.size} values, the robot takes {self.info.action_dim}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"action has non-finite values: {values}")
-        if np.any(np.abs(values) > np.finfo(np.float32).max):
-            raise ValueError(f"action has values beyond the float32 range of the wire: {values}")
+        if not (np.abs(values) <= _FLOAT32_MAX).all():  # one pass on the control path; NaN fails it too
+            finite = np.isfinite(values).all()
+            problem = "values beyond the float32 range of the wire" if finite else "non-finite values"
+            raise ValueError(f"action has {problem}: {values}")
         return tuple(values.astype(np.float32).tolist())
 
     def _send(self, message: Message) -> int:
@@ -263,6 +266,7 @@ class RobotLink:
     @staticmethod
     def _status(seq: int, message: StatusMsg) -> RobotStatus:
         return RobotStatus(seq, message.ack_seq, message.t_ms, message.flags)
+
 
 
 def _frozen_array(values: tuple[float, ...]) -> np.ndarray:

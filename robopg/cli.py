@@ -168,6 +168,9 @@ def robot_sim(
     rate: Annotated[float | None, typer.Option(help="Control rate in Hz (default: the task's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode's initial state.")] = 0,
     log: Annotated[Path | None, typer.Option(help="CSV log of every actuator command the robot applied.")] = None,
+    busy_poll: Annotated[bool, typer.Option(help="Poll the port instead of sleeping between frames: answers as "
+                                                 "promptly as a microcontroller's interrupt, at the cost of a core.")]
+    = False,
 ) -> None:
     """Serve a simulated robot behind a pseudo-terminal, speaking the serial protocol as firmware would.
 
@@ -183,7 +186,8 @@ def robot_sim(
         from sim.virtual_robot import RobotSimConfig, VirtualRobot
 
         robot = VirtualRobot(RobotSimConfig(env, mode=mode, baud=baud, gap=gap_values,  # type: ignore[arg-type]
-                                            watchdog_ms=watchdog_ms, rate_hz=rate, seed=seed, log_path=log))
+                                            watchdog_ms=watchdog_ms, rate_hz=rate, seed=seed, log_path=log,
+                                            busy_poll=busy_poll))
     except (ValueError, KeyError, OSError) as exc:
         fail(str(exc).strip("'\""))
     typer.echo(robot.port)

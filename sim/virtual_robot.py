@@ -113,6 +113,7 @@ class RobotSimConfig:
     rate_hz: float | None = None  # None: the task's control rate
     seed: int = 0
     log_path: Path | None = None
+    busy_poll: bool = False  # poll the pty instead of sleeping: a microcontroller's interrupt latency, one core
 
     def __post_init__(self) -> None:
         if self.mode not in ("lockstep", "realtime"):
@@ -181,6 +182,7 @@ class VirtualRobot:
         tty.setraw(self._slave)  # bytes as they are: no echo, no line editing, no newline translation
         self.port = os.ttyname(self._slave)
         self._log = CommandLog(config.log_path) if config.log_path else None
+        self._spin_seconds = float("inf") if config.busy_poll else SPIN_SECONDS
         self._running = True
         self._closed = False
 
@@ -229,10 +231,10 @@ class VirtualRobot:
         return min(events)
 
     def _read_until(self, deadline: float) -> None:
-        """Wait for input until ``deadline``, returning as soon as some is read. The last ``SPIN_SECONDS`` are
-        polled rather than slept, because a sleeping process wakes up to 0.15 ms late."""
+        """Wait for input until ``deadline``, returning as soon as some is read. The last ``SPIN_SECONDS`` (all of
+        it with ``busy_poll``) are polled rather than slept, because a sleeping process wakes up to 0.15 ms late."""
         while (remaining := deadline - time.monotonic()) > 0:
-            timeout = remaining - SPIN_SECONDS if remaining > SPIN_SECONDS else 0.0
+            timeout = remaining - self._spin_seconds if remaining > self._spin_seconds else 0.0
             readable, _, _ = select.select([self._master], [], [], timeout)
             if readable:
                 self._receive(os.read(self._master, 4096), time.monotonic())

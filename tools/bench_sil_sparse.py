@@ -5,6 +5,10 @@ near upright with the cart near the centre) and 0 otherwise, so a policy hears a
 it has stumbled on it: the case SIL (Oh et al. 2018) was made for. Evaluation uses the sparse reward.
 
 usage: python tools/bench_sil_sparse.py [--env ID] [--level 0.8] [--steps 150000] [--seeds 0 1 2]
+                                        [--config FILE.toml]
+
+``--config`` gives both algorithms the same settings (e.g. tools/configs/a2c_swingup.toml); SIL's own
+settings keep their defaults.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from robopg.config import make_config
+from robopg.config import load_config, make_config
 from robopg.envs import make_env
 from robopg.train import train
 
@@ -40,16 +44,19 @@ def main() -> None:
     parser.add_argument("--level", type=float, default=0.8)
     parser.add_argument("--steps", type=int, default=150_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--config", type=Path, help="TOML settings shared by both algorithms")
     args = parser.parse_args()
     gym.register(SPARSE_ID, entry_point=lambda: SparseReward(make_env(args.env), args.level))
 
     results: dict[str, list[float]] = {"a2c": [], "a2c_sil": []}
-    print(f"sparse {args.env} (reward 1 when dense >= {args.level}), {args.steps} steps per run")
+    settings = f", settings {args.config}" if args.config else ""
+    print(f"sparse {args.env} (reward 1 when dense >= {args.level}), {args.steps} steps per run{settings}")
     for seed in args.seeds:
         for algo in results:
-            config = make_config(algo, {"total_steps": args.steps, "seed": seed, "eval_every": args.steps,
-                                        "log_every": args.steps, "checkpoint_every": args.steps,
-                                        "eval_episodes": 10})
+            overrides = {"total_steps": args.steps, "seed": seed, "eval_every": args.steps,
+                         "log_every": args.steps, "checkpoint_every": args.steps, "eval_episodes": 10}
+            config = (load_config(algo, args.config, overrides) if args.config
+                      else make_config(algo, overrides))
             with tempfile.TemporaryDirectory() as tmp:
                 result = train(SPARSE_ID, config, Path(tmp) / "run", show_progress=False)
             results[algo].append(result.final_eval.mean)

@@ -13,6 +13,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pytest
@@ -119,20 +120,20 @@ class FakeFirmware:
             self.error = error
 
 
-def pty_pair(script: Script, timeout: float) -> tuple[RobotLink, FakeFirmware]:
+def pty_pair(script: Script, timeout: float, busy_poll: bool = False) -> tuple[RobotLink, FakeFirmware]:
     master, slave = os.openpty()
     tty.setraw(slave)  # no echo, no line discipline: a byte-clean line like a UART
-    link = RobotLink.open(os.ttyname(slave), timeout=timeout)
+    link = RobotLink.open(os.ttyname(slave), timeout=timeout, busy_poll=busy_poll)
     os.close(slave)  # only the link holds the slave now, so the fake's reads fail (EIO) once the link closes
     fake = FakeFirmware(lambda: os.read(master, 4096), lambda data: _write_all(master, data),
                         lambda: os.close(master), master, script)
     return link, fake
 
 
-def socket_pair(script: Script, timeout: float) -> tuple[RobotLink, FakeFirmware]:
+def socket_pair(script: Script, timeout: float, busy_poll: bool = False) -> tuple[RobotLink, FakeFirmware]:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        link = RobotLink.open(f"socket://127.0.0.1:{port}", timeout=timeout)
+        link = RobotLink.open(f"socket://127.0.0.1:{port}", timeout=timeout, busy_poll=busy_poll)
         conn, _ = server.accept()
     fake = FakeFirmware(lambda: conn.recv(4096), conn.sendall, conn.close, conn.fileno(), script)
     return link, fake
@@ -145,6 +146,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 Connect = Callable[..., tuple[RobotLink, FakeFirmware]]
+# Each kind of port, with the transport sleeping until bytes arrive and with it polling for them.
+VIAS = pytest.mark.parametrize("via", [pty_pair, socket_pair, partial(pty_pair, busy_poll=True),
+                                       partial(socket_pair, busy_poll=True)],
+                               ids=["pty", "socket", "pty-poll", "socket-poll"])
 
 
 @pytest.fixture
@@ -184,7 +189,7 @@ def status(fake: FakeFirmware, ack_seq: int, seq: int | None = None) -> bytes:
 # ----- round trips -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("via", [pty_pair, socket_pair], ids=["pty", "socket"])
+@VIAS
 def test_hello_then_step_round_trip(connect: Connect, via: Callable) -> None:
     link, fake = connect(lockstep_robot, via=via)
     info = link.hello()
@@ -237,8 +242,9 @@ def test_streamed_observations_before_the_answer_are_skipped(connect: Connect) -
 # ----- timeouts and late answers ---------------------------------------------------------------------
 
 
-def test_silent_peer_times_out_on_time(connect: Connect) -> None:
-    link, fake = connect(lambda fake, frame: b"")
+@VIAS
+def test_silent_peer_times_out_on_time(connect: Connect, via: Callable) -> None:
+    link, fake = connect(lambda fake, frame: b"", via=via)
     for timeout in (0.2, 0.05):
         start = time.monotonic()
         with pytest.raises(LinkTimeout, match="HeartbeatMsg"):
@@ -369,7 +375,7 @@ def test_fault_answers_raise_robot_fault(connect: Connect) -> None:
 # ----- a peer that goes away -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("via", [pty_pair, socket_pair], ids=["pty", "socket"])
+@VIAS
 def test_peer_hanging_up_mid_request_gives_link_closed_promptly(connect: Connect, via: Callable) -> None:
     # What pyserial does: for a pty whose master closed, in_waiting (TIOCINQ) fails with EIO or read() raises
     # "device reports readiness to read but returned no data"; for a socket, read() raises "socket
@@ -385,7 +391,7 @@ def test_peer_hanging_up_mid_request_gives_link_closed_promptly(connect: Connect
     assert time.monotonic() - start < 2.0
 
 
-@pytest.mark.parametrize("via", [pty_pair, socket_pair], ids=["pty", "socket"])
+@VIAS
 def test_peer_gone_before_the_request_gives_link_closed(connect: Connect, via: Callable) -> None:
     link, fake = connect(lockstep_robot, timeout=5.0, via=via)
     fake.hang_up()

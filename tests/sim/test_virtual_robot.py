@@ -39,12 +39,13 @@ def actions(n, seed=0):
     return np.random.default_rng(seed).uniform(-12, 12, size=(n, 1)).astype(np.float32)
 
 
-def test_lockstep_robot_is_the_sim_task_with_its_gap(serve):
+@pytest.mark.parametrize("busy_poll", [False, True], ids=["sleep", "poll"])
+def test_lockstep_robot_is_the_sim_task_with_its_gap(serve, busy_poll):
     gap = {"mass_scale": 1.3, "actuator_gain": 0.8}
-    robot = serve(gap=gap, seed=4)
+    robot = serve(gap=gap, seed=4, busy_poll=busy_poll)
     env = gym.make(ENV, dynamics=gap).unwrapped
     expected, _ = env.reset(seed=4)
-    with RobotLink.open(robot.port) as link:
+    with RobotLink.open(robot.port, busy_poll=busy_poll) as link:
         info = link.hello()
         assert (info.obs_dim, info.action_dim, info.control_period) == (5, 1, 0.02)
         assert info.capabilities == Capabilities.CAN_RESET | Capabilities.LOCKSTEP
