@@ -3,6 +3,8 @@
 A run folder holds:
   config.toml      the exact configuration
   checkpoint.pt    the learner and what export needs (small; rewritten atomically)
+  best.pt          the same, for the policy with the best evaluation so far (policy-gradient runs can
+                   collapse late; export this one to deploy the best policy the run found)
   resume.pt        everything a crashed run needs to go on: learner, replay, RNG and loop state
   progress.csv, episodes.csv, eval.csv, tb/, learning_curve.png
 Files are saved with tensors and plain Python values only, so they load with
@@ -25,6 +27,7 @@ from robopg.errors import CheckpointError
 FORMAT = "robopg-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.pt"
 RESUME_FILE = "resume.pt"
+BEST_FILE = "best.pt"
 CONFIG_FILE = "config.toml"
 
 

@@ -83,7 +83,8 @@ def train_sim(
         result = training.train(env, cfg, run_dir, show_progress=not quiet)
     typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; "
                f"final evaluation return {result.final_eval}")
-    typer.echo(f"run folder: {result.run_dir} (checkpoint.pt, learning_curve.png, progress.csv, tb/)")
+    typer.echo(f"best evaluation return {result.best_eval} at step {result.best_step}: {result.run_dir / 'best.pt'}")
+    typer.echo(f"run folder: {result.run_dir} (checkpoint.pt, best.pt, learning_curve.png, progress.csv, tb/)")
 
 
 @app.command("export")

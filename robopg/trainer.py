@@ -38,6 +38,8 @@ class TrainResult:
     seconds: float
     train_seconds: float  # seconds less the time spent in evaluation
     final_eval: EvalResult
+    best_eval: EvalResult  # the best evaluation of the run, whose policy is in best.pt
+    best_step: int
 
 
 @dataclass
@@ -97,6 +99,8 @@ class Trainer(ABC):
         self.eval_seconds = 0.0  # kept out of the training clock, so time-to-threshold compares training
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval: EvalResult | None = None
+        self.best_eval: EvalResult | None = None
+        self.best_step = 0
 
     # ---- what a family of algorithms provides -------------------------------------------------
     def make_learner(self) -> Any:
@@ -127,6 +131,10 @@ class Trainer(ABC):
         result = evaluate(torch_policy_fn(self.learner.policy()), self.eval_env, self.config.eval_episodes,
                           seed=self.config.seed + EVAL_SEED_OFFSET)
         self.last_eval = result
+        if self.best_eval is None or result.mean > self.best_eval.mean:
+            self.best_eval, self.best_step = result, self.step
+            checkpoint.save(self.run_dir / checkpoint.BEST_FILE,
+                            {**self.policy_checkpoint(), "eval_returns": list(result.returns)})
         return result
 
     def metadata(self) -> dict[str, Any]:
@@ -139,6 +147,10 @@ class Trainer(ABC):
             "action_high": torch.from_numpy(self.action_high),
             "step": self.step,
         }
+
+    def policy_checkpoint(self) -> dict[str, Any]:
+        """What export and evaluation need: the learner and the run's metadata."""
+        return {**self.metadata(), "learner": self.learner.state_dict()}
 
     def save(self) -> None:
         """Resume state first, then the small checkpoint: a crash between them loses nothing."""
@@ -153,13 +165,13 @@ class Trainer(ABC):
                 "numpy_rng": self.rng.bit_generator.state,
                 "torch_generator": self.generator.get_state(),
                 "torch_global": torch.get_rng_state(),
-                "last_eval": None if self.last_eval is None else [list(self.last_eval.returns),
-                                                                  list(self.last_eval.lengths)],
+                "last_eval": _eval_state(self.last_eval),
+                "best_eval": _eval_state(self.best_eval),
+                "best_step": self.best_step,
                 **self.loop_state(),
             },
         })
-        checkpoint.save(self.run_dir / checkpoint.CHECKPOINT_FILE,
-                        {**self.metadata(), "learner": self.learner.state_dict()})
+        checkpoint.save(self.run_dir / checkpoint.CHECKPOINT_FILE, self.policy_checkpoint())
 
     def restore(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
@@ -172,8 +184,9 @@ class Trainer(ABC):
         self.rng.bit_generator.state = loop["numpy_rng"]
         self.generator.set_state(loop["torch_generator"])
         torch.set_rng_state(loop["torch_global"])
-        if loop["last_eval"] is not None:
-            self.last_eval = EvalResult(tuple(loop["last_eval"][0]), tuple(loop["last_eval"][1]))
+        self.last_eval = _eval_result(loop["last_eval"])
+        self.best_eval = _eval_result(loop.get("best_eval"))  # absent from runs saved before best.pt existed
+        self.best_step = int(loop.get("best_step", 0))
         self.load_loop_state(loop)
 
     def run(self, resume_state: dict[str, Any] | None = None) -> TrainResult:
@@ -224,10 +237,20 @@ class Trainer(ABC):
             logger.close()
         logger.plot(f"{c.algo.upper()} on {self.env_id}")
         final_eval = self.last_eval or self.evaluate()
+        assert self.best_eval is not None  # set by the evaluation above, if not before
         self.close()
-        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, final_eval)
+        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, final_eval,
+                           self.best_eval, self.best_step)
 
     def status(self, rate: float) -> str:
         recent = f"return {np.mean(self.recent_returns):.1f}" if self.recent_returns else "return -"
         evaluated = f"eval {self.last_eval.mean:.1f}" if self.last_eval else "eval -"
         return f"{recent} | {evaluated} | {rate:.0f} steps/s"
+
+
+def _eval_state(result: EvalResult | None) -> list[list[float]] | None:
+    return None if result is None else [list(result.returns), list(result.lengths)]
+
+
+def _eval_result(state: list[list[float]] | None) -> EvalResult | None:
+    return None if state is None else EvalResult(tuple(state[0]), tuple(int(n) for n in state[1]))

@@ -195,6 +195,7 @@ class VirtualRobot:
         try:
             while self._running:
                 self._read_until(self._next_event(next_tick))
+                self._write_due()  # first: a frame due now must not wait for the work below
                 now = time.monotonic()
                 while self._inbox and self._inbox[0][0] <= now:
                     arrived, data = self._inbox.popleft()

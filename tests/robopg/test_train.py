@@ -5,7 +5,10 @@ import torch
 from robopg import checkpoint
 from robopg.config import make_config
 from robopg.envs import EnvError, make_env
+from robopg.evaluation import evaluate
+from robopg.export import load_policy
 from robopg.train import RunDirError, resume, train
+from robopg.trainer import EVAL_SEED_OFFSET, torch_policy_fn
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "dpg"])
@@ -14,12 +17,28 @@ def test_every_algorithm_trains_and_writes_a_run(tmp_path, tiny, algo):
         tiny["value_hidden"] = tiny.pop("critic_hidden")
     result = train("Pendulum-v1", make_config(algo, tiny), tmp_path / "run", show_progress=False)
     assert result.steps == 800 and len(result.final_eval.returns) == 1
-    for name in ("checkpoint.pt", "resume.pt", "config.toml", "progress.csv", "episodes.csv", "eval.csv",
+    for name in ("checkpoint.pt", "best.pt", "resume.pt", "config.toml", "progress.csv", "episodes.csv", "eval.csv",
                  "learning_curve.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0, name
     saved = checkpoint.load(tmp_path / "run")
     assert saved["algo"] == algo and saved["env_id"] == "Pendulum-v1" and saved["step"] == 800
     assert len((tmp_path / "run" / "episodes.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_best_pt_holds_the_policy_of_the_best_evaluation(tmp_path, tiny):
+    run = tmp_path / "run"
+    config = make_config("ddpg", {**tiny, "total_steps": 1200, "eval_every": 200})
+    result = train("Pendulum-v1", config, run, show_progress=False)
+    evals = np.genfromtxt(run / "eval.csv", delimiter=",", names=True)
+    best_row = evals[np.argmax(evals["return_mean"])]
+    assert len(evals) == 6 and evals["return_mean"].max() > evals["return_mean"].min()
+    assert result.best_step == best_row["step"] and result.best_eval.mean == pytest.approx(best_row["return_mean"])
+    best = checkpoint.load(run / "best.pt")
+    assert best["step"] == result.best_step and np.mean(best["eval_returns"]) == pytest.approx(result.best_eval.mean)
+    # It is a checkpoint like any other: its policy, evaluated again, scores what it scored in training.
+    policy, _ = load_policy(run / "best.pt")
+    again = evaluate(torch_policy_fn(policy), make_env("Pendulum-v1"), 1, seed=config.seed + EVAL_SEED_OFFSET)
+    assert again.mean == pytest.approx(result.best_eval.mean, rel=1e-4)
 
 
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny):
@@ -30,6 +49,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny):
     for name, tensor in a["learner"]["actor"].items():
         assert torch.equal(tensor, b["learner"]["actor"][name]), name
     assert resumed.final_eval.returns == whole.final_eval.returns
+    assert (resumed.best_eval, resumed.best_step) == (whole.best_eval, whole.best_step)
     assert (tmp_path / "whole" / "episodes.csv").read_text() == (tmp_path / "split" / "episodes.csv").read_text()
 
 
