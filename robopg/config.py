@@ -70,6 +70,7 @@ class RunConfig:
 
 
 NoiseKind = Literal["gaussian", "ou"]
+MatmulPrecision = Literal["float32", "bfloat16"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +119,9 @@ class DDPGConfig(OffPolicyConfig):
     policy_delay: int = 1
     target_noise: float = 0.0
     target_noise_clip: float = 0.5
+    # bfloat16: the hidden layers' matrix products of the update in bf16 (weights, outputs, losses and the
+    # optimizer stay float32), on CPUs with bf16 units (AVX512-BF16, AMX). Acting and export are float32.
+    matmul_precision: MatmulPrecision = "float32"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -128,6 +132,11 @@ class DDPGConfig(OffPolicyConfig):
         _int_at_least("policy_delay", self.policy_delay, 1)
         _non_negative("target_noise", self.target_noise)
         _non_negative("target_noise_clip", self.target_noise_clip)
+        _require(self.matmul_precision in ("float32", "bfloat16"),
+                 f"matmul_precision must be 'float32' or 'bfloat16', got {self.matmul_precision!r}")
+        _require(self.matmul_precision == "float32" or _cpu_has_bf16(),
+                 "matmul_precision 'bfloat16' needs a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+                 "this one has none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +346,12 @@ CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     for cls in (DDPGConfig, TD3Config, DPGConfig, ReinforceConfig, ActorCriticConfig, A2CConfig, SILConfig,
                 OffPACConfig, A3CConfig)
 }
+
+
+def _cpu_has_bf16() -> bool:
+    import torch  # here, not at the top: the CLI checks a config before it pays for importing torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def config_class(algo: str) -> type[RunConfig]:

@@ -14,6 +14,18 @@ import torch
 from torch import nn
 
 
+class OutputLinear(nn.Linear):
+    """The output layer: float32 even under bf16 autocast. Its values need more than bf16's 8-bit mantissa
+    (a Q-value near 100 would be rounded to a multiple of 0.5, as large as the TD errors it learns from); it
+    is one narrow product, so keeping it exact costs nothing measurable."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """A plain fully connected network: ``in -> hidden... -> out`` with no output activation."""
     layers: list[nn.Module] = []
@@ -21,7 +33,7 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Mo
     for h in hidden:
         layers += [nn.Linear(width, h), activation()]
         width = h
-    layers.append(nn.Linear(width, out_dim))
+    layers.append(OutputLinear(width, out_dim))
     return nn.Sequential(*layers)
 
 

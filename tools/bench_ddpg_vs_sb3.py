@@ -7,8 +7,11 @@ Prints, per seed and as geometric means, the ratios robopg / SB3 of
   - final deterministic evaluation return.
 Both sides are evaluated with the same function, episodes and seeds.
 
+``--precision bfloat16`` runs robopg's updates with bf16 matrix products (``matmul_precision``): the same
+networks, batch and updates, in cheaper arithmetic on a CPU with bf16 units. SB3 runs float32 as it ships.
+
 usage: python tools/bench_ddpg_vs_sb3.py [--env ID] [--steps N] [--seeds 0 1 2] [--hidden 256,256]
-                                         [--threads 1] [--out results.json]
+                                         [--threads 1] [--precision float32] [--out results.json]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ COMMON = {"learning_rate": 1e-3, "batch_size": 256, "buffer_size": 200_000, "lea
           "tau": 0.005, "gamma": 0.99, "noise_std": 0.2, "eval_every": 2_500, "eval_episodes": 5}
 
 
-def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int) -> dict:
+def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str) -> dict:
     from robopg.config import make_config
     from robopg.metrics import read_evaluations
     from robopg.train import train
@@ -36,7 +39,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
         "actor_lr": COMMON["learning_rate"], "critic_lr": COMMON["learning_rate"], "torch_threads": threads,
         **{k: COMMON[k] for k in ("batch_size", "buffer_size", "learning_starts", "tau", "gamma", "noise_std",
                                   "eval_every", "eval_episodes")},
-        "checkpoint_every": steps, "log_every": steps,
+        "checkpoint_every": steps, "log_every": steps, "matmul_precision": precision,
     })
     with tempfile.TemporaryDirectory() as tmp:
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
@@ -44,7 +47,8 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
     return {"train_seconds": result.train_seconds, "evals": evals, "final_return": result.final_eval.mean}
 
 
-def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str) -> dict:
+    del precision  # SB3 as it ships: float32
     import numpy as np
     import torch
     from stable_baselines3 import DDPG
@@ -100,6 +104,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--hidden", default="256,256")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="robopg's matmul_precision")
     parser.add_argument("--threshold", type=float, default=None, help="default: the task's solved_return")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", choices=["robopg", "sb3"], help=argparse.SUPPRESS)
@@ -109,7 +115,7 @@ def main() -> None:
 
     if args.worker:  # one training run in its own process, so neither side inherits the other's state
         run = run_robopg if args.worker == "robopg" else run_sb3
-        print(json.dumps(run(args.env, args.steps, args.seed, hidden, args.threads)))
+        print(json.dumps(run(args.env, args.steps, args.seed, hidden, args.threads, args.precision)))
         return
 
     import sim
@@ -117,13 +123,14 @@ def main() -> None:
 
     threshold = args.threshold if args.threshold is not None else sim.spec.task_spec(args.env).solved_return
     print(f"env {args.env}, {args.steps} steps, nets {hidden}, batch {COMMON['batch_size']}, 1 update/step, "
-          f"{args.threads} torch thread(s), threshold {threshold}")
+          f"{args.threads} torch thread(s), robopg matmul precision {args.precision}, threshold {threshold}")
     results: dict[str, list[dict]] = {"robopg": [], "sb3": []}
     for seed in args.seeds:
         for side in ("robopg", "sb3"):
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", side, "--seed", str(seed), "--env", args.env,
-                 "--steps", str(args.steps), "--hidden", args.hidden, "--threads", str(args.threads)],
+                 "--steps", str(args.steps), "--hidden", args.hidden, "--threads", str(args.threads),
+                 "--precision", args.precision],
                 capture_output=True, text=True, check=True,
             )
             record = json.loads(out.stdout.strip().splitlines()[-1])

@@ -7,20 +7,21 @@ it has stumbled on it: the case SIL (Oh et al. 2018) was made for. Evaluation us
 usage: python tools/bench_sil_sparse.py [--env ID] [--level 0.8] [--steps 150000] [--seeds 0 1 2]
                                         [--config FILE.toml]
 
-``--config`` gives both algorithms the same settings (e.g. tools/configs/a2c_swingup.toml); SIL's own
-settings keep their defaults.
+``--config`` gives both algorithms the same settings (e.g. tools/configs/a2c_sil_sparse.toml); its
+``sil_*`` keys are SIL's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import tomllib
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
-from robopg.config import load_config, make_config
+from robopg.config import make_config
 from robopg.envs import make_env
 from robopg.train import train
 
@@ -48,15 +49,16 @@ def main() -> None:
     args = parser.parse_args()
     gym.register(SPARSE_ID, entry_point=lambda: SparseReward(make_env(args.env), args.level))
 
+    settings = tomllib.loads(args.config.read_text()) if args.config else {}
+    shared = {key: value for key, value in settings.items() if not key.startswith("sil_")}
     results: dict[str, list[float]] = {"a2c": [], "a2c_sil": []}
-    settings = f", settings {args.config}" if args.config else ""
-    print(f"sparse {args.env} (reward 1 when dense >= {args.level}), {args.steps} steps per run{settings}")
+    source = f", settings {args.config}" if args.config else ""
+    print(f"sparse {args.env} (reward 1 when dense >= {args.level}), {args.steps} steps per run{source}")
     for seed in args.seeds:
         for algo in results:
             overrides = {"total_steps": args.steps, "seed": seed, "eval_every": args.steps,
                          "log_every": args.steps, "checkpoint_every": args.steps, "eval_episodes": 10}
-            config = (load_config(algo, args.config, overrides) if args.config
-                      else make_config(algo, overrides))
+            config = make_config(algo, {**(settings if algo == "a2c_sil" else shared), **overrides})
             with tempfile.TemporaryDirectory() as tmp:
                 result = train(SPARSE_ID, config, Path(tmp) / "run", show_progress=False)
             results[algo].append(result.final_eval.mean)

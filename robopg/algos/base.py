@@ -40,6 +40,12 @@ def frozen_copy(module: nn.Module) -> nn.Module:
     return copy.deepcopy(module).eval().requires_grad_(False)
 
 
+def matmul_precision(precision: str) -> torch.autocast:
+    """The context of an update's forward passes: bf16 matrix products with ``"bfloat16"`` (CPU autocast; the
+    weights and the optimizer stay float32), nothing changed with ``"float32"``."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
 def adam(parameters, lr: float) -> torch.optim.Adam:
     """Adam with the fused CPU kernel: the same update as the default per-tensor loop, one kernel per step."""
     return torch.optim.Adam(parameters, lr=lr, fused=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, optimizer_step
+from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, matmul_precision, optimizer_step
 from robopg.buffers import Batch
 from robopg.config import DDPGConfig
 from robopg.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
@@ -51,20 +51,24 @@ class DDPG(SavesModules):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         obs, next_obs = self.normalizer(batch.obs), self.normalizer(batch.next_obs)
-        with torch.no_grad():
+        with torch.no_grad(), matmul_precision(c.matmul_precision):
             next_action = smoothed_target_action(
                 self.actor_target(next_obs), c.target_noise, c.target_noise_clip, self.generator
             )
             next_q = self.critic_target(next_obs, next_action).min(dim=0).values
-            target = td_target(batch.reward, batch.terminated, next_q, c.gamma)
-        loss_critic = critic_loss(self.critic(obs, batch.action), target)
+        target = td_target(batch.reward, batch.terminated, next_q, c.gamma)
+        with matmul_precision(c.matmul_precision):
+            q = self.critic(obs, batch.action)
+        loss_critic = critic_loss(q, target)
         optimizer_step(self.critic_optimizer, loss_critic)
         self.updates += 1
         metrics = {"critic_loss": loss_critic.detach()}
         if self.updates % c.policy_delay == 0:
             # The actor needs ∇a Q only: no gradients for the critic's weights saves a third of its backward.
             self.critic.requires_grad_(False)
-            loss_actor = deterministic_actor_loss(self.critic(obs, self.actor(obs))[0])
+            with matmul_precision(c.matmul_precision):
+                q_of_policy = self.critic(obs, self.actor(obs))[0]
+            loss_actor = deterministic_actor_loss(q_of_policy)
             optimizer_step(self.actor_optimizer, loss_actor)
             self.critic.requires_grad_(True)
             polyak_update(self.actor_target, self.actor, c.tau)
