@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     threshold = args.threshold if args.threshold is not None else task_spec(args.env).solved_return
     print(f"{args.algo} on {args.env}, budget {args.steps} steps, threshold {threshold}")
-    solved = 0
+    solved = best_solved = 0
     for seed in args.seeds:
         overrides = {"total_steps": args.steps, "seed": seed}
         config = load_config(args.algo, args.config, overrides) if args.config else make_config(args.algo, overrides)
@@ -39,10 +39,13 @@ def main() -> None:
         result = train(args.env, config, run_dir, show_progress=False)
         reached = first_reaching(threshold, read_evaluations(run_dir))
         solved += result.final_eval.mean >= threshold
+        best_solved += result.best_eval.mean >= threshold
         when = "never" if reached is None else f"step {reached[0]} after {reached[1]:.0f} s of training"
-        print(f"seed {seed}: final return {result.final_eval}; threshold first reached {when}; "
+        print(f"seed {seed}: final return {result.final_eval}; best {result.best_eval.mean:.2f} at step "
+              f"{result.best_step} ({run_dir / 'best.pt'}); threshold first reached {when}; "
               f"{result.steps / result.train_seconds:.0f} steps/s", flush=True)
-    print(f"solved (final evaluation >= {threshold}) on {solved}/{len(args.seeds)} seeds")
+    print(f"final evaluation >= {threshold} on {solved}/{len(args.seeds)} seeds; best.pt >= {threshold} on "
+          f"{best_solved}/{len(args.seeds)}")
 
 
 if __name__ == "__main__":
