@@ -131,9 +131,10 @@ def task_functions(env_id: str, max_steps: int | None = None, *, need_reward: bo
     return TaskFunctions(reward, terminated, max_steps or spec.max_episode_steps)
 
 
-def open_robot(port: str, policy: PolicyMetadata, *, baudrate: int = 115200, clear: bool = False) -> RobotLink:
+def open_robot(port: str, policy: PolicyMetadata, *, baudrate: int = 115200, clear: bool = False,
+               busy_poll: bool = False) -> RobotLink:
     """Connect, handshake and check the robot against the policy before anything moves."""
-    link = RobotLink.open(port, baudrate=baudrate)
+    link = RobotLink.open(port, baudrate=baudrate, busy_poll=busy_poll)
     try:
         check_robot(link.hello(), policy)
         flags = link.heartbeat().flags

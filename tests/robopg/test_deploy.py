@@ -104,7 +104,7 @@ def test_a_latched_robot_needs_clear(policies, robot):
         link.estop()
     result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port)
     assert result.returncode == 2 and "latched" in result.stderr and "--clear" in result.stderr
-    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--clear")
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--clear", "--busy-poll")
     assert result.returncode == 0, result.stderr
 
 
