@@ -4,6 +4,7 @@ Importing ``sim`` registers these Gymnasium ids and their :class:`sim.spec.TaskS
 :func:`sim.spec.task_spec`) without importing pybullet; an env loads it when it is made.
 
 - ``robopg/CartPoleSwingUp-v0``: swing a pole up and balance it, force on the cart (:mod:`sim.tasks.cartpole`).
+- ``robopg/CartPoleBalance-v0``: the same, starting upright (:mod:`sim.tasks.cartpole_balance`).
 - ``robopg/Reacher2D-v0``: bring a 2-link arm's fingertip to a target, joint torques (:mod:`sim.tasks.reacher`).
 - ``robopg/HalfCheetah-v0``: run forward, six joint torques (:mod:`sim.tasks.half_cheetah`).
 - ``robopg/KukaReach-v0``: bring a KUKA iiwa's flange to a target, joint velocities (:mod:`sim.tasks.kuka`).

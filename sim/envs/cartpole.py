@@ -1,4 +1,4 @@
-"""Cart-pole swing-up on PyBullet: ``robopg/CartPoleSwingUp-v0``.
+"""Cart-pole swing-up and balance on PyBullet: ``robopg/CartPoleSwingUp-v0``, ``robopg/CartPoleBalance-v0``.
 
 The model is ``cartpole.urdf`` from ``pybullet_data`` (a 1 kg cart on a prismatic rail and a
 0.1 kg, 1 m pole on a hinge). The action is the horizontal force on the cart in newtons. Reward,
@@ -14,7 +14,7 @@ from pybullet_utils.bullet_client import BulletClient
 
 from sim.envs.base import Camera, PyBulletEnv
 from sim.randomization import Dynamics
-from sim.tasks import cartpole
+from sim.tasks import cartpole, cartpole_balance
 
 SLIDER, HINGE = 0, 1
 
@@ -27,6 +27,7 @@ class CartPoleSwingUpEnv(PyBulletEnv):
     """
 
     task = cartpole.SPEC
+    initial_angle = math.pi  # hanging down
     physics_dt = 0.005  # 4 substeps per 50 Hz control step
     camera = Camera(distance=4.5, yaw=0.0, pitch=-5.0, target=(0.0, 0.0, 0.0))
     # Small but non-zero so the damping and friction scales have something to act on.
@@ -49,8 +50,15 @@ class CartPoleSwingUpEnv(PyBulletEnv):
         rng = self.np_random
         x, theta, x_dot, theta_dot = rng.uniform(-1.0, 1.0, 4) * init_range * np.array([0.05, 0.1, 0.05, 0.05])
         self.client.resetJointState(self.robot, SLIDER, float(x), float(x_dot))
-        self.client.resetJointState(self.robot, HINGE, float(math.pi + theta), float(theta_dot))
+        self.client.resetJointState(self.robot, HINGE, float(self.initial_angle + theta), float(theta_dot))
 
     def _observe(self) -> np.ndarray:
         (x, x_dot, *_), (theta, theta_dot, *_) = self._get_joint_states(self.robot, (SLIDER, HINGE))
         return np.array([x, x_dot, math.cos(theta), math.sin(theta), theta_dot])
+
+
+class CartPoleBalanceEnv(CartPoleSwingUpEnv):
+    """Keep the pole up: the swing-up with the pole starting within ±0.1 rad (times ``init_range``) of upright."""
+
+    task = cartpole_balance.SPEC
+    initial_angle = 0.0

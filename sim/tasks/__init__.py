@@ -4,6 +4,6 @@ Numpy only: importing these never imports a physics engine. Each module defines 
 :class:`sim.spec.TaskSpec`) and ``ENTRY_POINT`` (where its PyBullet env lives).
 """
 
-from sim.tasks import cartpole, half_cheetah, kuka, reacher
+from sim.tasks import cartpole, cartpole_balance, half_cheetah, kuka, reacher
 
-TASK_MODULES = (cartpole, reacher, half_cheetah, kuka)
+TASK_MODULES = (cartpole, cartpole_balance, reacher, half_cheetah, kuka)

@@ -44,6 +44,13 @@ def test_cartpole_swing_up_controller_solves_and_idling_does_not():
     assert mean_return("robopg/CartPoleSwingUp-v0", uniform) < 0.1 * solved
 
 
+def test_the_same_controller_balances_the_pole_that_starts_upright_and_idling_does_not():
+    solved = task_spec("robopg/CartPoleBalance-v0").solved_return
+    assert mean_return("robopg/CartPoleBalance-v0", lambda env: cartpole_swing_up) > solved + 20
+    assert mean_return("robopg/CartPoleBalance-v0", zero) < 0.7 * solved
+    assert mean_return("robopg/CartPoleBalance-v0", uniform) < 0.5 * solved
+
+
 def test_cartpole_swing_up_from_the_exact_bottom():
     solved = task_spec("robopg/CartPoleSwingUp-v0").solved_return
     assert mean_return("robopg/CartPoleSwingUp-v0", lambda env: cartpole_swing_up, seeds=(0,), init_range=0.0) > solved

@@ -77,7 +77,8 @@ def test_batched_equals_looped(env_id):
 
 def test_specs_are_registered_and_named():
     assert set(sim.ENV_IDS) == {
-        "robopg/CartPoleSwingUp-v0", "robopg/Reacher2D-v0", "robopg/HalfCheetah-v0", "robopg/KukaReach-v0",
+        "robopg/CartPoleSwingUp-v0", "robopg/CartPoleBalance-v0", "robopg/Reacher2D-v0", "robopg/HalfCheetah-v0",
+        "robopg/KukaReach-v0",
     }
     for env_id in sim.ENV_IDS:
         spec = task_spec(env_id)
