@@ -268,7 +268,6 @@ class RobotLink:
         return RobotStatus(seq, message.ack_seq, message.t_ms, message.flags)
 
 
-
 def _frozen_array(values: tuple[float, ...]) -> np.ndarray:
     array = np.array(values, dtype=np.float32)
     array.flags.writeable = False

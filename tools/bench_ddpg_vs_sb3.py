@@ -47,8 +47,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
     return {"train_seconds": result.train_seconds, "evals": evals, "final_return": result.final_eval.mean}
 
 
-def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str) -> dict:
-    del precision  # SB3 as it ships: float32
+def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int) -> dict:
     import numpy as np
     import torch
     from stable_baselines3 import DDPG
@@ -114,8 +113,9 @@ def main() -> None:
     hidden = [int(h) for h in args.hidden.split(",")]
 
     if args.worker:  # one training run in its own process, so neither side inherits the other's state
-        run = run_robopg if args.worker == "robopg" else run_sb3
-        print(json.dumps(run(args.env, args.steps, args.seed, hidden, args.threads, args.precision)))
+        record = (run_robopg(args.env, args.steps, args.seed, hidden, args.threads, args.precision)
+                  if args.worker == "robopg" else run_sb3(args.env, args.steps, args.seed, hidden, args.threads))
+        print(json.dumps(record))
         return
 
     import sim
