@@ -58,6 +58,11 @@ class FaultReason(IntEnum):
 EVENT_REASONS = frozenset({FaultReason.WATCHDOG, FaultReason.PLANT})
 
 
+def fault_reason(code: int) -> FaultReason | int:
+    """``code`` as a :class:`FaultReason`; a reason this side does not know (a newer firmware's) stays a number."""
+    return FaultReason(code) if code in FaultReason._value2member_map_ else code
+
+
 class Capabilities(IntFlag):
     """What a firmware can do, announced in INFO."""
 

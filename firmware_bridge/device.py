@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from firmware_bridge import messages as msg
 from firmware_bridge.codes import (
     FIRMWARE_TO_HOST,
     PROTOCOL_VERSION,
@@ -23,25 +24,8 @@ from firmware_bridge.codes import (
     MessageType,
     StatusFlags,
 )
-from firmware_bridge.errors import FrameError, MalformedMessage, ProtocolError, UnknownMessageType, UnsupportedVersion
+from firmware_bridge.errors import MalformedMessage, ProtocolError, UnknownMessageType, UnsupportedVersion
 from firmware_bridge.framing import Frame, FrameDecoder
-from firmware_bridge.messages import (
-    MAX_ACTION_DIM,
-    MAX_OBS_DIM,
-    ActionMsg,
-    ClearMsg,
-    EstopMsg,
-    FaultMsg,
-    HeartbeatMsg,
-    HelloMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    ResetMsg,
-    StatusMsg,
-    decode_message,
-    encode_message,
-)
 from firmware_bridge.stats import LinkStats
 
 
@@ -78,13 +62,13 @@ class DeviceConfig:
 
     def __post_init__(self) -> None:
         n = len(self.action_low)
-        if not 0 < n <= MAX_ACTION_DIM or len(self.action_high) != n:
-            raise ValueError(f"action limits must have 1..{MAX_ACTION_DIM} values each, low and high alike")
+        if not 0 < n <= msg.MAX_ACTION_DIM or len(self.action_high) != n:
+            raise ValueError(f"action limits must have 1..{msg.MAX_ACTION_DIM} values each, low and high alike")
         if not all(math.isfinite(lo) and math.isfinite(hi) and lo <= hi
                    for lo, hi in zip(self.action_low, self.action_high, strict=True)):
             raise ValueError(f"action limits must be finite with low <= high: {self.action_low}..{self.action_high}")
-        if not 0 < self.obs_dim <= MAX_OBS_DIM:
-            raise ValueError(f"obs_dim must be 1..{MAX_OBS_DIM}, got {self.obs_dim}")
+        if not 0 < self.obs_dim <= msg.MAX_OBS_DIM:
+            raise ValueError(f"obs_dim must be 1..{msg.MAX_OBS_DIM}, got {self.obs_dim}")
         if self.control_period_us <= 0 or self.watchdog_ms < 0:
             raise ValueError("control_period_us must be > 0 and watchdog_ms >= 0")
         if self.safe_action is not None and len(self.safe_action) != n:
@@ -139,12 +123,8 @@ class FirmwareCore:
     def receive(self, data: bytes) -> list[bytes]:
         """Feed received bytes; returns the wire frames to send back (answers and faults), in order."""
         out: list[bytes] = []
-        for result in self._decoder.feed(data):
-            if isinstance(result, FrameError):
-                self.stats.count_rejected(result)  # noise: dropped without an answer
-                continue
-            self.stats.frames_received += 1
-            out += self._handle(result)
+        for frame in self.stats.count_decoded(self._decoder.feed(data)):  # noise: dropped without an answer
+            out += self._handle(frame)
         return out
 
     def poll(self) -> list[bytes]:
@@ -184,7 +164,7 @@ class FirmwareCore:
                 raise UnsupportedVersion(frame.version, PROTOCOL_VERSION)
             if frame.type in FIRMWARE_TO_HOST:
                 raise UnknownMessageType(frame.type)
-            message = decode_message(frame)
+            message = msg.decode_message(frame)
         except UnsupportedVersion:
             self.stats.rejected_messages += 1
             return [self._fault_frame(FaultReason.UNSUPPORTED_VERSION, PROTOCOL_VERSION, frame.seq)]
@@ -198,26 +178,24 @@ class FirmwareCore:
         answer = self._dispatch(message, frame.seq)
         return [] if answer is None else [answer]
 
-    def _dispatch(self, message: Message, seq: int) -> bytes | None:
+    def _dispatch(self, message: msg.Message, seq: int) -> bytes | None:
         match message:
-            case HelloMsg():
-                return self._send(InfoMsg(seq, self.config.obs_dim, self.config.action_dim, self.config.capabilities,
-                                          self.config.control_period_us, self.config.watchdog_ms,
-                                          self.config.action_low, self.config.action_high, self.config.firmware_id))
-            case HeartbeatMsg():
+            case msg.HelloMsg():
+                return self._send(self._info(seq))
+            case msg.HeartbeatMsg():
                 return self._status(seq)
-            case EstopMsg():
+            case msg.EstopMsg():
                 self._estop = True
                 self._watchdog_deadline = None
                 self._write_safe("estop")
                 return self._status(seq)
-            case ClearMsg():
+            case msg.ClearMsg():
                 self._estop = self._fault = False
                 self._watchdog_deadline = None
                 return self._status(seq)
-            case ActionMsg():
+            case msg.ActionMsg():
                 return self._action(message.values, seq)
-            case ResetMsg():
+            case msg.ResetMsg():
                 return self._reset(seq)
         raise ProtocolError(f"no rule for {type(message).__name__}")  # unreachable: the types are exhaustive
 
@@ -266,22 +244,26 @@ class FirmwareCore:
         safe = self.config.safe()
         self._write(safe, safe, None, cause)
 
-    def _send(self, message: Message) -> bytes:
-        wire = encode_message(message, self._seq)
+    def _send(self, message: msg.Message) -> bytes:
+        wire = msg.encode_message(message, self._seq)
         self._seq = (self._seq + 1) & 0xFFFF
-        self.stats.frames_sent += 1
-        self.stats.bytes_sent += len(wire)
+        self.stats.count_sent(wire)
         return wire
+
+    def _info(self, ack_seq: int) -> msg.InfoMsg:
+        c = self.config
+        return msg.InfoMsg(ack_seq, c.obs_dim, c.action_dim, c.capabilities, c.control_period_us, c.watchdog_ms,
+                           c.action_low, c.action_high, c.firmware_id)
 
     def _observation(self, ack_seq: int) -> bytes:
         values = tuple(float(v) for v in np.asarray(self.plant.observe(), dtype=np.float32).reshape(-1))
-        return self._send(ObservationMsg(ack_seq, self._now(), self.flags, values))
+        return self._send(msg.ObservationMsg(ack_seq, self._now(), self.flags, values))
 
     def _status(self, ack_seq: int) -> bytes:
-        return self._send(StatusMsg(ack_seq, self._now(), self.flags))
+        return self._send(msg.StatusMsg(ack_seq, self._now(), self.flags))
 
     def _fault_frame(self, reason: FaultReason, detail: int, ref_seq: int) -> bytes:
-        return self._send(FaultMsg(reason, detail & 0xFF, ref_seq, self._now(), self.flags))
+        return self._send(msg.FaultMsg(reason, detail & 0xFF, ref_seq, self._now(), self.flags))
 
     def _now(self) -> int:
         return self.clock_ms() & 0xFFFFFFFF

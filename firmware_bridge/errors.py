@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firmware_bridge.codes import FaultReason, StatusFlags
+from firmware_bridge.codes import FaultReason, StatusFlags, fault_reason
 
 
 class LinkError(Exception):
@@ -62,12 +62,8 @@ class RobotFault(LinkError):
     """
 
     def __init__(self, reason: int, detail: int = 0, ref_seq: int = 0, flags: int = 0) -> None:
-        try:
-            self.reason: FaultReason | int = FaultReason(reason)
-            name = self.reason.name
-        except ValueError:
-            self.reason = reason
-            name = f"reason 0x{reason:02x}"
+        self.reason = fault_reason(reason)
+        name = self.reason.name if isinstance(self.reason, FaultReason) else f"reason 0x{reason:02x}"
         self.detail = detail
         self.ref_seq = ref_seq
         self.flags = StatusFlags(flags)

@@ -1,4 +1,4 @@
-"""The host's side of the link: typed requests and answers over a :class:`SerialTransport`.
+"""The host's side of the link: typed requests and answers over any :class:`Transport`.
 
 Every request carries the host's sequence number and the firmware answers it with exactly one frame
 whose ``ack_seq`` (or, for a FAULT, ``ref_seq``) names it. Answers that come after their request timed
@@ -16,26 +16,13 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from firmware_bridge.codes import EVENT_REASONS, PROTOCOL_VERSION, Capabilities, StatusFlags
+from firmware_bridge import messages as msg
+from firmware_bridge.channel import FrameChannel
+from firmware_bridge.codes import EVENT_REASONS, Capabilities, StatusFlags
 from firmware_bridge.errors import LinkTimeout, ProtocolError, RobotFault
 from firmware_bridge.framing import Frame
-from firmware_bridge.messages import (
-    ActionMsg,
-    ClearMsg,
-    EstopMsg,
-    FaultMsg,
-    HeartbeatMsg,
-    HelloMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    ResetMsg,
-    StatusMsg,
-    decode_message,
-    encode_message,
-)
 from firmware_bridge.stats import LinkStats
-from firmware_bridge.transport import SerialTransport
+from firmware_bridge.transport import SerialTransport, Transport
 
 # A jump this large in the firmware's sequence numbers is a restart, not lost frames.
 _MAX_SEQ_GAP = 1024
@@ -43,14 +30,14 @@ _MAX_SEQ_GAP = 1024
 _ABANDONED_MEMORY = 64
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # the wire carries float32
 
-AnswerT = TypeVar("AnswerT", InfoMsg, ObservationMsg, StatusMsg)
+AnswerT = TypeVar("AnswerT", msg.InfoMsg, msg.ObservationMsg, msg.StatusMsg)
 
 
 @dataclass(frozen=True, eq=False)
 class RobotInfo:
-    """What the firmware said about itself in INFO."""
+    """What the firmware said about itself in INFO, and the protocol version it said it in."""
 
-    protocol_version: int
+    protocol_version: int  # the INFO frame's version byte: codes.PROTOCOL_VERSION, the only one the link reads
     obs_dim: int
     action_dim: int
     action_low: np.ndarray
@@ -94,12 +81,14 @@ class RobotStatus:
 class RobotLink:
     """Talk to actuator firmware (or the virtual robot) over a serial link.
 
-    Open with :meth:`open` from a pyserial URL; call :meth:`hello` first so the link knows the
-    robot's sizes and checks actions against them. ``timeout`` is the default answer deadline in seconds.
+    Open with :meth:`open` from a pyserial URL, or pass any :class:`Transport`; call :meth:`hello` first so
+    the link knows the robot's sizes and checks actions against them. ``timeout`` is the default answer
+    deadline in seconds.
     """
 
-    def __init__(self, transport: SerialTransport, *, timeout: float = 0.5) -> None:
+    def __init__(self, transport: Transport, *, timeout: float = 0.5) -> None:
         self.transport = transport
+        self.channel = FrameChannel(transport)
         self.timeout = timeout
         self.info: RobotInfo | None = None
         self._seq = 0
@@ -115,20 +104,20 @@ class RobotLink:
 
     @property
     def stats(self) -> LinkStats:
-        return self.transport.stats
+        return self.channel.stats
 
     # ----- requests ------------------------------------------------------------------------------
 
     def hello(self, timeout: float | None = None) -> RobotInfo:
         """Open a session: ask for INFO, remember it and return it."""
         self._peer_seq = None
-        _, info = self._request(HelloMsg(), InfoMsg, timeout)
+        frame, info = self._request(msg.HelloMsg(), msg.InfoMsg, timeout)
         if not np.isfinite(info.action_low + info.action_high).all() or any(
             low > high for low, high in zip(info.action_low, info.action_high, strict=True)
         ):
             raise ProtocolError(f"firmware announced invalid action limits {info.action_low}..{info.action_high}")
         self.info = RobotInfo(
-            protocol_version=PROTOCOL_VERSION,
+            protocol_version=frame.version,
             obs_dim=info.obs_dim,
             action_dim=info.action_dim,
             action_low=_frozen_array(info.action_low),
@@ -142,7 +131,7 @@ class RobotLink:
 
     def send_action(self, action: ArrayLike) -> int:
         """Send an ACTION without waiting; returns its sequence number (the ``ack_seq`` of the answer)."""
-        return self._send(ActionMsg(self._action_values(action)))
+        return self._send(msg.ActionMsg(self._action_values(action)))
 
     def step(self, action: ArrayLike, timeout: float | None = None) -> Observation:
         """Send an ACTION and return the OBSERVATION that answers it.
@@ -150,33 +139,33 @@ class RobotLink:
         With a lockstep firmware that is the state one control period after the action; with a real-time
         one it is the state sampled at the tick that applied the action (its effect shows from the next).
         """
-        return self._observation(*self._request(ActionMsg(self._action_values(action)), ObservationMsg,
+        return self._observation(*self._request(msg.ActionMsg(self._action_values(action)), msg.ObservationMsg,
                                                          timeout))
 
     def read_observation(self, timeout: float | None = None) -> Observation:
         """The next OBSERVATION, whatever it answers (a real-time firmware streams one per control period)."""
         deadline = time.monotonic() + self._timeout(timeout)
         while True:
-            seq, message = self._receive(deadline)
-            if isinstance(message, ObservationMsg):
-                return self._observation(seq, message)
+            frame, message = self._receive(deadline)
+            if isinstance(message, msg.ObservationMsg):
+                return self._observation(frame, message)
             self._skip(message)
 
     def reset(self, timeout: float | None = None) -> Observation:
         """Start a new episode; returns its first observation (flag RESET). :class:`RobotFault` if it cannot."""
-        return self._observation(*self._request(ResetMsg(), ObservationMsg, timeout))
+        return self._observation(*self._request(msg.ResetMsg(), msg.ObservationMsg, timeout))
 
     def estop(self, timeout: float | None = None) -> RobotStatus:
         """Engage the e-stop latch; actuators stay safe until :meth:`clear`."""
-        return self._status(*self._request(EstopMsg(), StatusMsg, timeout))
+        return self._status(*self._request(msg.EstopMsg(), msg.StatusMsg, timeout))
 
     def clear(self, timeout: float | None = None) -> RobotStatus:
         """Release the e-stop and fault latches."""
-        return self._status(*self._request(ClearMsg(), StatusMsg, timeout))
+        return self._status(*self._request(msg.ClearMsg(), msg.StatusMsg, timeout))
 
     def heartbeat(self, timeout: float | None = None) -> RobotStatus:
         """Check the firmware is alive (does not feed its action watchdog)."""
-        return self._status(*self._request(HeartbeatMsg(), StatusMsg, timeout))
+        return self._status(*self._request(msg.HeartbeatMsg(), msg.StatusMsg, timeout))
 
     def close(self) -> None:
         self.transport.close()
@@ -202,20 +191,20 @@ class RobotLink:
             raise ValueError(f"action has {problem}: {values}")
         return tuple(values.astype(np.float32).tolist())
 
-    def _send(self, message: Message) -> int:
+    def _send(self, message: msg.Message) -> int:
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
-        self.transport.send(encode_message(message, seq))
+        self.channel.send(msg.encode_message(message, seq))
         return seq
 
-    def _request(self, message: Message, answer: type[AnswerT], timeout: float | None) -> tuple[int, AnswerT]:
-        """Send ``message`` and wait for its answer of type ``answer``; returns (answer's seq, answer)."""
+    def _request(self, message: msg.Message, answer: type[AnswerT], timeout: float | None) -> tuple[Frame, AnswerT]:
+        """Send ``message`` and wait for its answer of type ``answer``; returns the answer and its frame."""
         sent_at = time.monotonic()
         deadline = sent_at + self._timeout(timeout)
         seq = self._send(message)
         while True:
             try:
-                peer_seq, reply = self._receive(deadline)
+                frame, reply = self._receive(deadline)
             except LinkTimeout:
                 self._abandoned.append(seq)
                 self.stats.timeouts += 1
@@ -223,32 +212,32 @@ class RobotLink:
                                   f"{self._timeout(timeout)} s") from None
             if isinstance(reply, answer) and reply.ack_seq == seq:
                 self.stats.rtt.record(time.monotonic() - sent_at)
-                return peer_seq, reply
+                return frame, reply
             self._skip(reply)
 
-    def _receive(self, deadline: float) -> tuple[int, Message]:
+    def _receive(self, deadline: float) -> tuple[Frame, msg.Message]:
         """The next decodable message; FAULTs are raised unless they answer an abandoned request."""
         while True:
-            frame = self.transport.receive(deadline)
+            frame = self.channel.receive(deadline)
             self._track_peer_seq(frame)
             try:
-                message = decode_message(frame)
+                message = msg.decode_message(frame)
             except ProtocolError as error:
                 self.stats.count_rejected(error)
                 raise
-            if not isinstance(message, FaultMsg):
-                return frame.seq, message
+            if not isinstance(message, msg.FaultMsg):
+                return frame, message
             if message.ref_seq in self._abandoned and message.reason not in EVENT_REASONS:
                 self.stats.late_frames += 1
                 continue
             raise RobotFault(message.reason, message.detail, message.ref_seq, message.flags)
 
-    def _skip(self, message: Message) -> None:
+    def _skip(self, message: msg.Message) -> None:
         """Account for a message that is not the awaited answer."""
         ack = getattr(message, "ack_seq", None)
         if ack is not None and ack in self._abandoned:
             self.stats.late_frames += 1
-        elif isinstance(message, ObservationMsg):
+        elif isinstance(message, msg.ObservationMsg):
             self.stats.skipped_observations += 1
 
     def _track_peer_seq(self, frame: Frame) -> None:
@@ -258,14 +247,14 @@ class RobotLink:
                 self.stats.dropped_frames += gap
         self._peer_seq = frame.seq
 
-    def _observation(self, seq: int, message: ObservationMsg) -> Observation:
+    def _observation(self, frame: Frame, message: msg.ObservationMsg) -> Observation:
         if self.info is not None and len(message.values) != self.info.obs_dim:
             raise ProtocolError(f"observation of {len(message.values)} values, INFO said {self.info.obs_dim}")
-        return Observation(seq, message.ack_seq, message.t_ms, message.flags, _frozen_array(message.values))
+        return Observation(frame.seq, message.ack_seq, message.t_ms, message.flags, _frozen_array(message.values))
 
     @staticmethod
-    def _status(seq: int, message: StatusMsg) -> RobotStatus:
-        return RobotStatus(seq, message.ack_seq, message.t_ms, message.flags)
+    def _status(frame: Frame, message: msg.StatusMsg) -> RobotStatus:
+        return RobotStatus(frame.seq, message.ack_seq, message.t_ms, message.flags)
 
 
 def _frozen_array(values: tuple[float, ...]) -> np.ndarray:

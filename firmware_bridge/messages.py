@@ -2,6 +2,8 @@
 
 Vectors travel as a u8 count followed by that many float32. Decoding checks that the body has exactly
 the size its counts imply, so a truncated or padded body is never read as a shorter vector.
+
+Users import the module, ``from firmware_bridge import messages as msg``, and write ``msg.ActionMsg``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from firmware_bridge.codes import PROTOCOL_VERSION, Capabilities, FaultReason, MessageType, StatusFlags
+from firmware_bridge.codes import PROTOCOL_VERSION, Capabilities, FaultReason, MessageType, StatusFlags, fault_reason
 from firmware_bridge.errors import MalformedMessage, UnknownMessageType, UnsupportedVersion
 from firmware_bridge.framing import Frame, encode_frame
 
@@ -72,9 +74,9 @@ class HeartbeatMsg:
 class StatusMsg:
     """Firmware time and flags, answering HEARTBEAT, ESTOP or CLEAR ``ack_seq``."""
 
-    ack_seq: int
-    t_ms: int
-    flags: StatusFlags
+    ack_seq: int  # the request answered
+    t_ms: int  # firmware clock
+    flags: StatusFlags  # firmware state after the request
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,15 @@ Message = (
     | FaultMsg
 )
 
-_EMPTY_BODIES: dict[MessageType, type] = {
+# The message class of each body-less type.
+BODYLESS: dict[MessageType, type[Message]] = {
     MessageType.HELLO: HelloMsg,
     MessageType.HEARTBEAT: HeartbeatMsg,
     MessageType.ESTOP: EstopMsg,
     MessageType.CLEAR: ClearMsg,
     MessageType.RESET: ResetMsg,
 }
-_TYPE_OF: dict[type, MessageType] = {cls: code for code, cls in _EMPTY_BODIES.items()} | {
+_TYPE_OF: dict[type, MessageType] = {cls: code for code, cls in BODYLESS.items()} | {
     InfoMsg: MessageType.INFO,
     ActionMsg: MessageType.ACTION,
     ObservationMsg: MessageType.OBSERVATION,
@@ -231,9 +234,7 @@ def _decode_status(body: bytes) -> StatusMsg:
 def _decode_fault(body: bytes) -> FaultMsg:
     _expect_size(body, _FAULT.size, "FAULT")
     reason, detail, ref_seq, t_ms, flags = _FAULT.unpack(body)
-    # An unknown reason from a newer firmware is still a fault: keep the number.
-    known = FaultReason(reason) if reason in FaultReason._value2member_map_ else reason
-    return FaultMsg(known, detail, ref_seq, t_ms, StatusFlags(flags))
+    return FaultMsg(fault_reason(reason), detail, ref_seq, t_ms, StatusFlags(flags))
 
 
 _DECODERS = {
@@ -254,8 +255,8 @@ def decode_message(frame: Frame) -> Message:
         code = MessageType(frame.type)
     except ValueError:
         raise UnknownMessageType(frame.type) from None
-    empty = _EMPTY_BODIES.get(code)
-    if empty is not None:
+    bodyless = BODYLESS.get(code)
+    if bodyless is not None:
         _expect_size(frame.body, 0, code.name)
-        return empty()
+        return bodyless()
     return _DECODERS[code](frame.body)

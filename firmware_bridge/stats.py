@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from firmware_bridge.errors import CrcError, FrameError, ProtocolError
+from firmware_bridge.framing import Frame
 
 
 class LatencyStats:
@@ -52,10 +53,10 @@ class LatencyStats:
 class LinkStats:
     """What one end of the link has seen. Frames are counted after COBS decoding."""
 
-    frames_sent: int = 0
-    bytes_sent: int = 0
-    frames_received: int = 0
-    bytes_received: int = 0
+    frames_sent: int = 0  # wire frames written
+    bytes_sent: int = 0  # their bytes, delimiters included
+    frames_received: int = 0  # frames that passed the framing checks, whatever their message
+    bytes_received: int = 0  # every byte read, noise included
     crc_errors: int = 0  # frames whose CRC did not match: line noise
     malformed_frames: int = 0  # invalid COBS, bad size or length field: line noise or a cut frame
     rejected_messages: int = 0  # CRC-valid frames of an unknown version or type, or a bad body
@@ -64,6 +65,22 @@ class LinkStats:
     skipped_observations: int = 0  # streamed observations passed over while waiting for an answer
     timeouts: int = 0
     rtt: LatencyStats = field(default_factory=LatencyStats)
+
+    def count_sent(self, wire: bytes) -> None:
+        """Count one write of wire frames."""
+        self.frames_sent += 1
+        self.bytes_sent += len(wire)
+
+    def count_decoded(self, results: list[Frame | FrameError]) -> list[Frame]:
+        """Count what a :class:`FrameDecoder` made of received bytes; returns the frames that passed."""
+        frames: list[Frame] = []
+        for result in results:
+            if isinstance(result, FrameError):
+                self.count_rejected(result)
+            else:
+                frames.append(result)
+        self.frames_received += len(frames)
+        return frames
 
     def count_rejected(self, error: ProtocolError) -> None:
         """Count a frame or message that ``error`` rejected."""

@@ -26,26 +26,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from firmware_bridge import messages as msg
 from firmware_bridge.codes import Capabilities, FaultReason, StatusFlags
 from firmware_bridge.errors import FrameError, ProtocolError
 from firmware_bridge.framing import MAX_BODY, Frame, FrameDecoder, encode_frame
-from firmware_bridge.messages import (
-    MAX_ACTION_DIM,
-    MAX_OBS_DIM,
-    ActionMsg,
-    ClearMsg,
-    EstopMsg,
-    FaultMsg,
-    HeartbeatMsg,
-    HelloMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    ResetMsg,
-    StatusMsg,
-    decode_message,
-    encode_message,
-)
+from firmware_bridge.messages import MAX_ACTION_DIM, MAX_OBS_DIM
 
 DELIMITER, CODE, DATA = 0, 1, 2  # role of each wire byte
 SENTINEL_TYPE = 0xEE
@@ -86,15 +71,30 @@ class Original:
 
 @dataclass
 class Counts:
-    frames: int = 0
-    guaranteed: int = 0
-    rejected: int = 0
-    unchanged: int = 0
-    corrupted: int = 0
-    corrupted_valid_message: int = 0
-    crashes: int = 0
-    violations: int = 0
+    """Outcomes of the trials of one mutation class (or of all)."""
+
+    frames: int = 0  # trials judged
+    guaranteed: int = 0  # trials whose outcome holds by construction
+    rejected: int = 0  # no frame came out
+    unchanged: int = 0  # the original came out, and nothing else
+    corrupted: int = 0  # a frame equal to no original came out
+    corrupted_valid_message: int = 0  # ... and it passed decode_message too
+    crashes: int = 0  # an exception other than the typed rejections
+    violations: int = 0  # corrupted although guaranteed: a bug
     examples: list[str] = field(default_factory=list)
+
+    def add(self, other: Counts) -> None:
+        for name, _, _ in COLUMNS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def row(self, label: str) -> str:
+        return f"{label:<11}" + "".join(f"{getattr(self, name):>{width}}" for name, _, width in COLUMNS)
+
+
+# The report's columns: counter, title, width.
+COLUMNS = [("frames", "frames", 9), ("guaranteed", "guaranteed", 12), ("rejected", "rejected", 10),
+           ("unchanged", "unchanged", 11), ("corrupted", "CORRUPTED", 11),
+           ("corrupted_valid_message", "(valid msg)", 12), ("crashes", "crashes", 9), ("violations", "violations", 12)]
 
 
 @dataclass
@@ -115,24 +115,24 @@ def _f32(rng: random.Random) -> float:
     return struct.unpack("<f", struct.pack("<f", rng.uniform(-1e3, 1e3)))[0]
 
 
-def _random_message(rng: random.Random) -> Message:
+def _random_message(rng: random.Random) -> msg.Message:
     kind = rng.randrange(7)
     u16, u32 = rng.randrange(0x10000), rng.randrange(0x1_0000_0000)
     if kind == 0:
-        return rng.choice([HelloMsg(), HeartbeatMsg(), EstopMsg(), ClearMsg(), ResetMsg()])
+        return rng.choice(list(msg.BODYLESS.values()))()
     if kind == 1:
         n = rng.randint(0, MAX_ACTION_DIM)
-        return InfoMsg(u16, rng.randint(0, MAX_OBS_DIM), n, Capabilities(rng.randrange(4)), u32,
+        return msg.InfoMsg(u16, rng.randint(0, MAX_OBS_DIM), n, Capabilities(rng.randrange(4)), u32,
                        rng.randrange(0x10000), tuple(_f32(rng) for _ in range(n)), tuple(_f32(rng) for _ in range(n)),
                        "".join(chr(rng.randint(0x20, 0x7E)) for _ in range(rng.randint(0, 32))))
     if kind == 2:
-        return ActionMsg(tuple(_f32(rng) for _ in range(rng.randint(1, MAX_ACTION_DIM))))
+        return msg.ActionMsg(tuple(_f32(rng) for _ in range(rng.randint(1, MAX_ACTION_DIM))))
     if kind == 3:
-        return ObservationMsg(u16, u32, StatusFlags(rng.randrange(64)),
+        return msg.ObservationMsg(u16, u32, StatusFlags(rng.randrange(64)),
                               tuple(_f32(rng) for _ in range(rng.randint(1, MAX_OBS_DIM))))
     if kind == 4:
-        return StatusMsg(u16, u32, StatusFlags(rng.randrange(64)))
-    return FaultMsg(rng.choice(list(FaultReason)), rng.randrange(256), u16, u32, StatusFlags(rng.randrange(64)))
+        return msg.StatusMsg(u16, u32, StatusFlags(rng.randrange(64)))
+    return msg.FaultMsg(rng.choice(list(FaultReason)), rng.randrange(256), u16, u32, StatusFlags(rng.randrange(64)))
 
 
 def _random_frame(rng: random.Random) -> Frame:
@@ -157,7 +157,7 @@ def make_originals(rng: random.Random, count: int) -> list[Original]:
     originals = []
     for k in range(count):
         if k % 5 < 3:  # 60 % valid messages, 40 % arbitrary frames
-            wire = encode_message(_random_message(rng), rng.randrange(0x10000))
+            wire = msg.encode_message(_random_message(rng), rng.randrange(0x10000))
             frame = FrameDecoder().feed(wire)[0]
             assert isinstance(frame, Frame)
         else:
@@ -264,7 +264,7 @@ def _judge(trial: Trial, segment: list[object], counts: Counts) -> None:
             counts.examples.append(f"crash: decoder returned {item!r}")
             return
         try:
-            decode_message(item)
+            msg.decode_message(item)
             valid = True
         except ProtocolError:
             valid = False
@@ -352,20 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     total = Counts()
     print(f"fuzz_codec: {args.frames} mutated frames, seed {args.seed}, {len(originals)} originals "
           f"(60 % valid messages, 40 % arbitrary frames), random chunking 1..{max(CHUNK_SIZES)} bytes")
-    header = (f"{'class':<11}{'frames':>9}{'guaranteed':>12}{'rejected':>10}{'unchanged':>11}"
-              f"{'CORRUPTED':>11}{'(valid msg)':>12}{'crashes':>9}{'violations':>12}")
+    header = f"{'class':<11}" + "".join(f"{title:>{width}}" for _, title, width in COLUMNS)
     print(header)
     print("-" * len(header))
     for cls in CLASSES:
-        c = counts[cls]
-        print(f"{cls:<11}{c.frames:>9}{c.guaranteed:>12}{c.rejected:>10}{c.unchanged:>11}{c.corrupted:>11}"
-              f"{c.corrupted_valid_message:>12}{c.crashes:>9}{c.violations:>12}")
-        for name in ("frames", "guaranteed", "rejected", "unchanged", "corrupted", "corrupted_valid_message",
-                     "crashes", "violations"):
-            setattr(total, name, getattr(total, name) + getattr(c, name))
+        print(counts[cls].row(cls))
+        total.add(counts[cls])
     print("-" * len(header))
-    print(f"{'total':<11}{total.frames:>9}{total.guaranteed:>12}{total.rejected:>10}{total.unchanged:>11}"
-          f"{total.corrupted:>11}{total.corrupted_valid_message:>12}{total.crashes:>9}{total.violations:>12}")
+    print(total.row("total"))
     print(f"sentinels lost (resync failures): {lost}")
     print(f"{elapsed:.1f} s, {args.frames / elapsed:,.0f} mutated frames/s")
     print()

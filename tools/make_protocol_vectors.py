@@ -32,27 +32,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge import cobs, codes, framing, messages
-from firmware_bridge.codes import Capabilities, FaultReason, MessageType, StatusFlags
+from firmware_bridge import cobs, codes, framing
+from firmware_bridge import messages as msg
+from firmware_bridge.codes import Capabilities, FaultReason, MessageType, StatusFlags, fault_reason
 from firmware_bridge.errors import FrameError
 from firmware_bridge.framing import Frame, FrameDecoder, crc16, encode_frame, encode_payload
-from firmware_bridge.messages import (
-    ActionMsg,
-    ClearMsg,
-    EstopMsg,
-    FaultMsg,
-    HeartbeatMsg,
-    HelloMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    ResetMsg,
-    StatusMsg,
-    decode_message,
-    encode_body,
-    encode_message,
-    message_type,
-)
 
 OUTPUT = Path(__file__).resolve().parents[1] / "firmware_bridge" / "vectors" / "protocol_vectors.json"
 FORMAT_VERSION = 1
@@ -60,15 +44,6 @@ FORMAT_VERSION = 1
 FLT_MAX = 3.4028234663852886e38
 FLT_MIN_NORMAL = 1.1754943508222875e-38
 FLT_TRUE_MIN = 1.401298464324817e-45
-
-_EMPTY = {
-    MessageType.HELLO: HelloMsg,
-    MessageType.HEARTBEAT: HeartbeatMsg,
-    MessageType.ESTOP: EstopMsg,
-    MessageType.CLEAR: ClearMsg,
-    MessageType.RESET: ResetMsg,
-}
-
 
 def f32(x: float) -> float:
     """``x`` rounded to float32, as the exact double of that float32."""
@@ -92,8 +67,8 @@ KNOWN_CRC = (b"123456789", 0x29B1)
 KNOWN_COBS = (bytes.fromhex("450000 2c4c79 0000 40064f37".replace(" ", "")),
               bytes.fromhex("02450104 2c4c7901 05 40064f37".replace(" ", "")))
 KNOWN_WIRES = (
-    (HelloMsg(), 0, "00030101010103e9cd00"),
-    (ActionMsg((0.5, -0.25)), 7, "00040103070309020101023f010580be16c200"),
+    (msg.HelloMsg(), 0, "00030101010103e9cd00"),
+    (msg.ActionMsg((0.5, -0.25)), 7, "00040103070309020101023f010580be16c200"),
 )
 
 
@@ -106,8 +81,8 @@ def check_known_answers() -> None:
     if cobs.encode(decoded) != encoded or cobs.decode(encoded) != decoded:
         raise AssertionError("COBS disagrees with the example of the COBS paper")
     for message, seq, wire in KNOWN_WIRES:
-        if encode_message(message, seq).hex() != wire:
-            raise AssertionError(f"{message} seq {seq} encodes to {encode_message(message, seq).hex()}, "
+        if msg.encode_message(message, seq).hex() != wire:
+            raise AssertionError(f"{message} seq {seq} encodes to {msg.encode_message(message, seq).hex()}, "
                                  f"docs/protocol.md says {wire}")
 
 
@@ -128,9 +103,9 @@ def constants() -> list[dict[str, Any]]:
         ("MIN_PAYLOAD", framing.MIN_PAYLOAD),
         ("MAX_PAYLOAD", framing.MAX_PAYLOAD),
         ("MAX_ENCODED", framing.MAX_ENCODED),
-        ("MAX_OBS_DIM", messages.MAX_OBS_DIM),
-        ("MAX_ACTION_DIM", messages.MAX_ACTION_DIM),
-        ("MAX_FIRMWARE_ID", messages.MAX_FIRMWARE_ID),
+        ("MAX_OBS_DIM", msg.MAX_OBS_DIM),
+        ("MAX_ACTION_DIM", msg.MAX_ACTION_DIM),
+        ("MAX_FIRMWARE_ID", msg.MAX_FIRMWARE_ID),
         ("CRC_CHECK", crc16(b"123456789")),
     ]
     return [{"name": name, "value": value} for name, value in rows]
@@ -140,16 +115,17 @@ def constants() -> list[dict[str, Any]]:
 
 
 def crc_vectors() -> list[dict[str, Any]]:
-    cases: list[tuple[str, bytes]] = [
-        ("check string 123456789", b"123456789"),
-        ("empty", b""),
-        ("one zero byte", b"\x00"),
-        ("sixteen zero bytes", bytes(16)),
-        ("four 0xff bytes", b"\xff" * 4),
-        ("hello header v1 seq 0", framing.HEADER.pack(1, MessageType.HELLO, 0, 0)),
-        ("all byte values", bytes(range(256))),
-    ]
-    return [{"name": name, "data_hex": data.hex(), "crc": crc16(data)} for name, data in cases]
+    """The check string, register edge cases (empty, zeros, ones) and a real header."""
+    inputs = {
+        "check string 123456789": b"123456789",
+        "empty": b"",
+        "one zero byte": b"\x00",
+        "sixteen zero bytes": bytes(16),
+        "four 0xff bytes": b"\xff" * 4,
+        "hello header v1 seq 0": framing.HEADER.pack(1, MessageType.HELLO, 0, 0),
+        "all byte values": bytes(range(256)),
+    }
+    return [{"name": name, "data_hex": data.hex(), "crc": crc16(data)} for name, data in inputs.items()]
 
 
 def _nonzero(n: int, start: int = 1) -> bytes:
@@ -158,6 +134,7 @@ def _nonzero(n: int, start: int = 1) -> bytes:
 
 
 def cobs_vectors() -> list[dict[str, Any]]:
+    """Zeros at every place and zero-free runs around the 254-byte block size."""
     cases: list[tuple[str, bytes]] = [
         ("empty", b""),
         ("single zero", b"\x00"),
@@ -202,49 +179,48 @@ def cobs_invalid_vectors() -> list[dict[str, Any]]:
 # ----- valid frames ----------------------------------------------------------------------------------
 
 
-def message_fields(message: Message) -> dict[str, Any]:
+def message_fields(message: msg.Message) -> dict[str, Any]:
     """The message's fields as JSON values (enums as ints, vectors as lists)."""
     match message:
-        case InfoMsg():
+        case msg.InfoMsg():
             return {
                 "ack_seq": message.ack_seq, "obs_dim": message.obs_dim, "action_dim": message.action_dim,
                 "capabilities": int(message.capabilities), "control_period_us": message.control_period_us,
                 "watchdog_ms": message.watchdog_ms, "action_low": list(message.action_low),
                 "action_high": list(message.action_high), "firmware_id": message.firmware_id,
             }
-        case ActionMsg():
+        case msg.ActionMsg():
             return {"values": list(message.values)}
-        case ObservationMsg():
+        case msg.ObservationMsg():
             return {"ack_seq": message.ack_seq, "t_ms": message.t_ms, "flags": int(message.flags),
                     "values": list(message.values)}
-        case StatusMsg():
+        case msg.StatusMsg():
             return {"ack_seq": message.ack_seq, "t_ms": message.t_ms, "flags": int(message.flags)}
-        case FaultMsg():
+        case msg.FaultMsg():
             return {"reason": int(message.reason), "detail": message.detail, "ref_seq": message.ref_seq,
                     "t_ms": message.t_ms, "flags": int(message.flags)}
         case _:
             return {}
 
 
-def message_of(vector: dict[str, Any]) -> Message:
+def message_of(vector: dict[str, Any]) -> msg.Message:
     """The message a ``frames`` vector describes (the inverse of :func:`message_fields`)."""
     code = MessageType(vector["type"])
-    if code in _EMPTY:
-        return _EMPTY[code]()
+    if code in msg.BODYLESS:
+        return msg.BODYLESS[code]()
     if code is MessageType.INFO:
-        return InfoMsg(vector["ack_seq"], vector["obs_dim"], vector["action_dim"],
+        return msg.InfoMsg(vector["ack_seq"], vector["obs_dim"], vector["action_dim"],
                        Capabilities(vector["capabilities"]), vector["control_period_us"], vector["watchdog_ms"],
                        tuple(vector["action_low"]), tuple(vector["action_high"]), vector["firmware_id"])
     if code is MessageType.ACTION:
-        return ActionMsg(tuple(vector["values"]))
+        return msg.ActionMsg(tuple(vector["values"]))
     if code is MessageType.OBSERVATION:
-        return ObservationMsg(vector["ack_seq"], vector["t_ms"], StatusFlags(vector["flags"]),
+        return msg.ObservationMsg(vector["ack_seq"], vector["t_ms"], StatusFlags(vector["flags"]),
                               tuple(vector["values"]))
     if code is MessageType.STATUS:
-        return StatusMsg(vector["ack_seq"], vector["t_ms"], StatusFlags(vector["flags"]))
-    reason = vector["reason"]
-    known = FaultReason(reason) if reason in FaultReason._value2member_map_ else reason
-    return FaultMsg(known, vector["detail"], vector["ref_seq"], vector["t_ms"], StatusFlags(vector["flags"]))
+        return msg.StatusMsg(vector["ack_seq"], vector["t_ms"], StatusFlags(vector["flags"]))
+    return msg.FaultMsg(fault_reason(vector["reason"]), vector["detail"], vector["ref_seq"], vector["t_ms"],
+                        StatusFlags(vector["flags"]))
 
 
 def _frame_vector(name: str, frame: Frame) -> dict[str, Any]:
@@ -253,67 +229,67 @@ def _frame_vector(name: str, frame: Frame) -> dict[str, Any]:
             "wire_hex": encode_frame(frame).hex()}
 
 
-def _message_vector(name: str, message: Message, seq: int) -> dict[str, Any]:
-    code = message_type(message)
-    frame = Frame(code, seq, encode_body(message))
+def _message_vector(name: str, message: msg.Message, seq: int) -> dict[str, Any]:
+    code = msg.message_type(message)
+    frame = Frame(code, seq, msg.encode_body(message))
     vector = {"name": name, "type_name": code.name} | _frame_vector(name, frame) | message_fields(message)
-    if decode_message(frame) != message:  # a vector the codec cannot read back is a generator bug
+    if msg.decode_message(frame) != message:  # a vector the codec cannot read back is a generator bug
         raise AssertionError(f"vector {name!r} does not round-trip")
     return vector
 
 
-def message_cases() -> list[tuple[str, Message, int]]:
+def message_cases() -> list[tuple[str, msg.Message, int]]:
     """(name, message, seq) of every valid message vector."""
     all_flags = StatusFlags(sum(StatusFlags))
     all_caps = Capabilities(sum(Capabilities))
-    cases: list[tuple[str, Message, int]] = []
-    for code, cls in _EMPTY.items():
+    cases: list[tuple[str, msg.Message, int]] = []
+    for code, cls in msg.BODYLESS.items():
         for seq in (0, 1, 0x0100, 0x7FFF, 0xFFFF):
             cases.append((f"{code.name} seq {seq}", cls(), seq))
     cases += [
         ("INFO reference host firmware",
-         InfoMsg(0, 2, 1, Capabilities.CAN_RESET | Capabilities.LOCKSTEP, 20000, 200, (-1.0,), (1.0,),
+         msg.InfoMsg(0, 2, 1, Capabilities.CAN_RESET | Capabilities.LOCKSTEP, 20000, 200, (-1.0,), (1.0,),
                  "robopg-ref-host"), 0),
         ("INFO no watchdog, no capabilities",
-         InfoMsg(0x1234, 5, 2, Capabilities.NONE, 2000, 0, f32s([-10.0, -0.05]), f32s([10.0, 0.05]), "cartpole"),
+         msg.InfoMsg(0x1234, 5, 2, Capabilities.NONE, 2000, 0, f32s([-10.0, -0.05]), f32s([10.0, 0.05]), "cartpole"),
          1),
-        ("INFO largest", InfoMsg(0xFFFF, messages.MAX_OBS_DIM, messages.MAX_ACTION_DIM, all_caps, 0xFFFFFFFF,
+        ("INFO largest", msg.InfoMsg(0xFFFF, msg.MAX_OBS_DIM, msg.MAX_ACTION_DIM, all_caps, 0xFFFFFFFF,
                                  0xFFFF, _ramp(16, -120.5, 0.25), tuple(abs(v) for v in _ramp(16, 120.5, 0.25)),
                                  "X" * 31 + "~"), 0xFFFF),
         ("INFO printable id with quote and backslash",
-         InfoMsg(7, 1, 1, Capabilities.CAN_RESET, 1, 1, (f32(-0.1),), (f32(0.1),), ' !"#\\/ az{|}~'), 2),
-        ("INFO no action, empty id", InfoMsg(0, 1, 0, Capabilities.NONE, 1000, 0, (), (), ""), 3),
-        ("ACTION one value", ActionMsg((0.5,)), 0),
-        ("ACTION negative", ActionMsg((-1.0,)), 1),
-        ("ACTION out of range", ActionMsg((5.0,)), 2),
-        ("ACTION no values", ActionMsg(()), 3),
-        ("ACTION worked example of docs/protocol.md", ActionMsg((0.5, -0.25)), 7),
-        ("ACTION two values seq wrap", ActionMsg(f32s([0.1, -0.2])), 0xFFFF),
+         msg.InfoMsg(7, 1, 1, Capabilities.CAN_RESET, 1, 1, (f32(-0.1),), (f32(0.1),), ' !"#\\/ az{|}~'), 2),
+        ("INFO no action, empty id", msg.InfoMsg(0, 1, 0, Capabilities.NONE, 1000, 0, (), (), ""), 3),
+        ("ACTION one value", msg.ActionMsg((0.5,)), 0),
+        ("ACTION negative", msg.ActionMsg((-1.0,)), 1),
+        ("ACTION out of range", msg.ActionMsg((5.0,)), 2),
+        ("ACTION no values", msg.ActionMsg(()), 3),
+        ("ACTION worked example of docs/protocol.md", msg.ActionMsg((0.5, -0.25)), 7),
+        ("ACTION two values seq wrap", msg.ActionMsg(f32s([0.1, -0.2])), 0xFFFF),
         ("ACTION float edge values",
-         ActionMsg((0.0, -0.0, FLT_MAX, -FLT_MAX, FLT_MIN_NORMAL, -FLT_TRUE_MIN, f32(1 / 3), f32(1e-3))),
+         msg.ActionMsg((0.0, -0.0, FLT_MAX, -FLT_MAX, FLT_MIN_NORMAL, -FLT_TRUE_MIN, f32(1 / 3), f32(1e-3))),
          0x0100),
-        ("ACTION largest", ActionMsg(_ramp(messages.MAX_ACTION_DIM, 0.125, 1.5)), 0x8000),
-        ("OBSERVATION two values", ObservationMsg(0, 20, StatusFlags.WATCHDOG_ARMED, f32s([0.0004, 0.02])), 1),
-        ("OBSERVATION reset", ObservationMsg(5, 1000, StatusFlags.RESET, (0.0, 0.0)), 6),
-        ("OBSERVATION clipped terminated", ObservationMsg(
+        ("ACTION largest", msg.ActionMsg(_ramp(msg.MAX_ACTION_DIM, 0.125, 1.5)), 0x8000),
+        ("OBSERVATION two values", msg.ObservationMsg(0, 20, StatusFlags.WATCHDOG_ARMED, f32s([0.0004, 0.02])), 1),
+        ("OBSERVATION reset", msg.ObservationMsg(5, 1000, StatusFlags.RESET, (0.0, 0.0)), 6),
+        ("OBSERVATION clipped terminated", msg.ObservationMsg(
             0xFFFF, 0xFFFFFFFF, StatusFlags.CLIPPED | StatusFlags.WATCHDOG_ARMED | StatusFlags.TERMINATED,
             f32s([2.5, -1.0])), 0),
-        ("OBSERVATION no values", ObservationMsg(0, 0, StatusFlags.NONE, ()), 0),
-        ("OBSERVATION largest", ObservationMsg(0x00FF, 0x01000000, all_flags, _ramp(messages.MAX_OBS_DIM,
+        ("OBSERVATION no values", msg.ObservationMsg(0, 0, StatusFlags.NONE, ()), 0),
+        ("OBSERVATION largest", msg.ObservationMsg(0x00FF, 0x01000000, all_flags, _ramp(msg.MAX_OBS_DIM,
                                                                                     -3.75, 0.5)), 0xFF00),
-        ("STATUS idle", StatusMsg(0, 0, StatusFlags.NONE), 0),
-        ("STATUS estop", StatusMsg(3, 123456, StatusFlags.ESTOP), 4),
-        ("STATUS all flags, wrapped clock", StatusMsg(0xFFFF, 0xFFFFFFFF, all_flags), 0xFFFF),
-        ("FAULT watchdog", FaultMsg(FaultReason.WATCHDOG, 0, 41, 1234, StatusFlags.FAULT), 42),
-        ("FAULT latched", FaultMsg(FaultReason.LATCHED, 0, 7, 99, StatusFlags.ESTOP), 8),
-        ("FAULT unsupported version", FaultMsg(FaultReason.UNSUPPORTED_VERSION, 1, 0x0102, 5, StatusFlags.NONE),
+        ("STATUS idle", msg.StatusMsg(0, 0, StatusFlags.NONE), 0),
+        ("STATUS estop", msg.StatusMsg(3, 123456, StatusFlags.ESTOP), 4),
+        ("STATUS all flags, wrapped clock", msg.StatusMsg(0xFFFF, 0xFFFFFFFF, all_flags), 0xFFFF),
+        ("FAULT watchdog", msg.FaultMsg(FaultReason.WATCHDOG, 0, 41, 1234, StatusFlags.FAULT), 42),
+        ("FAULT latched", msg.FaultMsg(FaultReason.LATCHED, 0, 7, 99, StatusFlags.ESTOP), 8),
+        ("FAULT unsupported version", msg.FaultMsg(FaultReason.UNSUPPORTED_VERSION, 1, 0x0102, 5, StatusFlags.NONE),
          9),
-        ("FAULT bad type", FaultMsg(FaultReason.BAD_TYPE, 0xFF, 0, 0, StatusFlags.NONE), 10),
-        ("FAULT bad length", FaultMsg(FaultReason.BAD_LENGTH, 1, 0xFFFF, 0x80000000, StatusFlags.CLIPPED), 11),
-        ("FAULT bad value", FaultMsg(FaultReason.BAD_VALUE, 15, 3, 77, StatusFlags.WATCHDOG_ARMED), 12),
-        ("FAULT reset unsupported", FaultMsg(FaultReason.RESET_UNSUPPORTED, 0, 4, 88, StatusFlags.NONE), 13),
-        ("FAULT plant", FaultMsg(FaultReason.PLANT, 200, 5, 0xFFFFFFFF, StatusFlags.FAULT), 0xFFFF),
-        ("FAULT unknown reason", FaultMsg(0x7F, 0x80, 6, 1, all_flags), 0),
+        ("FAULT bad type", msg.FaultMsg(FaultReason.BAD_TYPE, 0xFF, 0, 0, StatusFlags.NONE), 10),
+        ("FAULT bad length", msg.FaultMsg(FaultReason.BAD_LENGTH, 1, 0xFFFF, 0x80000000, StatusFlags.CLIPPED), 11),
+        ("FAULT bad value", msg.FaultMsg(FaultReason.BAD_VALUE, 15, 3, 77, StatusFlags.WATCHDOG_ARMED), 12),
+        ("FAULT reset unsupported", msg.FaultMsg(FaultReason.RESET_UNSUPPORTED, 0, 4, 88, StatusFlags.NONE), 13),
+        ("FAULT plant", msg.FaultMsg(FaultReason.PLANT, 200, 5, 0xFFFFFFFF, StatusFlags.FAULT), 0xFFFF),
+        ("FAULT unknown reason", msg.FaultMsg(0x7F, 0x80, 6, 1, all_flags), 0),
     ]
     return cases
 
@@ -361,7 +337,7 @@ def _info_body(obs_dim: int, action_dim: int, ident: bytes, id_len: int | None =
 
 def invalid_cases() -> list[tuple[str, bytes, str]]:
     hello = encode_payload(Frame(MessageType.HELLO, 5))
-    action = encode_payload(Frame(MessageType.ACTION, 6, encode_body(ActionMsg((0.5,)))))
+    action = encode_payload(Frame(MessageType.ACTION, 6, msg.encode_body(msg.ActionMsg((0.5,)))))
     action_1 = struct.pack("<Bf", 1, 0.5)
     v = codes.PROTOCOL_VERSION
     cases: list[tuple[str, bytes, str]] = [
@@ -394,7 +370,7 @@ def invalid_cases() -> list[tuple[str, bytes, str]]:
         ("unknown type 0x0B", _wire(_payload(v, 0x0B, 1, b"")), "UnknownMessageType"),
         ("unknown type 0xFF with a body", _wire(_payload(v, 0xFF, 1, b"\x01\x02")), "UnknownMessageType"),
     ]
-    for code in _EMPTY:
+    for code in msg.BODYLESS:
         cases.append((f"{code.name} with a one-byte body", _body(code, b"\x00"), "MalformedMessage"))
     cases += [
         ("HELLO with a 255-byte body", _body(MessageType.HELLO, bytes(255)), "MalformedMessage"),
@@ -441,7 +417,7 @@ def classify(wire: bytes) -> list[str]:
             results.append(type(item).__name__)
             continue
         try:
-            decode_message(item)
+            msg.decode_message(item)
         except Exception as error:
             results.append(type(error).__name__)
         else:

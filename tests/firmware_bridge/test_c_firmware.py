@@ -114,8 +114,8 @@ class PointMass:
 
 def _raw_request(link: RobotLink, wire: bytes, timeout: float = 0.5) -> Message:
     """Send raw wire bytes and return the next message the firmware sends."""
-    link.transport.send(wire)
-    return decode_message(link.transport.receive(time.monotonic() + timeout))
+    link.channel.send(wire)
+    return decode_message(link.channel.receive(time.monotonic() + timeout))
 
 
 def _expect_fault(exc: pytest.ExceptionInfo[RobotFault], reason: FaultReason, ref_seq: int | None = None) -> None:

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_bridge import cobs
-from firmware_bridge.codes import PROTOCOL_VERSION, Capabilities, FaultReason, MessageType, StatusFlags
+from firmware_bridge import messages as msg
+from firmware_bridge.codes import PROTOCOL_VERSION, Capabilities, FaultReason, MessageType, StatusFlags, fault_reason
 from firmware_bridge.errors import (
     CrcError,
     FrameError,
@@ -34,26 +35,7 @@ from firmware_bridge.framing import (
     encode_frame,
     encode_payload,
 )
-from firmware_bridge.messages import (
-    MAX_ACTION_DIM,
-    MAX_FIRMWARE_ID,
-    MAX_OBS_DIM,
-    ActionMsg,
-    ClearMsg,
-    EstopMsg,
-    FaultMsg,
-    HeartbeatMsg,
-    HelloMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    ResetMsg,
-    StatusMsg,
-    decode_message,
-    encode_body,
-    encode_message,
-    message_type,
-)
+from firmware_bridge.messages import MAX_ACTION_DIM, MAX_FIRMWARE_ID, MAX_OBS_DIM
 
 # ----- strategies ------------------------------------------------------------------------------------
 
@@ -72,10 +54,10 @@ frames = st.builds(Frame, type=u8, seq=u16, body=st.binary(max_size=MAX_BODY), v
 
 
 @st.composite
-def info_messages(draw: st.DrawFn) -> InfoMsg:
+def info_messages(draw: st.DrawFn) -> msg.InfoMsg:
     action_dim = draw(st.integers(0, MAX_ACTION_DIM))
     printable = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-    return InfoMsg(
+    return msg.InfoMsg(
         ack_seq=draw(u16),
         obs_dim=draw(st.integers(0, MAX_OBS_DIM)),
         action_dim=action_dim,
@@ -88,17 +70,13 @@ def info_messages(draw: st.DrawFn) -> InfoMsg:
     )
 
 
-def _reason(code: int) -> FaultReason | int:
-    return FaultReason(code) if code in FaultReason._value2member_map_ else code
-
-
-messages: st.SearchStrategy[Message] = st.one_of(
-    st.sampled_from([HelloMsg(), HeartbeatMsg(), EstopMsg(), ClearMsg(), ResetMsg()]),
+any_message: st.SearchStrategy[msg.Message] = st.one_of(
+    st.sampled_from([cls() for cls in msg.BODYLESS.values()]),
     info_messages(),
-    st.builds(ActionMsg, vectors(MAX_ACTION_DIM)),
-    st.builds(ObservationMsg, u16, u32, u16.map(StatusFlags), vectors(MAX_OBS_DIM)),
-    st.builds(StatusMsg, u16, u32, u16.map(StatusFlags)),
-    st.builds(FaultMsg, u8.map(_reason), u8, u16, u32, u16.map(StatusFlags)),
+    st.builds(msg.ActionMsg, vectors(MAX_ACTION_DIM)),
+    st.builds(msg.ObservationMsg, u16, u32, u16.map(StatusFlags), vectors(MAX_OBS_DIM)),
+    st.builds(msg.StatusMsg, u16, u32, u16.map(StatusFlags)),
+    st.builds(msg.FaultMsg, u8.map(fault_reason), u8, u16, u32, u16.map(StatusFlags)),
 )
 
 
@@ -171,23 +149,23 @@ def test_cobs_decode_rejects_invalid_encodings(bad: bytes) -> None:
 
 
 def test_worked_examples_of_the_specification() -> None:
-    assert encode_message(HelloMsg(), 0).hex(" ") == "00 03 01 01 01 01 03 e9 cd 00"
-    wire = encode_message(ActionMsg((0.5, -0.25)), 7)
+    assert msg.encode_message(msg.HelloMsg(), 0).hex(" ") == "00 03 01 01 01 01 03 e9 cd 00"
+    wire = msg.encode_message(msg.ActionMsg((0.5, -0.25)), 7)
     assert wire.hex(" ") == "00 04 01 03 07 03 09 02 01 01 02 3f 01 05 80 be 16 c2 00"
-    assert encode_payload(Frame(MessageType.ACTION, 7, encode_body(ActionMsg((0.5, -0.25))))).hex(" ") == (
+    assert encode_payload(Frame(MessageType.ACTION, 7, msg.encode_body(msg.ActionMsg((0.5, -0.25))))).hex(" ") == (
         "01 03 07 00 09 02 00 00 00 3f 00 00 80 be 16 c2")
 
 
 def test_body_layouts_match_the_specification() -> None:
-    info = InfoMsg(0x0102, 3, 1, Capabilities.LOCKSTEP, 20_000, 250, (-1.0,), (2.0,), "ab")
-    assert encode_body(info) == (struct.pack("<HBBBIH", 0x0102, 3, 1, 2, 20_000, 250)
+    info = msg.InfoMsg(0x0102, 3, 1, Capabilities.LOCKSTEP, 20_000, 250, (-1.0,), (2.0,), "ab")
+    assert msg.encode_body(info) == (struct.pack("<HBBBIH", 0x0102, 3, 1, 2, 20_000, 250)
                                  + struct.pack("<ff", -1.0, 2.0) + b"\x02ab")
-    obs = ObservationMsg(5, 70_000, StatusFlags.CLIPPED | StatusFlags.RESET, (1.5,))
-    assert encode_body(obs) == struct.pack("<HIHBf", 5, 70_000, 0x14, 1, 1.5)
-    assert encode_body(StatusMsg(9, 1, StatusFlags.ESTOP)) == struct.pack("<HIH", 9, 1, 1)
-    fault = FaultMsg(FaultReason.BAD_LENGTH, 4, 0x0A0B, 123, StatusFlags.FAULT)
-    assert encode_body(fault) == bytes([5, 4, 0x0B, 0x0A]) + struct.pack("<IH", 123, 2)
-    assert encode_body(ActionMsg((1.0, 2.0))) == b"\x02" + struct.pack("<ff", 1.0, 2.0)
+    obs = msg.ObservationMsg(5, 70_000, StatusFlags.CLIPPED | StatusFlags.RESET, (1.5,))
+    assert msg.encode_body(obs) == struct.pack("<HIHBf", 5, 70_000, 0x14, 1, 1.5)
+    assert msg.encode_body(msg.StatusMsg(9, 1, StatusFlags.ESTOP)) == struct.pack("<HIH", 9, 1, 1)
+    fault = msg.FaultMsg(FaultReason.BAD_LENGTH, 4, 0x0A0B, 123, StatusFlags.FAULT)
+    assert msg.encode_body(fault) == bytes([5, 4, 0x0B, 0x0A]) + struct.pack("<IH", 123, 2)
+    assert msg.encode_body(msg.ActionMsg((1.0, 2.0))) == b"\x02" + struct.pack("<ff", 1.0, 2.0)
 
 
 # ----- COBS and frame properties ---------------------------------------------------------------------
@@ -213,21 +191,21 @@ def test_frame_round_trip(frame: Frame, sizes: list[int]) -> None:
 
 
 @settings(derandomize=True, max_examples=400)
-@given(messages, u16, st.lists(st.integers(1, 16), max_size=4))
-def test_every_message_type_round_trips(message: Message, seq: int, sizes: list[int]) -> None:
-    wire = encode_message(message, seq)
+@given(any_message, u16, st.lists(st.integers(1, 16), max_size=4))
+def test_every_message_type_round_trips(message: msg.Message, seq: int, sizes: list[int]) -> None:
+    wire = msg.encode_message(message, seq)
     [frame] = _feed_all(FrameDecoder(), _chunks(wire, sizes))
     assert isinstance(frame, Frame)
-    assert (frame.version, frame.type, frame.seq) == (PROTOCOL_VERSION, message_type(message), seq)
-    decoded = decode_message(frame)
+    assert (frame.version, frame.type, frame.seq) == (PROTOCOL_VERSION, msg.message_type(message), seq)
+    decoded = msg.decode_message(frame)
     assert decoded == message
     assert type(decoded) is type(message)
-    assert encode_message(decoded, seq) == wire  # byte-exact, so -0.0 and infinities survive too
+    assert msg.encode_message(decoded, seq) == wire  # byte-exact, so -0.0 and infinities survive too
 
 
 def test_every_message_type_is_covered() -> None:
-    examples = [HelloMsg(), HeartbeatMsg(), EstopMsg(), ClearMsg(), ResetMsg()] + [m for m, _ in _REAL_MESSAGES]
-    assert {message_type(m) for m in examples} == set(MessageType)
+    examples = [cls() for cls in msg.BODYLESS.values()] + [m for m, _ in _REAL_MESSAGES]
+    assert {msg.message_type(m) for m in examples} == set(MessageType)
 
 
 # ----- single-bit errors -----------------------------------------------------------------------------
@@ -326,21 +304,21 @@ def _check_every_single_bit_flip(frame: Frame, *, nothing_corrupted: bool) -> No
 
 
 _REAL_MESSAGES = [
-    (HelloMsg(), 0),
-    (ActionMsg((0.5, -0.25)), 7),
-    (ActionMsg(tuple(float(k) - 7.5 for k in range(MAX_ACTION_DIM))), 0xFFFF),
-    (ObservationMsg(7, 1234, StatusFlags.WATCHDOG_ARMED, (1.0, 0.0, -3.25, 1e-3)), 3),
-    (StatusMsg(0x0100, 0xFFFF_FFFF, StatusFlags.ESTOP), 0x00FF),
-    (FaultMsg(FaultReason.WATCHDOG, 0, 41, 100_000, StatusFlags.FAULT), 42),
-    (InfoMsg(0, 8, 2, Capabilities.CAN_RESET | Capabilities.LOCKSTEP, 10_000, 200, (-1.0, -2.0), (1.0, 2.0),
+    (msg.HelloMsg(), 0),
+    (msg.ActionMsg((0.5, -0.25)), 7),
+    (msg.ActionMsg(tuple(float(k) - 7.5 for k in range(MAX_ACTION_DIM))), 0xFFFF),
+    (msg.ObservationMsg(7, 1234, StatusFlags.WATCHDOG_ARMED, (1.0, 0.0, -3.25, 1e-3)), 3),
+    (msg.StatusMsg(0x0100, 0xFFFF_FFFF, StatusFlags.ESTOP), 0x00FF),
+    (msg.FaultMsg(FaultReason.WATCHDOG, 0, 41, 100_000, StatusFlags.FAULT), 42),
+    (msg.InfoMsg(0, 8, 2, Capabilities.CAN_RESET | Capabilities.LOCKSTEP, 10_000, 200, (-1.0, -2.0), (1.0, 2.0),
              "virtual-robot 1.0"), 1),
 ]
 
 
 @pytest.mark.parametrize(("message", "seq"), _REAL_MESSAGES,
                          ids=["hello", "action", "action-16", "observation", "status", "fault", "info"])
-def test_every_single_bit_error_of_real_messages_is_rejected(message: Message, seq: int) -> None:
-    wire = encode_message(message, seq)
+def test_every_single_bit_error_of_real_messages_is_rejected(message: msg.Message, seq: int) -> None:
+    wire = msg.encode_message(message, seq)
     frame = decode_payload(cobs.decode(wire[1:-1]))
     _check_every_single_bit_flip(frame, nothing_corrupted=True)
     # Exhaustively for these frames: a flip never even yields the original back (nor anything else).
@@ -398,7 +376,7 @@ def test_a_frame_nested_in_a_body_surfaces_after_one_bit_error() -> None:
     results = FrameDecoder().feed(bytes(mutated))
     assert isinstance(results[0], FrameError)  # the head: rejected, as always
     assert results[1] == Frame(MessageType.ESTOP, 9, b"")  # a different, valid frame
-    assert decode_message(results[1]) == EstopMsg()
+    assert msg.decode_message(results[1]) == msg.EstopMsg()
 
 
 # ----- resynchronization -------------------------------------------------------------------------------
@@ -408,22 +386,22 @@ def test_a_frame_nested_in_a_body_surfaces_after_one_bit_error() -> None:
 @given(
     st.one_of(st.binary(max_size=1200), st.lists(st.sampled_from([0, 1, 2, 0xFF, 0x55]), max_size=700).map(bytes)),
     st.lists(st.integers(1, 300), min_size=1, max_size=8),
-    messages,
+    any_message,
 )
 def test_garbage_never_raises_and_the_next_frame_gets_through(garbage: bytes, sizes: list[int],
-                                                              message: Message) -> None:
-    wire = encode_message(message, 1234)
+                                                              message: msg.Message) -> None:
+    wire = msg.encode_message(message, 1234)
     decoder = FrameDecoder()
     results = _feed_all(decoder, _chunks(garbage + wire, sizes))
     assert all(isinstance(r, Frame | FrameError) for r in results)
     assert _as_reference(results) == _reference_decode(garbage + wire)  # chunking changes nothing
-    assert isinstance(results[-1], Frame) and decode_message(results[-1]) == message
+    assert isinstance(results[-1], Frame) and msg.decode_message(results[-1]) == message
     assert len(decoder._pending) <= MAX_ENCODED  # garbage never grows the buffer past one frame
 
 
 def test_overlong_garbage_is_one_malformed_frame_however_it_is_fed() -> None:
     garbage = b"\x7f" * 1000
-    wire = encode_message(HeartbeatMsg(), 5)
+    wire = msg.encode_message(msg.HeartbeatMsg(), 5)
     for pieces in ([garbage + wire], [bytes([b]) for b in garbage + wire], [garbage[:300], garbage[300:], wire]):
         results = _feed_all(FrameDecoder(), pieces)
         assert len(results) == 2 and isinstance(results[0], MalformedFrame), pieces[0][:4]
@@ -457,24 +435,24 @@ def test_frame_size_crc_and_length_field_checks() -> None:
 @given(st.integers(0, 0xFF).filter(lambda v: v != PROTOCOL_VERSION), st.sampled_from(list(MessageType)))
 def test_wrong_version_raises_unsupported_version(version: int, type_code: MessageType) -> None:
     with pytest.raises(UnsupportedVersion) as caught:
-        decode_message(Frame(type_code, 0, b"", version))
+        msg.decode_message(Frame(type_code, 0, b"", version))
     assert (caught.value.version, caught.value.supported) == (version, PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("type_code", sorted(set(range(256)) - set(MessageType)))
 def test_unknown_type_raises_unknown_message_type(type_code: int) -> None:
     with pytest.raises(UnknownMessageType) as caught:
-        decode_message(Frame(type_code, 0, b""))
+        msg.decode_message(Frame(type_code, 0, b""))
     assert caught.value.type_code == type_code
 
 
 @settings(derandomize=True, max_examples=300)
-@given(messages, st.integers(1, 40), st.binary(min_size=1, max_size=40), st.booleans())
-def test_wrong_body_size_raises_malformed_message(message: Message, cut: int, pad: bytes, truncate: bool) -> None:
-    body = encode_body(message)
+@given(any_message, st.integers(1, 40), st.binary(min_size=1, max_size=40), st.booleans())
+def test_wrong_body_size_raises_malformed_message(message: msg.Message, cut: int, pad: bytes, truncate: bool) -> None:
+    body = msg.encode_body(message)
     bad = body[: max(0, len(body) - cut)] if truncate and body else body + pad
     with pytest.raises(MalformedMessage):
-        decode_message(Frame(message_type(message), 0, bad))
+        msg.decode_message(Frame(msg.message_type(message), 0, bad))
 
 
 @pytest.mark.parametrize(
@@ -494,28 +472,28 @@ def test_wrong_body_size_raises_malformed_message(message: Message, cut: int, pa
 )
 def test_bodies_breaking_the_limits_raise_malformed_message(type_code: MessageType, body: bytes) -> None:
     with pytest.raises(MalformedMessage):
-        decode_message(Frame(type_code, 0, body))
+        msg.decode_message(Frame(type_code, 0, body))
 
 
 @pytest.mark.parametrize(
     "message",
     [
-        ActionMsg((0.0,) * (MAX_ACTION_DIM + 1)),
-        ObservationMsg(0, 0, StatusFlags.NONE, (0.0,) * (MAX_OBS_DIM + 1)),
-        InfoMsg(0, 1, 1, Capabilities.NONE, 1, 0, (0.0,), (), "x"),
-        InfoMsg(0, MAX_OBS_DIM + 1, 0, Capabilities.NONE, 1, 0, (), (), "x"),
-        InfoMsg(0, 1, 0, Capabilities.NONE, 1, 0, (), (), "x" * (MAX_FIRMWARE_ID + 1)),
+        msg.ActionMsg((0.0,) * (MAX_ACTION_DIM + 1)),
+        msg.ObservationMsg(0, 0, StatusFlags.NONE, (0.0,) * (MAX_OBS_DIM + 1)),
+        msg.InfoMsg(0, 1, 1, Capabilities.NONE, 1, 0, (0.0,), (), "x"),
+        msg.InfoMsg(0, MAX_OBS_DIM + 1, 0, Capabilities.NONE, 1, 0, (), (), "x"),
+        msg.InfoMsg(0, 1, 0, Capabilities.NONE, 1, 0, (), (), "x" * (MAX_FIRMWARE_ID + 1)),
     ],
     ids=["action", "observation", "info-limits", "info-obs-dim", "info-id"],
 )
-def test_encoding_refuses_what_the_decoder_would_reject(message: Message) -> None:
+def test_encoding_refuses_what_the_decoder_would_reject(message: msg.Message) -> None:
     with pytest.raises(ValueError):
-        encode_body(message)
+        msg.encode_body(message)
 
 
 def test_unknown_fault_reason_and_flag_bits_are_kept() -> None:
-    body = encode_body(FaultMsg(0x7E, 3, 4, 5, StatusFlags(0x8001)))
-    fault = decode_message(Frame(MessageType.FAULT, 0, body))
-    assert isinstance(fault, FaultMsg)
+    body = msg.encode_body(msg.FaultMsg(0x7E, 3, 4, 5, StatusFlags(0x8001)))
+    fault = msg.decode_message(Frame(MessageType.FAULT, 0, body))
+    assert isinstance(fault, msg.FaultMsg)
     assert fault.reason == 0x7E and not isinstance(fault.reason, FaultReason)
     assert int(fault.flags) == 0x8001

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge import cobs
+from firmware_bridge import messages as msg
 from firmware_bridge.codes import Capabilities, FaultReason, MessageType, StatusFlags
 from firmware_bridge.errors import (
     LinkClosed,
@@ -30,16 +31,6 @@ from firmware_bridge.errors import (
 )
 from firmware_bridge.framing import Frame, FrameDecoder, encode_frame, encode_payload
 from firmware_bridge.link import RobotLink
-from firmware_bridge.messages import (
-    ActionMsg,
-    FaultMsg,
-    InfoMsg,
-    Message,
-    ObservationMsg,
-    StatusMsg,
-    decode_message,
-    encode_message,
-)
 
 CLOSE = object()  # a script's answer meaning: hang up now
 Answer = bytes | object
@@ -66,11 +57,11 @@ class FakeFirmware:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def frame(self, message: Message, seq: int | None = None) -> bytes:
+    def frame(self, message: msg.Message, seq: int | None = None) -> bytes:
         """``message`` as a wire frame with the next sequence number (or ``seq``, which also moves the counter)."""
         seq = self.seq if seq is None else seq
         self.seq = (seq + 1) & 0xFFFF
-        return encode_message(message, seq)
+        return msg.encode_message(message, seq)
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,21 +160,21 @@ def connect() -> Iterator[Connect]:
 
 def lockstep_robot(fake: FakeFirmware, frame: Frame) -> Answer:
     """A well-behaved lockstep firmware: INFO, OBSERVATION (action values and their sum), STATUS."""
-    message = decode_message(frame)
+    message = msg.decode_message(frame)
     match frame.type:
         case MessageType.HELLO:
-            return fake.frame(InfoMsg(ack_seq=frame.seq, **INFO))
+            return fake.frame(msg.InfoMsg(ack_seq=frame.seq, **INFO))
         case MessageType.ACTION:
-            assert isinstance(message, ActionMsg)
+            assert isinstance(message, msg.ActionMsg)
             values = (*message.values, sum(message.values))
-            return fake.frame(ObservationMsg(frame.seq, 1000 + frame.seq, StatusFlags.WATCHDOG_ARMED, values))
+            return fake.frame(msg.ObservationMsg(frame.seq, 1000 + frame.seq, StatusFlags.WATCHDOG_ARMED, values))
         case MessageType.HEARTBEAT | MessageType.ESTOP | MessageType.CLEAR:
-            return fake.frame(StatusMsg(frame.seq, 7, StatusFlags.NONE))
+            return fake.frame(msg.StatusMsg(frame.seq, 7, StatusFlags.NONE))
     return b""
 
 
 def status(fake: FakeFirmware, ack_seq: int, seq: int | None = None) -> bytes:
-    return fake.frame(StatusMsg(ack_seq, 0, StatusFlags.NONE), seq)
+    return fake.frame(msg.StatusMsg(ack_seq, 0, StatusFlags.NONE), seq)
 
 
 # ----- round trips -----------------------------------------------------------------------------------
@@ -203,7 +194,7 @@ def test_hello_then_step_round_trip(connect: Connect, via: Callable) -> None:
     assert (obs.seq, obs.ack_seq, obs.t_ms, obs.flags) == (1, 1, 1001, StatusFlags.WATCHDOG_ARMED)
     np.testing.assert_array_equal(obs.values, np.float32([0.25, -0.5, -0.25]))
     assert [frame.seq for frame in fake.received] == [0, 1]
-    assert decode_message(fake.received[1]) == ActionMsg((0.25, -0.5))
+    assert msg.decode_message(fake.received[1]) == msg.ActionMsg((0.25, -0.5))
 
     with pytest.raises(ValueError, match="takes 2"):
         link.step([1.0, 2.0, 3.0])  # checked against INFO before anything is sent
@@ -213,9 +204,10 @@ def test_hello_then_step_round_trip(connect: Connect, via: Callable) -> None:
 
     stats = link.stats
     assert (stats.frames_sent, stats.frames_received, stats.rtt.count) == (3, 3, 3)
-    answers = [(InfoMsg(0, **INFO), 0), (ObservationMsg(1, 1001, StatusFlags.WATCHDOG_ARMED, (0.25, -0.5, -0.25)), 1),
-               (StatusMsg(2, 7, StatusFlags.NONE), 2)]
-    assert stats.bytes_received == sum(len(encode_message(message, seq)) for message, seq in answers)
+    answers = [(msg.InfoMsg(0, **INFO), 0),
+               (msg.ObservationMsg(1, 1001, StatusFlags.WATCHDOG_ARMED, (0.25, -0.5, -0.25)), 1),
+               (msg.StatusMsg(2, 7, StatusFlags.NONE), 2)]
+    assert stats.bytes_received == sum(len(msg.encode_message(message, seq)) for message, seq in answers)
     assert (stats.crc_errors, stats.malformed_frames, stats.rejected_messages, stats.dropped_frames,
             stats.late_frames, stats.timeouts) == (0, 0, 0, 0, 0, 0)
 
@@ -225,8 +217,8 @@ def test_streamed_observations_before_the_answer_are_skipped(connect: Connect) -
 
     def streaming(fake: FakeFirmware, frame: Frame) -> Answer:
         if frame.type == MessageType.ACTION:
-            older = fake.frame(ObservationMsg(0, 10, StatusFlags.NONE, (0.0, 0.0, 0.0)))
-            return older + fake.frame(ObservationMsg(frame.seq, 30, StatusFlags.NONE, (1.0, 2.0, 3.0)))
+            older = fake.frame(msg.ObservationMsg(0, 10, StatusFlags.NONE, (0.0, 0.0, 0.0)))
+            return older + fake.frame(msg.ObservationMsg(frame.seq, 30, StatusFlags.NONE, (1.0, 2.0, 3.0)))
         return lockstep_robot(fake, frame)
 
     link, fake = connect(streaming)
@@ -234,7 +226,7 @@ def test_streamed_observations_before_the_answer_are_skipped(connect: Connect) -
     obs = link.step([0.0, 0.0])
     assert (obs.ack_seq, obs.t_ms) == (1, 30)
     assert link.stats.skipped_observations == 1
-    fake.script = lambda fake, frame: fake.frame(ObservationMsg(1, 50, StatusFlags.NONE, (4.0, 5.0, 6.0)))
+    fake.script = lambda fake, frame: fake.frame(msg.ObservationMsg(1, 50, StatusFlags.NONE, (4.0, 5.0, 6.0)))
     link.send_action([0.0, 0.0])
     assert link.read_observation().t_ms == 50  # whatever it answers
 
@@ -264,9 +256,9 @@ def test_late_answers_are_counted_and_skipped(connect: Connect) -> None:
             case MessageType.HEARTBEAT if frame.seq == 0:
                 held.append(status(fake, frame.seq))
             case MessageType.ACTION:
-                held.append(fake.frame(ObservationMsg(frame.seq, 0, StatusFlags.NONE, (0.0,))))
+                held.append(fake.frame(msg.ObservationMsg(frame.seq, 0, StatusFlags.NONE, (0.0,))))
             case MessageType.CLEAR:  # a refusal of a timed-out request is late too, not a fault
-                held.append(fake.frame(FaultMsg(FaultReason.LATCHED, 0, frame.seq, 0, StatusFlags.ESTOP)))
+                held.append(fake.frame(msg.FaultMsg(FaultReason.LATCHED, 0, frame.seq, 0, StatusFlags.ESTOP)))
             case _:
                 return late + status(fake, frame.seq)
         return late
@@ -286,7 +278,7 @@ def test_late_answers_are_counted_and_skipped(connect: Connect) -> None:
 def test_a_watchdog_fault_is_raised_even_if_it_names_a_timed_out_action(connect: Connect) -> None:
     def trips(fake: FakeFirmware, frame: Frame) -> Answer:
         if frame.type == MessageType.HEARTBEAT:  # the watchdog event names the action that never got an answer
-            return fake.frame(FaultMsg(FaultReason.WATCHDOG, 0, 0, 500, StatusFlags.FAULT))
+            return fake.frame(msg.FaultMsg(FaultReason.WATCHDOG, 0, 0, 500, StatusFlags.FAULT))
         return b""
 
     link, _ = connect(trips)
@@ -309,7 +301,7 @@ def test_gaps_in_the_peer_sequence_are_counted_as_dropped_frames(connect: Connec
 
     def skipping(fake: FakeFirmware, frame: Frame) -> Answer:
         if frame.type == MessageType.HELLO:
-            return fake.frame(InfoMsg(frame.seq, **INFO), next(peer_seqs))
+            return fake.frame(msg.InfoMsg(frame.seq, **INFO), next(peer_seqs))
         return status(fake, frame.seq, next(peer_seqs))
 
     link, _ = connect(skipping)
@@ -355,10 +347,10 @@ def test_wrong_version_and_unknown_type_are_rejected(connect: Connect) -> None:
 def test_fault_answers_raise_robot_fault(connect: Connect) -> None:
     def refuses(fake: FakeFirmware, frame: Frame) -> Answer:
         if frame.type == MessageType.RESET:
-            return fake.frame(FaultMsg(FaultReason.RESET_UNSUPPORTED, 0, frame.seq, 5, StatusFlags.NONE))
+            return fake.frame(msg.FaultMsg(FaultReason.RESET_UNSUPPORTED, 0, frame.seq, 5, StatusFlags.NONE))
         if frame.type == MessageType.ACTION:
-            return fake.frame(FaultMsg(FaultReason.LATCHED, 0, frame.seq, 6, StatusFlags.ESTOP))
-        return fake.frame(FaultMsg(0x7E, 9, frame.seq, 7, StatusFlags.NONE))  # a reason from a newer firmware
+            return fake.frame(msg.FaultMsg(FaultReason.LATCHED, 0, frame.seq, 6, StatusFlags.ESTOP))
+        return fake.frame(msg.FaultMsg(0x7E, 9, frame.seq, 7, StatusFlags.NONE))  # a reason from a newer firmware
 
     link, _ = connect(refuses)
     with pytest.raises(RobotFault) as caught:

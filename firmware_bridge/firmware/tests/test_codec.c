@@ -207,6 +207,14 @@ static void test_cobs(const jv_obj *doc)
 }
 
 /* The message a "frames" vector describes. */
+/* The fields OBSERVATION and STATUS both start with: the request answered, firmware time, flags. */
+static void read_answer_head(const jv_obj *v, uint16_t *ack_seq, uint32_t *t_ms, uint16_t *flags)
+{
+    *ack_seq = (uint16_t)u(v, "ack_seq");
+    *t_ms = (uint32_t)ul(v, "t_ms");
+    *flags = (uint16_t)u(v, "flags");
+}
+
 static void message_of(const jv_obj *v, fb_msg *m)
 {
     memset(m, 0, sizeof *m);
@@ -231,15 +239,11 @@ static void message_of(const jv_obj *v, fb_msg *m)
         m->u.action.count = (uint8_t)floats(v, "values", m->u.action.values, FB_MAX_ACTION_DIM);
         break;
     case FB_MSG_OBSERVATION:
-        m->u.observation.ack_seq = (uint16_t)u(v, "ack_seq");
-        m->u.observation.t_ms = (uint32_t)ul(v, "t_ms");
-        m->u.observation.flags = (uint16_t)u(v, "flags");
+        read_answer_head(v, &m->u.observation.ack_seq, &m->u.observation.t_ms, &m->u.observation.flags);
         m->u.observation.count = (uint8_t)floats(v, "values", m->u.observation.values, FB_MAX_OBS_DIM);
         break;
     case FB_MSG_STATUS:
-        m->u.status.ack_seq = (uint16_t)u(v, "ack_seq");
-        m->u.status.t_ms = (uint32_t)ul(v, "t_ms");
-        m->u.status.flags = (uint16_t)u(v, "flags");
+        read_answer_head(v, &m->u.status.ack_seq, &m->u.status.t_ms, &m->u.status.flags);
         break;
     case FB_MSG_FAULT:
         m->u.fault.reason = (uint8_t)u(v, "reason");
@@ -285,55 +289,83 @@ static int same_message(const fb_msg *a, const fb_msg *b)
     }
 }
 
+/* One row of "frames" or "framing": the header fields and the frame's bytes at each stage. */
+typedef struct frame_row {
+    const char *name;
+    uint8_t version, type;
+    uint16_t seq;
+    uint8_t body[BUF], payload[BUF], wire[BUF];
+    size_t nb, np, nw;
+    uint8_t rx_body[BUF]; /* the received frame's body */
+} frame_row;
+
+/* Read row v, check that the encoder writes its payload and wire bytes and that the streaming receiver
+ * gives its frame back; returns 1 with that frame in f, 0 if none came. */
+static int check_frame_row(const jv_obj *v, frame_row *r, fb_frame *f)
+{
+    uint8_t out[BUF];
+    size_t got, rx_len = 0;
+    fb_rx rx;
+    fb_err e = FB_OK;
+    fb_rx_result first = FB_RX_NONE;
+    int events;
+
+    r->name = jv_str(v, "name");
+    r->nb = unhex(jv_str(v, "body_hex"), r->body, sizeof r->body);
+    r->np = unhex(jv_str(v, "payload_hex"), r->payload, sizeof r->payload);
+    r->nw = unhex(jv_str(v, "wire_hex"), r->wire, sizeof r->wire);
+    r->version = (uint8_t)u(v, "version");
+    r->type = (uint8_t)u(v, "type");
+    r->seq = (uint16_t)u(v, "seq");
+
+    got = fb_payload_encode(r->version, r->type, r->seq, r->body, r->nb, out, sizeof out);
+    CHECK_MSG(same_bytes(out, got, r->payload, r->np), "payload of %s", r->name);
+    got = fb_frame_encode(r->version, r->type, r->seq, r->body, r->nb, out, sizeof out);
+    CHECK_MSG(same_bytes(out, got, r->wire, r->nw), "wire of %s", r->name);
+
+    fb_rx_init(&rx);
+    events = feed_all(&rx, r->wire, r->nw, &first, f, &e, r->rx_body, &rx_len);
+    CHECK_MSG(events == 1 && first == FB_RX_FRAME, "receive %s (%d events, err %s)", r->name, events,
+              fb_err_name(e));
+    if (events != 1 || first != FB_RX_FRAME) return 0;
+    CHECK(f->version == r->version && f->type == r->type && f->seq == r->seq &&
+          same_bytes(f->body, f->length, r->body, r->nb));
+    return 1;
+}
+
 static void test_frames(const jv_obj *doc)
 {
     size_t n, i;
     const jv_obj *rows = jv_rows(doc, "frames", &n);
     unsigned types_seen = 0;
+    frame_row r;
     CHECK(n > 0);
     for (i = 0; i < n; ++i) {
-        const jv_obj *v = &rows[i];
-        const char *name = jv_str(v, "name");
-        uint8_t body[BUF], payload[BUF], wire[BUF], out[BUF], rx_body[BUF];
-        size_t nb = unhex(jv_str(v, "body_hex"), body, sizeof body);
-        size_t np = unhex(jv_str(v, "payload_hex"), payload, sizeof payload);
-        size_t nw = unhex(jv_str(v, "wire_hex"), wire, sizeof wire);
-        uint8_t version = (uint8_t)u(v, "version"), type = (uint8_t)u(v, "type");
-        uint16_t seq = (uint16_t)u(v, "seq");
+        uint8_t out[BUF];
         fb_msg m, d;
-        int len, events;
-        size_t got, rx_len = 0;
-        fb_rx rx;
         fb_frame f;
-        fb_err e = FB_OK;
-        fb_rx_result first = FB_RX_NONE;
+        int len, received = check_frame_row(&rows[i], &r, &f);
+        size_t nb = r.nb, nw = r.nw;
 
-        types_seen |= 1u << type;
+        types_seen |= 1u << r.type;
         /* fields -> bytes */
-        message_of(v, &m);
+        message_of(&rows[i], &m);
         len = fb_encode_body(&m, out, sizeof out);
-        CHECK_MSG(len >= 0 && same_bytes(out, (size_t)len, body, nb), "encode body of %s", name);
-        got = fb_payload_encode(version, type, seq, body, nb, out, sizeof out);
-        CHECK_MSG(same_bytes(out, got, payload, np), "payload of %s", name);
-        got = fb_frame_encode(version, type, seq, body, nb, out, sizeof out);
-        CHECK_MSG(same_bytes(out, got, wire, nw), "wire of %s", name);
-        CHECK_MSG(fb_frame_encode(version, type, seq, body, nb, out, nw) == nw, "%s into exactly its size", name);
-        CHECK_MSG(fb_frame_encode(version, type, seq, body, nb, out, nw - 1) == 0, "%s into one byte less", name);
-        CHECK_MSG(fb_encode_body(&m, out, nb == 0 ? 0 : nb - 1) == (nb == 0 ? 0 : -1), "%s body cap", name);
+        CHECK_MSG(len >= 0 && same_bytes(out, (size_t)len, r.body, nb), "encode body of %s", r.name);
+        CHECK_MSG(fb_frame_encode(r.version, r.type, r.seq, r.body, nb, out, nw) == nw, "%s into exactly its size",
+                  r.name);
+        CHECK_MSG(fb_frame_encode(r.version, r.type, r.seq, r.body, nb, out, nw - 1) == 0, "%s into one byte less",
+                  r.name);
+        CHECK_MSG(fb_encode_body(&m, out, nb == 0 ? 0 : nb - 1) == (nb == 0 ? 0 : -1), "%s body cap", r.name);
 
-        /* bytes -> fields, through the streaming receiver */
-        fb_rx_init(&rx);
-        events = feed_all(&rx, wire, nw, &first, &f, &e, rx_body, &rx_len);
-        CHECK_MSG(events == 1 && first == FB_RX_FRAME, "receive %s (%d events, err %s)", name, events,
-                  fb_err_name(e));
-        if (events != 1 || first != FB_RX_FRAME) continue;
-        CHECK(f.version == version && f.type == type && f.seq == seq && same_bytes(f.body, f.length, body, nb));
-        CHECK_MSG(fb_payload_decode(payload, np, &f) == FB_OK, "payload decode %s", name);
+        /* bytes -> fields */
+        if (!received) continue;
+        CHECK_MSG(fb_payload_decode(r.payload, r.np, &f) == FB_OK, "payload decode %s", r.name);
         memset(&d, 0xA5, sizeof d);
-        CHECK_MSG(fb_decode_message(&f, &d) == FB_OK, "decode %s", name);
-        CHECK_MSG(same_message(&d, &m), "decoded fields of %s", name);
+        CHECK_MSG(fb_decode_message(&f, &d) == FB_OK, "decode %s", r.name);
+        CHECK_MSG(same_message(&d, &m), "decoded fields of %s", r.name);
         len = fb_encode_body(&d, out, sizeof out);
-        CHECK_MSG(len >= 0 && same_bytes(out, (size_t)len, body, nb), "re-encode %s", name);
+        CHECK_MSG(len >= 0 && same_bytes(out, (size_t)len, r.body, nb), "re-encode %s", r.name);
     }
     CHECK_MSG(types_seen == 0x7FEu, "message types covered: 0x%x", types_seen);
 }
@@ -342,33 +374,12 @@ static void test_framing(const jv_obj *doc)
 {
     size_t n, i;
     const jv_obj *rows = jv_rows(doc, "framing", &n);
+    frame_row r;
     CHECK(n > 0);
     for (i = 0; i < n; ++i) {
-        const jv_obj *v = &rows[i];
-        const char *name = jv_str(v, "name");
-        uint8_t body[BUF], payload[BUF], wire[BUF], out[BUF], rx_body[BUF];
-        size_t nb = unhex(jv_str(v, "body_hex"), body, sizeof body);
-        size_t np = unhex(jv_str(v, "payload_hex"), payload, sizeof payload);
-        size_t nw = unhex(jv_str(v, "wire_hex"), wire, sizeof wire);
-        uint8_t version = (uint8_t)u(v, "version"), type = (uint8_t)u(v, "type");
-        uint16_t seq = (uint16_t)u(v, "seq");
-        size_t got, rx_len = 0;
-        fb_rx rx;
         fb_frame f;
-        fb_err e = FB_OK;
-        fb_rx_result first = FB_RX_NONE;
-        int events;
-        got = fb_payload_encode(version, type, seq, body, nb, out, sizeof out);
-        CHECK_MSG(same_bytes(out, got, payload, np), "payload of %s", name);
-        got = fb_frame_encode(version, type, seq, body, nb, out, sizeof out);
-        CHECK_MSG(same_bytes(out, got, wire, nw), "wire of %s", name);
-        CHECK_MSG(nw <= FB_MAX_WIRE, "%s longer than FB_MAX_WIRE", name);
-        fb_rx_init(&rx);
-        events = feed_all(&rx, wire, nw, &first, &f, &e, rx_body, &rx_len);
-        CHECK_MSG(events == 1 && first == FB_RX_FRAME, "receive %s", name);
-        if (events == 1 && first == FB_RX_FRAME) {
-            CHECK(f.version == version && f.type == type && f.seq == seq && same_bytes(f.body, f.length, body, nb));
-        }
+        check_frame_row(&rows[i], &r, &f);
+        CHECK_MSG(r.nw <= FB_MAX_WIRE, "%s longer than FB_MAX_WIRE", r.name);
     }
     {
         uint8_t out[BUF], body[FB_MAX_BODY + 1] = {0};

@@ -217,6 +217,13 @@ static const fb_msg *one(rig *r, rx_frames *got, uint8_t type)
     return &got->msg[0];
 }
 
+/* Send ACTION (a0, a1) to a lockstep core; returns the OBSERVATION that answers it. */
+static const fb_msg *step2(rig *r, rx_frames *got, float a0, float a1)
+{
+    act2(r, a0, a1);
+    return one(r, got, FB_MSG_OBSERVATION);
+}
+
 static void expect_fault(rig *r, uint8_t reason, uint8_t detail, uint16_t ref_seq)
 {
     rx_frames got;
@@ -327,20 +334,16 @@ static void test_clip(void)
     rx_frames got;
     const fb_msg *m;
     rig_init(&r);
-    act2(&r, 3.0f, -0.5f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, 3.0f, -0.5f);
     CHECK_EQ_U(m->u.observation.flags, FB_FLAG_CLIPPED | FB_FLAG_WATCHDOG_ARMED);
     CHECK(r.f.actuators[0] == 1.0f && r.f.actuators[1] == 0.0f);
     CHECK(m->u.observation.values[0] == 1.0f); /* the plant moved by the applied value, not the request */
-    act2(&r, -1e30f, 2.5f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, -1e30f, 2.5f);
     CHECK(m->u.observation.flags & FB_FLAG_CLIPPED);
     CHECK(r.f.actuators[0] == -1.0f && r.f.actuators[1] == 2.0f);
-    act2(&r, 1.0f, 0.0f); /* exactly at the limits: not clipped */
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, 1.0f, 0.0f); /* exactly at the limits: not clipped */
     CHECK_EQ_U(m->u.observation.flags, FB_FLAG_WATCHDOG_ARMED);
-    act2(&r, -0.0f, 0.5f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, -0.0f, 0.5f);
     CHECK_EQ_U(m->u.observation.flags, FB_FLAG_WATCHDOG_ARMED);
 }
 
@@ -473,8 +476,7 @@ static void test_no_watchdog(void)
     rig_config(&r);
     r.cfg.watchdog_ms = 0;
     rig_start(&r);
-    act2(&r, 0.5f, 1.0f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, 0.5f, 1.0f);
     CHECK_EQ_U(m->u.observation.flags, 0);
     fw_core_poll(&r.core, r.f.now + 1000000);
     expect_silence(&r);
@@ -599,8 +601,7 @@ static void test_reset(void)
     send_empty(&r, FB_MSG_HEARTBEAT);
     m = one(&r, &got, FB_MSG_STATUS);
     CHECK_EQ_U(m->u.status.flags, FB_FLAG_RESET);
-    act2(&r, 0.5f, 1.0f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
+    m = step2(&r, &got, 0.5f, 1.0f);
     CHECK_EQ_U(m->u.observation.flags, FB_FLAG_WATCHDOG_ARMED); /* RESET only on the first observation */
 
     rig_config(&r);
@@ -615,12 +616,9 @@ static void test_terminated(void)
 {
     rig r;
     rx_frames got;
-    const fb_msg *m;
     rig_init(&r);
     r.f.terminated = 1;
-    act2(&r, 0.5f, 1.0f);
-    m = one(&r, &got, FB_MSG_OBSERVATION);
-    CHECK_EQ_U(m->u.observation.flags, FB_FLAG_TERMINATED | FB_FLAG_WATCHDOG_ARMED);
+    CHECK_EQ_U(step2(&r, &got, 0.5f, 1.0f)->u.observation.flags, FB_FLAG_TERMINATED | FB_FLAG_WATCHDOG_ARMED);
     CHECK_EQ_U(r.f.steps, 1); /* actions are still applied */
     send_empty(&r, FB_MSG_RESET);
     r.f.terminated = 0;

@@ -152,6 +152,38 @@ static double parse_number(parser *ps)
     }
 }
 
+/* The items of an array up to its ']' (the '[' already read), each parsed by parse_item into v. */
+static void parse_array(parser *ps, void (*parse_item)(parser *, jv_value *), jv_value *v)
+{
+    if (peek(ps, ']')) {
+        ps->p++;
+        return;
+    }
+    for (;;) {
+        parse_item(ps, v);
+        if (ps->failed) return;
+        if (!peek(ps, ',')) {
+            expect(ps, ']');
+            return;
+        }
+        ps->p++;
+    }
+}
+
+static void parse_num_item(parser *ps, jv_value *v)
+{
+    v->nums = grow(v->nums, v->n, sizeof(double));
+    v->nums[v->n++] = parse_number(ps);
+}
+
+static void parse_object(parser *ps, jv_obj *obj, int top);
+
+static void parse_row_item(parser *ps, jv_value *v)
+{
+    v->rows = grow(v->rows, v->n, sizeof(jv_obj));
+    parse_object(ps, &v->rows[v->n++], 0);
+}
+
 /* A field value inside a row object: string, number or array of numbers. */
 static void parse_leaf(parser *ps, jv_value *v)
 {
@@ -164,21 +196,7 @@ static void parse_leaf(parser *ps, jv_value *v)
         v->kind = JV_NUMS;
         v->nums = grow(NULL, 0, sizeof(double));
         v->n = 0;
-        if (peek(ps, ']')) {
-            ps->p++;
-            return;
-        }
-        for (;;) {
-            v->nums = grow(v->nums, v->n, sizeof(double));
-            v->nums[v->n++] = parse_number(ps);
-            if (ps->failed) return;
-            if (peek(ps, ',')) {
-                ps->p++;
-                continue;
-            }
-            expect(ps, ']');
-            return;
-        }
+        parse_array(ps, parse_num_item, v);
     } else {
         v->kind = JV_NUM;
         v->num = parse_number(ps);
@@ -206,21 +224,7 @@ static void parse_object(parser *ps, jv_obj *obj, int top)
             ps->p++;
             v->kind = JV_ROWS;
             v->rows = grow(NULL, 0, sizeof(jv_obj));
-            if (peek(ps, ']')) {
-                ps->p++;
-            } else {
-                for (;;) {
-                    v->rows = grow(v->rows, v->n, sizeof(jv_obj));
-                    parse_object(ps, &v->rows[v->n++], 0);
-                    if (ps->failed) return;
-                    if (peek(ps, ',')) {
-                        ps->p++;
-                        continue;
-                    }
-                    if (!expect(ps, ']')) return;
-                    break;
-                }
-            }
+            parse_array(ps, parse_row_item, v);
         } else {
             parse_leaf(ps, v);
         }

@@ -1,1 +1,0 @@
-"""A3C: asynchronous actor-learners on one machine (processes, shared memory) or several (Ray)."""
