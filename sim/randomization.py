@@ -92,9 +92,6 @@ class DynamicsDistribution:
                 drawn[key] = float(rng.uniform(value[0], value[1]))
         return Dynamics(**drawn)
 
-    def as_dict(self) -> dict[str, float | int | tuple[float, float] | tuple[int, int]]:
-        return dict(self.values)
-
 
 def parse_dynamics(spec: Mapping[str, Any] | Dynamics | DynamicsDistribution | None) -> DynamicsDistribution:
     """Validate a ``dynamics`` option; ``ValueError`` names the offending key.

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | float]
+# A task's pure reward ``r(obs, action, next_obs)``, vectorized over leading batch dimensions: an
+# array for a batch, a float (or 0-d array) for a single transition.
+VectorizedRewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | float]
+# A task's pure termination test ``terminated(next_obs)``, vectorized the same way.
 TerminatedFn = Callable[[np.ndarray], np.ndarray | bool]
 
 
@@ -31,7 +34,7 @@ class TaskSpec:
     control_hz: float
     max_episode_steps: int
     solved_return: float
-    reward: RewardFn
+    reward: VectorizedRewardFn
     terminated: TerminatedFn
 
     @property
@@ -41,6 +44,27 @@ class TaskSpec:
     @property
     def action_dim(self) -> int:
         return len(self.action_names)
+
+
+def symmetric_task_spec(
+    env_id: str,
+    obs_names: tuple[str, ...],
+    action_names: tuple[str, ...],
+    action_limit: tuple[float, ...],
+    *,
+    control_hz: float,
+    max_episode_steps: int,
+    solved_return: float,
+    reward: VectorizedRewardFn,
+    terminated: TerminatedFn,
+) -> TaskSpec:
+    """A :class:`TaskSpec` whose actions lie in ``[-action_limit, action_limit]``, as every robopg task's do."""
+    return TaskSpec(
+        env_id=env_id, obs_names=obs_names, action_names=action_names,
+        action_low=tuple(-limit for limit in action_limit), action_high=action_limit,
+        control_hz=control_hz, max_episode_steps=max_episode_steps, solved_return=solved_return,
+        reward=reward, terminated=terminated,
+    )
 
 
 _SPECS: dict[str, TaskSpec] = {}

@@ -37,6 +37,20 @@ def connect() -> BulletClient:
         return BulletClient(connection_mode=pybullet.DIRECT)
 
 
+def parse_target(value: Any, shoulder: tuple[float, ...], reach: float) -> np.ndarray | None:
+    """The reach tasks' ``target`` option: ``None`` (a new target each episode) or a point within reach.
+
+    ``shoulder`` is the point the arm reaches from, its length the target's (2 in the plane, 3 in space).
+    """
+    if value is None:
+        return None
+    target = np.asarray(value, dtype=np.float64)
+    if target.shape != (len(shoulder),) or not np.all(np.isfinite(target)) or np.linalg.norm(target - shoulder) > reach:
+        point = "(x, y)" if len(shoulder) == 2 else "(x, y, z)"
+        raise ValueError(f"target must be None or a finite {point} within {reach} m of the shoulder, got {value!r}")
+    return target
+
+
 @dataclass(frozen=True)
 class Camera:
     """An orbit camera around ``target`` (world frame, metres), angles in degrees."""
@@ -186,6 +200,11 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
 
     def _camera_target(self) -> tuple[float, float, float]:
         return self.camera.target
+
+    def _reset_joints(self, joints: Sequence[int], positions: Sequence[float], velocities: Sequence[float]) -> None:
+        """Set each of ``joints`` of the robot to its position and velocity (for :meth:`_reset_state`)."""
+        for joint, q, qd in zip(joints, positions, velocities, strict=True):
+            self.client.resetJointState(self.robot, joint, float(q), float(qd))
 
     @property
     def client(self) -> BulletClient:

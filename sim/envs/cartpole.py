@@ -49,8 +49,7 @@ class CartPoleSwingUpEnv(PyBulletEnv):
     def _reset_state(self, init_range: float) -> None:
         rng = self.np_random
         x, theta, x_dot, theta_dot = rng.uniform(-1.0, 1.0, 4) * init_range * np.array([0.05, 0.1, 0.05, 0.05])
-        self.client.resetJointState(self.robot, SLIDER, float(x), float(x_dot))
-        self.client.resetJointState(self.robot, HINGE, float(self.initial_angle + theta), float(theta_dot))
+        self._reset_joints((SLIDER, HINGE), (x, self.initial_angle + theta), (x_dot, theta_dot))
 
     def _observe(self) -> np.ndarray:
         (x, x_dot, *_), (theta, theta_dot, *_) = self._get_joint_states(self.robot, (SLIDER, HINGE))

@@ -57,8 +57,7 @@ class HalfCheetahEnv(PyBulletEnv):
         positions = rng.uniform(-0.1, 0.1, n) * init_range
         positions[0] = 0.0  # where along the track it starts does not matter
         velocities = rng.normal(0.0, 0.1, n) * init_range
-        for joint, q, qd in zip((*self._root, *self.joints), positions, velocities, strict=True):
-            self.client.resetJointState(self.robot, joint, float(q), float(qd))
+        self._reset_joints((*self._root, *self.joints), positions, velocities)
         self._x_before = None
 
     def _observe(self) -> np.ndarray:

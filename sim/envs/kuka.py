@@ -19,7 +19,7 @@ import numpy as np
 import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 
-from sim.envs.base import GRAVITY, Camera, PyBulletEnv, connect
+from sim.envs.base import GRAVITY, Camera, PyBulletEnv, connect, parse_target
 from sim.tasks import kuka
 
 EE_LINK = 6  # lbr_iiwa_link_7, the flange
@@ -29,6 +29,9 @@ SERVO_BANDWIDTH = 30.0  # rad/s: the drive removes a velocity error with a ~33 m
 # Targets are drawn uniformly in this box (m, base frame): in front of the arm, inside its reach.
 TARGET_LOW = np.array([0.35, -0.35, 0.2])
 TARGET_HIGH = np.array([0.65, 0.35, 0.7])
+# A fixed target must lie within MAX_REACH of the shoulder joint (m, base frame).
+SHOULDER_POSITION = (0.0, 0.0, 0.36)
+MAX_REACH = 0.85
 
 
 class KukaReachEnv(PyBulletEnv):
@@ -79,19 +82,13 @@ class KukaReachEnv(PyBulletEnv):
         super()._apply_action(np.clip(torque, -self._max_torque, self._max_torque))
 
     def _parse_task_option(self, key: str, value: Any) -> Any:
-        if value is None:
-            return None
-        target = np.asarray(value, dtype=np.float64)
-        if target.shape != (3,) or not np.all(np.isfinite(target)) or np.linalg.norm(target - (0, 0, 0.36)) > 0.85:
-            raise ValueError(f"target must be None or a finite (x, y, z) within 0.85 m of the shoulder, got {value!r}")
-        return target
+        return parse_target(value, shoulder=SHOULDER_POSITION, reach=MAX_REACH)
 
     def _reset_state(self, init_range: float) -> None:
         rng = self.np_random
         angles = HOME + rng.uniform(-0.1, 0.1, kuka.N_JOINTS) * init_range
         velocities = rng.uniform(-0.01, 0.01, kuka.N_JOINTS) * init_range
-        for joint, q, qd in zip(self.joints, angles, velocities, strict=True):
-            self.client.resetJointState(self.robot, joint, float(q), float(qd))
+        self._reset_joints(self.joints, angles, velocities)
         fixed = self._task_options["target"]
         self._target = rng.uniform(TARGET_LOW, TARGET_HIGH) if fixed is None else fixed.copy()
         self.client.resetBasePositionAndOrientation(self._marker, self._target.tolist(), (0, 0, 0, 1))

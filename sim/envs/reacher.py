@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pybullet_utils.bullet_client import BulletClient
 
-from sim.envs.base import Camera, PyBulletEnv
+from sim.envs.base import Camera, PyBulletEnv, parse_target
 from sim.tasks import reacher
 
 SHOULDER, ELBOW = 0, 2  # joint indices in the loaded arm (the others are fixed frames)
@@ -51,20 +51,13 @@ class Reacher2DEnv(PyBulletEnv):
         self._target = np.zeros(2)
 
     def _parse_task_option(self, key: str, value: Any) -> Any:
-        if value is None:
-            return None
-        target = np.asarray(value, dtype=np.float64)
-        reach = sum(reacher.LINK_LENGTHS)
-        if target.shape != (2,) or not np.all(np.isfinite(target)) or np.linalg.norm(target) > reach:
-            raise ValueError(f"target must be None or a finite (x, y) within {reach} m of the shoulder, got {value!r}")
-        return target
+        return parse_target(value, shoulder=(0.0, 0.0), reach=sum(reacher.LINK_LENGTHS))
 
     def _reset_state(self, init_range: float) -> None:
         rng = self.np_random
         angles = rng.uniform(-0.1, 0.1, 2) * init_range
         velocities = rng.uniform(-0.005, 0.005, 2) * init_range
-        for joint, q, qd in zip(self.joints, angles, velocities, strict=True):
-            self.client.resetJointState(self.robot, joint, float(q), float(qd))
+        self._reset_joints(self.joints, angles, velocities)
         fixed = self._task_options["target"]
         if fixed is None:
             low, high = reacher.TARGET_RADIUS

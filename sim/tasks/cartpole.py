@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.spec import TaskSpec
+from sim.spec import symmetric_task_spec
 from sim.tasks.common import as_float64, gaussian_tolerance
 
 ENV_ID = "robopg/CartPoleSwingUp-v0"
@@ -54,15 +54,7 @@ def terminated(next_obs: np.ndarray) -> np.ndarray:
     return np.abs(as_float64(next_obs)[..., 0]) > TRACK_LIMIT
 
 
-SPEC = TaskSpec(
-    env_id=ENV_ID,
-    obs_names=OBS_NAMES,
-    action_names=ACTION_NAMES,
-    action_low=(-MAX_FORCE,),
-    action_high=(MAX_FORCE,),
-    control_hz=CONTROL_HZ,
-    max_episode_steps=MAX_EPISODE_STEPS,
-    solved_return=150.0,
-    reward=reward,
-    terminated=terminated,
+SPEC = symmetric_task_spec(
+    ENV_ID, OBS_NAMES, ACTION_NAMES, (MAX_FORCE,), control_hz=CONTROL_HZ, max_episode_steps=MAX_EPISODE_STEPS,
+    solved_return=150.0, reward=reward, terminated=terminated,
 )

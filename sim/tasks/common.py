@@ -1,4 +1,4 @@
-"""Small numpy helpers shared by the tasks' pure reward functions."""
+"""Small numpy helpers shared by the tasks' pure reward and termination functions."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def normalized_control_cost(action: np.ndarray, high: np.ndarray) -> np.ndarray:
     """
     a = np.clip(as_float64(action), -high, high) / high
     return np.sum(np.square(a), axis=-1)
+
+
+def reach_reward(
+    next_obs: np.ndarray, action: np.ndarray, *, tip: slice, target: slice, high: np.ndarray, control_cost: float
+) -> np.ndarray:
+    """The reach tasks' reward: ``−‖tip − target‖ − control_cost · Σ (a_i / high_i)²``, vectorized.
+
+    ``tip`` and ``target`` are where the two points lie in the observation (metres).
+    """
+    next_obs = as_float64(next_obs)
+    distance = np.linalg.norm(next_obs[..., tip] - next_obs[..., target], axis=-1)
+    return -distance - control_cost * normalized_control_cost(action, high)
 
 
 def never_terminates(next_obs: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.spec import TaskSpec
-from sim.tasks.common import as_float64, never_terminates, normalized_control_cost
+from sim.spec import symmetric_task_spec
+from sim.tasks.common import never_terminates, reach_reward
 
 ENV_ID = "robopg/KukaReach-v0"
 ENTRY_POINT = "sim.envs.kuka:KukaReachEnv"
@@ -41,24 +41,13 @@ _HIGH = np.array(MAX_VELOCITY)
 
 def reward(obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
     """Negative end-effector-to-target distance minus a control cost; vectorized. ``obs`` is unused."""
-    next_obs = as_float64(next_obs)
-    distance = np.linalg.norm(next_obs[..., EE] - next_obs[..., TARGET], axis=-1)
-    return -distance - CONTROL_COST * normalized_control_cost(action, _HIGH)
+    return reach_reward(next_obs, action, tip=EE, target=TARGET, high=_HIGH, control_cost=CONTROL_COST)
 
 
 # Never terminates: the arm must reach and then hold until the time limit.
 terminated = never_terminates
 
-
-SPEC = TaskSpec(
-    env_id=ENV_ID,
-    obs_names=OBS_NAMES,
-    action_names=ACTION_NAMES,
-    action_low=tuple(-v for v in MAX_VELOCITY),
-    action_high=MAX_VELOCITY,
-    control_hz=CONTROL_HZ,
-    max_episode_steps=MAX_EPISODE_STEPS,
-    solved_return=-10.0,
-    reward=reward,
-    terminated=terminated,
+SPEC = symmetric_task_spec(
+    ENV_ID, OBS_NAMES, ACTION_NAMES, MAX_VELOCITY, control_hz=CONTROL_HZ, max_episode_steps=MAX_EPISODE_STEPS,
+    solved_return=-10.0, reward=reward, terminated=terminated,
 )

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.spec import TaskSpec
-from sim.tasks.common import as_float64, never_terminates, normalized_control_cost
+from sim.spec import symmetric_task_spec
+from sim.tasks.common import never_terminates, reach_reward
 
 ENV_ID = "robopg/Reacher2D-v0"
 ENTRY_POINT = "sim.envs.reacher:Reacher2DEnv"
@@ -31,29 +31,20 @@ OBS_NAMES = (
     "target_x", "target_y", "fingertip_x", "fingertip_y",
 )  # fmt: skip
 ACTION_NAMES = ("shoulder_torque", "elbow_torque")
+TARGET = slice(6, 8)
+FINGERTIP = slice(8, 10)
 _HIGH = np.full(2, MAX_TORQUE)
 
 
 def reward(obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
     """Negative fingertip-to-target distance minus a control cost; vectorized. ``obs`` is unused."""
-    next_obs = as_float64(next_obs)
-    distance = np.linalg.norm(next_obs[..., 8:10] - next_obs[..., 6:8], axis=-1)
-    return -distance - CONTROL_COST * normalized_control_cost(action, _HIGH)
+    return reach_reward(next_obs, action, tip=FINGERTIP, target=TARGET, high=_HIGH, control_cost=CONTROL_COST)
 
 
 # Never terminates: a reach episode runs to its time limit.
 terminated = never_terminates
 
-
-SPEC = TaskSpec(
-    env_id=ENV_ID,
-    obs_names=OBS_NAMES,
-    action_names=ACTION_NAMES,
-    action_low=(-MAX_TORQUE, -MAX_TORQUE),
-    action_high=(MAX_TORQUE, MAX_TORQUE),
-    control_hz=CONTROL_HZ,
-    max_episode_steps=MAX_EPISODE_STEPS,
-    solved_return=-7.0,
-    reward=reward,
-    terminated=terminated,
+SPEC = symmetric_task_spec(
+    ENV_ID, OBS_NAMES, ACTION_NAMES, (MAX_TORQUE, MAX_TORQUE), control_hz=CONTROL_HZ,
+    max_episode_steps=MAX_EPISODE_STEPS, solved_return=-7.0, reward=reward, terminated=terminated,
 )
