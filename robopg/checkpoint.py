@@ -8,13 +8,16 @@ A run folder holds:
   resume.pt        everything a crashed run needs to go on: learner, replay, RNG and loop state
   progress.csv, episodes.csv, eval.csv, tb/, learning_curve.png
 Files are saved with tensors and plain Python values only, so they load with
-``torch.load(weights_only=True)``: opening a foreign file never runs its code.
+``torch.load(weights_only=True)``: opening a foreign file never runs its code. :func:`restore` rebuilds the
+learner a checkpoint holds, for export, evaluation, fine-tuning and resume alike.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import torch
 from robopg import __version__
 from robopg.atomic import atomic_write
 from robopg.errors import CheckpointError
+from robopg.registry import config_from_dict, make_learner
 
 FORMAT = "robopg-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -50,3 +54,49 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a robopg checkpoint (expected format {FORMAT!r})")
     return payload
+
+
+def checkpoint_file(source: Path) -> Path:
+    """A run folder's ``checkpoint.pt``, or ``source`` itself when it is a file."""
+    source = Path(source)
+    return source / CHECKPOINT_FILE if source.is_dir() else source
+
+
+def checkpoint_sha256(source: Path) -> str:
+    """The hash of a run folder's or checkpoint file's checkpoint: what ties an export to its source."""
+    return hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest()
+
+
+@dataclass
+class Restored:
+    """A learner rebuilt from a checkpoint, with the checkpoint's contents and the hash of its file."""
+
+    learner: Any
+    state: dict[str, Any]
+    sha256: str
+
+    def policy(self) -> torch.nn.Module:
+        """The deployable policy (raw observation -> actuator units), in eval mode."""
+        return self.learner.policy().eval()
+
+
+def restore(source: Path) -> Restored:
+    """The learner of a run folder or checkpoint file (``checkpoint.pt``, ``best.pt``, ``resume.pt``), rebuilt
+    from the config the checkpoint records, as export, evaluation and fine-tuning need it."""
+    state = load(source)
+    try:
+        config = config_from_dict(state["config"])
+        learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
+                               torch.Generator())
+        learner.load_state_dict(state["learner"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{checkpoint_file(source)} does not hold a learner robopg can rebuild "
+                              f"({type(exc).__name__}: {exc})") from None
+    return Restored(learner, state, checkpoint_sha256(source))
+
+
+def check_exported_from(policy_sha256: str, source: Path) -> None:
+    """Refuse a checkpoint that the policy about to be fine-tuned was not exported from."""
+    if checkpoint_sha256(source) != policy_sha256:
+        raise CheckpointError(f"the policy was not exported from {source} (checkpoint hash differs); "
+                              "fine-tuning must start from the checkpoint of the deployed policy")

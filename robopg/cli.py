@@ -54,7 +54,8 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def train_sim(
     env: Annotated[str | None, typer.Option(help="Gymnasium id: ours (robopg/...), Gymnasium's, or module:Id.")] = None,
     algo: Annotated[str, typer.Option(
-        help="ddpg, td3, dpg (deterministic); reinforce, ac, a2c, a2c_sil, offpac, a3c (Gaussian policies).")] = "ddpg",
+        help="ddpg, td3, dpg (deterministic); reinforce, ac, a2c, a2c_sil, offpac, a3c (Gaussian policies): "
+             "robopg/registry.py; `robopg config ALGO` lists each one's settings.")] = "ddpg",
     config: Annotated[Path | None, typer.Option(help="TOML file of config values.")] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
@@ -68,8 +69,8 @@ def train_sim(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Train a policy in simulation; its deterministic part (the actor, or the Gaussian mean) is what deploys."""
-    from robopg import train as training
-    from robopg.config import load_config, make_config
+    from robopg.registry import load_config, make_config
+    from robopg.training import run as training
 
     if resume is not None:
         result = training.resume(resume, total_steps=steps, show_progress=not quiet)
@@ -118,18 +119,19 @@ def evaluate_policy(
     """Run a policy without exploration noise and print its mean ± std return."""
     from robopg.envs import make_env
     from robopg.evaluation import evaluate
-    from robopg.onnx_policy import OnnxPolicy, check_fits
+    from robopg.runtime.onnx_policy import OnnxPolicy, check_fits
 
     if policy.suffix == ".onnx":  # onnxruntime alone: what runs on a robot
         act = OnnxPolicy(policy)
         m = act.metadata
         trained_on, obs_dim, low, high = m.env_id, m.obs_dim, m.action_low, m.action_high
     else:
-        from robopg.export import load_policy
-        from robopg.trainer import torch_policy_fn
+        from robopg.checkpoint import restore
+        from robopg.training.loop import torch_policy_fn
 
-        module, state = load_policy(policy)
-        act = torch_policy_fn(module)
+        restored = restore(policy)
+        state = restored.state
+        act = torch_policy_fn(restored.policy())
         trained_on, obs_dim = state["env_id"], state["obs_dim"]
         low, high = state["action_low"].numpy(), state["action_high"].numpy()
     env_id = env or trained_on
@@ -232,9 +234,9 @@ def deploy(
     = False,
 ) -> None:
     """Run an ONNX policy on a robot at a fixed rate, behind the safety layer (onnxruntime only: no torch)."""
-    from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
-    from robopg.onnx_policy import OnnxPolicy
-    from robopg.safety import SafetyConfig, SafetyLayer
+    from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.safety import SafetyConfig, SafetyLayer
 
     act = OnnxPolicy(policy, threads=ort_threads, spinning=ort_spinning)
     meta = act.metadata
@@ -266,43 +268,35 @@ def finetune(
                                            "beat the deployed policy.")] = Path("finetune"),
     episodes: Annotated[int | None, typer.Option(help="Exploring episodes on the robot (warm-up included).")]
     = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file of FinetuneConfig fields.")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of the session's and the method's settings "
+                                                     "(`robopg config METHOD` lists them).")] = None,
+    method: Annotated[str, typer.Option(help="Fine-tuning method (robopg/registry.py).")] = "cautious_a2c",
     baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
     max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
     = None,
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
 ) -> None:
     """Cautious online A2C on the robot, from the deployed policy; keeps the result only if it is better."""
-    import tomllib
-
-    from robopg.deploy import ControlLoop, open_robot, robot_session, task_functions
-    from robopg.errors import ConfigError
-    from robopg.export import load_learner
-    from robopg.finetune import FinetuneConfig, check_policy_matches_checkpoint
+    from robopg.checkpoint import check_exported_from, restore
     from robopg.finetune import finetune as run_finetune
-    from robopg.onnx_policy import OnnxPolicy
-    from robopg.safety import SafetyConfig, SafetyLayer
+    from robopg.finetune import finetune_configs
+    from robopg.registry import read_toml
+    from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.safety import SafetyConfig, SafetyLayer
 
-    fields: dict[str, Any] = {}
-    if config is not None:
-        try:
-            fields = tomllib.loads(config.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            fail(f"cannot read config file {config}: {exc}")
+    fields: dict[str, Any] = read_toml(config) if config is not None else {}
     if episodes is not None:
         fields["episodes"] = episodes
-    try:
-        cfg = FinetuneConfig(**fields)
-    except TypeError as exc:
-        raise ConfigError(f"finetune config: {exc}") from None
+    cfg, method_cfg = finetune_configs(fields, method)
     meta = OnnxPolicy(policy).metadata
-    check_policy_matches_checkpoint(meta.checkpoint_sha256, checkpoint)
-    learner, state = load_learner(checkpoint)
+    check_exported_from(meta.checkpoint_sha256, checkpoint)
+    restored = restore(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
         loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset)
-        result = run_finetune(loop, learner, state, cfg, out, report=lambda r: typer.echo(
+        result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
@@ -312,6 +306,26 @@ def finetune(
         typer.echo(f"wrote {out / 'checkpoint.pt'} and {out / 'policy.onnx'}")
     else:
         typer.echo("no evaluation was clearly better than the deployed policy: nothing written but finetune.csv")
+
+
+@app.command("config")
+@user_errors
+def show_config(
+    algo: Annotated[str, typer.Argument(help="An algorithm (ddpg, a2c, ...) or a fine-tuning method (cautious_a2c).")],
+) -> None:
+    """Print every setting of ALGO with its default, type, range and meaning, as a TOML file to edit."""
+    from robopg.finetune import FinetuneConfig
+    from robopg.registry import ALGORITHMS, algorithm
+    from robopg.settings import describe, to_toml
+
+    entry = ALGORITHMS.get(algo) or algorithm(algo)  # an unknown name: one line with the choices
+    classes = [entry.config] if entry.trains_in_simulation else [FinetuneConfig, entry.config]
+    typer.echo(f"# {algo}: {entry.summary}")
+    if entry.trains_in_simulation:
+        typer.echo(to_toml({"algo": algo}).rstrip())
+    for cls in classes:
+        for name, kind, default, meaning in describe(cls):
+            typer.echo(f"\n# {meaning} ({kind})\n{to_toml({name: default}).rstrip()}")
 
 
 def main() -> None:

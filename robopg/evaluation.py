@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
-PolicyFn = Callable[[np.ndarray], np.ndarray]
+from robopg.runtime.episode import PolicyFn
 
 
 @dataclass(frozen=True)

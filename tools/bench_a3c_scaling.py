@@ -10,9 +10,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from robopg.config import make_config
-from robopg.metrics import first_reaching, read_evaluations
-from robopg.train import train
+from robopg.registry import make_config
+from robopg.training.metrics import first_reaching, read_evaluations
+from robopg.training.run import train
 from sim.spec import task_spec
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from firmware_bridge.link import RobotLink
-from robopg.deploy import ControlLoop, TaskFunctions
-from robopg.onnx_policy import OnnxPolicy
-from robopg.safety import SafetyConfig, SafetyLayer
+from robopg.runtime.deploy import ControlLoop, TaskFunctions
+from robopg.runtime.onnx_policy import OnnxPolicy
+from robopg.runtime.safety import SafetyConfig, SafetyLayer
 
 RATES = (100, 250, 500, 1000)
 

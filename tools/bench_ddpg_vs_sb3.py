@@ -30,9 +30,9 @@ COMMON = {"learning_rate": 1e-3, "batch_size": 256, "buffer_size": 200_000, "lea
 
 
 def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str) -> dict:
-    from robopg.config import make_config
-    from robopg.metrics import read_evaluations
-    from robopg.train import train
+    from robopg.registry import make_config
+    from robopg.training.metrics import read_evaluations
+    from robopg.training.run import train
 
     config = make_config("ddpg", {
         "total_steps": steps, "seed": seed, "actor_hidden": hidden, "critic_hidden": hidden,
@@ -56,7 +56,7 @@ def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int)
 
     from robopg.envs import make_env
     from robopg.evaluation import evaluate
-    from robopg.trainer import EVAL_SEED_OFFSET
+    from robopg.training.loop import EVAL_SEED_OFFSET
 
     torch.set_num_threads(threads)
     env, eval_env = make_env(env_id), make_env(env_id)
@@ -119,7 +119,7 @@ def main() -> None:
         return
 
     import sim
-    from robopg.metrics import first_reaching
+    from robopg.training.metrics import first_reaching
 
     threshold = args.threshold if args.threshold is not None else sim.spec.task_spec(args.env).solved_return
     print(f"env {args.env}, {args.steps} steps, nets {hidden}, batch {COMMON['batch_size']}, 1 update/step, "

@@ -28,14 +28,14 @@ from pathlib import Path
 import torch
 
 from robopg import checkpoint
-from robopg.algos.a2c import A2C
+from robopg.algos.a2c import A2C, A2CConfig
 from robopg.algos.reinforce import reinforce_psi
-from robopg.buffers import Episode
-from robopg.config import A2CConfig, config_from_dict, make_config
+from robopg.core.buffers import Episode
+from robopg.core.returns import gae_advantages, n_step_returns
 from robopg.envs import make_env
-from robopg.on_policy import sample_episodes
-from robopg.returns import gae_advantages, n_step_returns
-from robopg.train import train
+from robopg.registry import config_from_dict, make_config
+from robopg.training.rollouts import sample_episodes
+from robopg.training.run import train
 
 
 def load_a2c(run_dir: Path) -> A2C:

@@ -22,10 +22,10 @@ import onnxruntime as ort
 import torch
 
 from robopg import __version__
-from robopg.algos import make_learner
-from robopg.config import DDPGConfig
+from robopg.algos.ddpg import DDPGConfig
 from robopg.export import OPSET, write_onnx
-from robopg.onnx_policy import OnnxPolicy, PolicyMetadata
+from robopg.registry import make_learner
+from robopg.runtime.onnx_policy import OnnxPolicy, PolicyMetadata
 
 TASKS = {"robopg/CartPoleSwingUp-v0": (5, 1), "robopg/KukaReach-v0": (20, 7)}
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from robopg.config import make_config
 from robopg.envs import make_env
-from robopg.train import train
+from robopg.registry import make_config
+from robopg.training.run import train
 
 SPARSE_ID = "SparseTask-v0"
 

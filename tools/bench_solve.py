@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from robopg.config import load_config, make_config
-from robopg.metrics import first_reaching, read_evaluations
-from robopg.train import train
+from robopg.registry import load_config, make_config
+from robopg.training.metrics import first_reaching, read_evaluations
+from robopg.training.run import train
 from sim.spec import task_spec
 
 

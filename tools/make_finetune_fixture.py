@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from robopg.checkpoint import CHECKPOINT_FILE
-from robopg.config import make_config
-from robopg.train import train
+from robopg.registry import make_config
+from robopg.training.run import train
 
 ENV = "robopg/CartPoleSwingUp-v0"
 CONFIG = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "seed": 0}

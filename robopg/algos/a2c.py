@@ -12,16 +12,33 @@ with R_t = A_t + V(s_t) as the critic's target, and the gradients' global norms 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 import torch
+from torch import nn
 
-from robopg.algos.base import adam
-from robopg.algos.gaussian import GaussianLearner, clipped_step
-from robopg.buffers import Rollout
-from robopg.config import A2CConfig
-from robopg.losses import entropy_bonus, policy_gradient_loss, value_loss
-from robopg.nets import ValueNet
-from robopg.returns import gae_advantages, n_step_returns
+from robopg.algos.gaussian import GaussianLearner
+from robopg.config import OnPolicyConfig
+from robopg.core.buffers import Rollout
+from robopg.core.losses import entropy_bonus, policy_gradient_loss, value_loss
+from robopg.core.nets import ValueNet
+from robopg.core.returns import gae_advantages, n_step_returns
+from robopg.settings import setting
+
+Advantage = Literal["mc", "td", "nstep", "gae"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class A2CConfig(OnPolicyConfig):
+    """Advantage actor-critic (Mnih et al. 2016, synchronous form) with a choice of advantage estimator."""
+
+    rollout_steps: int = setting(16, "steps per simulator per update", ge=1)
+    advantage: Advantage = setting("gae", "advantage estimator: mc, td, nstep or gae")
+    n_step: int = setting(5, "n of the nstep estimator", ge=1)
+    gae_lambda: float = setting(0.95, "λ of the gae estimator", ge=0, le=1)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
 
 
 def advantage_estimate(rollout: Rollout, config: A2CConfig) -> torch.Tensor:
@@ -34,26 +51,25 @@ def advantage_estimate(rollout: Rollout, config: A2CConfig) -> torch.Tensor:
 
 
 class A2C(GaussianLearner):
-    def __init__(
-        self, config: A2CConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
-        generator: torch.Generator,
-    ) -> None:
+    config: A2CConfig
+    critic_name = "value"
+
+    def __init__(self, config: A2CConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+                 generator: torch.Generator) -> None:
         super().__init__(config, obs_dim, action_low, action_high, generator)
-        self.value = ValueNet(obs_dim, config.critic_hidden)
-        self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
         self.entropy_coef = config.entropy_coef  # an A3C worker may explore with its own β
 
-    def parts(self):
-        return {**super().parts(), "value": self.value, "critic_optimizer": self.critic_optimizer}
+    def make_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
+        return ValueNet(obs_dim, self.config.critic_hidden)
 
     @torch.no_grad()
     def values(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The critic's estimate for the rollout: V(s), whatever the action."""
-        return self.value(obs)
+        return self.critic(obs)
 
     @torch.no_grad()
     def state_value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.value(obs)
+        return self.critic(obs)
 
     def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Actor loss + value loss of one rollout (the two nets are disjoint: one backward serves both)."""
@@ -65,16 +81,12 @@ class A2C(GaussianLearner):
         log_prob = dist.log_prob(rollout.actions.flatten(0, 1)).sum(-1)
         entropy = dist.entropy().sum(-1)
         actor_loss = policy_gradient_loss(log_prob, advantages.flatten()) + entropy_bonus(entropy, self.entropy_coef)
-        critic_loss = c.value_coef * value_loss(self.value(obs), returns.flatten())
+        critic_loss = c.value_coef * value_loss(self.critic(obs), returns.flatten())
         stats = {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
                  "entropy": entropy.mean().detach(), "log_std": self.pi.log_std.mean().detach()}
         return actor_loss + critic_loss, stats
 
     def update(self, rollout: Rollout) -> dict[str, torch.Tensor]:
         loss, stats = self.loss(rollout)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clipped_step(self.actor_optimizer, self.pi.parameters(), self.config.max_grad_norm)
-        clipped_step(self.critic_optimizer, self.value.parameters(), self.config.max_grad_norm)
+        self.step(loss)
         return stats

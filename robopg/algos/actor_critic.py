@@ -8,34 +8,37 @@ the lecture's ψ = Q form, the step between REINFORCE and the advantage methods.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from dataclasses import dataclass
 
-from robopg.algos.base import adam
-from robopg.algos.gaussian import GaussianLearner, clipped_step
-from robopg.buffers import Rollout
-from robopg.config import ActorCriticConfig
-from robopg.losses import entropy_bonus, policy_gradient_loss, value_loss
-from robopg.nets import Critic
-from robopg.returns import gae_advantages
+import torch
+from torch import nn
+
+from robopg.algos.gaussian import GaussianLearner
+from robopg.config import OnPolicyConfig
+from robopg.core.buffers import Rollout
+from robopg.core.losses import entropy_bonus, policy_gradient_loss, value_loss
+from robopg.core.nets import Critic
+from robopg.core.returns import gae_advantages
+from robopg.settings import setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorCriticConfig(OnPolicyConfig):
+    """ψ = Q_φ(s, a), Q learned by on-policy TD."""
+
+    rollout_steps: int = setting(16, "steps per simulator per update", ge=1)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
 
 
 class QActorCritic(GaussianLearner):
     config: ActorCriticConfig
+    critic_name = "q"
 
-    def __init__(
-        self, config: ActorCriticConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
-        generator: torch.Generator,
-    ) -> None:
-        super().__init__(config, obs_dim, action_low, action_high, generator)
-        self.q = Critic(obs_dim, len(action_low), config.critic_hidden)
-        self.critic_optimizer = adam(self.q.parameters(), config.critic_lr)
-
-    def parts(self):
-        return {**super().parts(), "q": self.q, "critic_optimizer": self.critic_optimizer}
+    def make_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
+        return Critic(obs_dim, act_dim, self.config.critic_hidden)
 
     def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.q(obs, action.clamp(-1.0, 1.0))[0]  # the env saw the clipped action
+        return self.critic(obs, action.clamp(-1.0, 1.0))[0]  # the env saw the clipped action
 
     @torch.no_grad()
     def values(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -58,10 +61,6 @@ class QActorCritic(GaussianLearner):
         q = self.q_value(obs, actions)
         actor_loss = policy_gradient_loss(log_prob, q) + entropy_bonus(entropy, c.entropy_coef)
         critic_loss = c.value_coef * value_loss(q, target)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        (actor_loss + critic_loss).backward()  # ψ is detached inside the policy-gradient loss
-        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
-        clipped_step(self.critic_optimizer, self.q.parameters(), c.max_grad_norm)
+        self.step(actor_loss + critic_loss)  # ψ is detached inside the policy-gradient loss
         return {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
                 "entropy": entropy.mean().detach()}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-from robopg.buffers import Batch
-from robopg.nets import ActionScaler, DeployablePolicy, RunningNormalizer
+from robopg.core.buffers import Batch
+from robopg.core.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
 
 
 class OffPolicyLearner(Protocol):
@@ -83,3 +84,24 @@ class SavesModules:
         for name, part in self.parts().items():
             part.load_state_dict(state[name])
         self.updates = int(state["updates"])
+
+
+class DeterministicLearner(SavesModules):
+    """What DDPG, TD3 and DPG share: normalizer, action scaling and the deterministic actor μθ."""
+
+    def __init__(self, config, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+                 generator: torch.Generator) -> None:
+        self.config = config
+        self.generator = generator
+        self.act_dim = len(action_low)
+        self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
+        self.scaler = ActionScaler(action_low, action_high)
+        self.actor = Actor(obs_dim, self.act_dim, config.actor_hidden)
+        self.updates = 0
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.normalizer(obs))
+
+    def policy(self) -> DeployablePolicy:
+        return DeployablePolicy(self.normalizer, self.actor, self.scaler)

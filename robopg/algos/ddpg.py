@@ -10,44 +10,68 @@ Targets: θ' ← τθ + (1 − τ)θ' after every actor update.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 import torch
 from torch import nn
 
-from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, matmul_precision, optimizer_step
-from robopg.buffers import Batch
-from robopg.config import DDPGConfig
-from robopg.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
-from robopg.nets import ActionScaler, Actor, Critic, DeployablePolicy
-from robopg.returns import td_target
+from robopg.algos.base import DeterministicLearner, adam, frozen_copy, matmul_precision, optimizer_step
+from robopg.config import OffPolicyConfig, hidden_layers
+from robopg.core.buffers import Batch
+from robopg.core.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
+from robopg.core.nets import Critic
+from robopg.core.returns import td_target
+from robopg.settings import require, setting
+
+MatmulPrecision = Literal["float32", "bfloat16"]
 
 
-class DDPG(SavesModules):
-    def __init__(
-        self,
-        config: DDPGConfig,
-        obs_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        generator: torch.Generator,
-    ) -> None:
-        self.config = config
-        self.generator = generator
-        act_dim = len(action_low)
-        self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
-        self.scaler = ActionScaler(action_low, action_high)
-        self.actor = Actor(obs_dim, act_dim, config.actor_hidden)
-        self.critic = Critic(obs_dim, act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1)
+@dataclass(frozen=True, kw_only=True)
+class DDPGConfig(OffPolicyConfig):
+    """DDPG (Lillicrap et al. 2015); the TD3 fixes (Fujimoto et al. 2018) are options."""
+
+    critic_hidden: tuple[int, ...] = hidden_layers((256, 256), "critic")
+    twin_critics: bool = setting(False, "two critics, the smaller target (TD3's clipped double Q)")
+    policy_delay: int = setting(1, "critic updates per actor update (TD3: 2)", ge=1)
+    target_noise: float = setting(0.0, "target policy smoothing noise, normalized action units (TD3: 0.2)", ge=0)
+    target_noise_clip: float = setting(0.5, "clip of the target policy smoothing noise", ge=0)
+    matmul_precision: MatmulPrecision = setting(
+        "float32", "bfloat16: the update's hidden-layer products on the CPU's bf16 units (weights, outputs, losses "
+                   "and the optimizer stay float32); acting and export are float32")
+
+    def check(self) -> None:
+        super().check()
+        require(self.matmul_precision == "float32" or _cpu_has_bf16(),
+                "matmul_precision 'bfloat16' needs a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+                "this one has none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TD3Config(DDPGConfig):
+    """TD3 (Fujimoto et al. 2018): DDPG with twin critics, target smoothing and delayed actor."""
+
+    twin_critics: bool = setting(True, "two critics, the smaller target (clipped double Q)")
+    policy_delay: int = setting(2, "critic updates per actor update", ge=1)
+    target_noise: float = setting(0.2, "target policy smoothing noise, normalized action units", ge=0)
+
+
+def _cpu_has_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+class DDPG(DeterministicLearner):
+    config: DDPGConfig
+
+    def __init__(self, config: DDPGConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+                 generator: torch.Generator) -> None:
+        super().__init__(config, obs_dim, action_low, action_high, generator)
+        self.critic = Critic(obs_dim, self.act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
         self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
         self.critic_optimizer = adam(self.critic.parameters(), config.critic_lr)
-        self.updates = 0
-
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.normalizer(obs))
-
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         obs, next_obs = self.normalizer(batch.obs), self.normalizer(batch.next_obs)
@@ -75,9 +99,6 @@ class DDPG(SavesModules):
             polyak_update(self.critic_target, self.critic, c.tau)
             metrics["actor_loss"] = loss_actor.detach()
         return metrics
-
-    def policy(self) -> DeployablePolicy:
-        return DeployablePolicy(self.normalizer, self.actor, self.scaler)
 
     def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"normalizer": self.normalizer, "actor": self.actor, "critic": self.critic,

@@ -14,44 +14,44 @@ optionally through replay and with a soft-updated target value network.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, jvp
 
-from robopg.algos.base import SavesModules, adam, frozen_copy, make_normalizer, optimizer_step
-from robopg.buffers import Batch
-from robopg.config import DPGConfig
-from robopg.losses import polyak_update
-from robopg.nets import ActionScaler, Actor, DeployablePolicy, mlp
-from robopg.returns import td_target
+from robopg.algos.base import DeterministicLearner, adam, frozen_copy, optimizer_step
+from robopg.config import OffPolicyConfig, hidden_layers, learning_rate
+from robopg.core.buffers import Batch
+from robopg.core.losses import polyak_update
+from robopg.core.nets import mlp
+from robopg.core.returns import td_target
+from robopg.settings import setting
 
 
-class DPG(SavesModules):
-    def __init__(
-        self,
-        config: DPGConfig,
-        obs_dim: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        generator: torch.Generator,
-    ) -> None:
-        self.config = config
-        act_dim = len(action_low)
-        self.normalizer = make_normalizer(obs_dim, config.normalize_obs)
-        self.scaler = ActionScaler(action_low, action_high)
-        self.actor = Actor(obs_dim, act_dim, config.actor_hidden)
+@dataclass(frozen=True, kw_only=True)
+class DPGConfig(OffPolicyConfig):
+    """Off-policy deterministic actor-critic with a compatible critic (Silver et al. 2014, COPDAC-Q)."""
+
+    actor_hidden: tuple[int, ...] = hidden_layers((64, 64), "actor")
+    actor_lr: float = learning_rate(3e-4, "actor")
+    value_hidden: tuple[int, ...] = hidden_layers((256, 256), "baseline V(s)")
+    use_target_networks: bool = setting(True, "bootstrap from a soft-updated copy of V")
+
+
+class DPG(DeterministicLearner):
+    config: DPGConfig
+
+    def __init__(self, config: DPGConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+                 generator: torch.Generator) -> None:
+        super().__init__(config, obs_dim, action_low, action_high, generator)
         self.value = mlp(obs_dim, 1, config.value_hidden)
         self.value_target = frozen_copy(self.value)
         # w has the shape of θ: one weight per compatible feature. Zero start: no actor step until it learns.
         self.w = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for p in self.actor.parameters())
         self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
         self.critic_optimizer = adam([*self.w, *self.value.parameters()], config.critic_lr)
-        self.updates = 0
-
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.normalizer(obs))
 
     def policy_gradient_direction(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μθ(s) and ∇θμθ(s)ᵀ w = ∇aQ^w(s, a), differentiable in w."""
@@ -79,9 +79,6 @@ class DPG(SavesModules):
             polyak_update(self.value_target, self.value, c.tau)
         self.updates += 1
         return {"critic_loss": loss_critic.detach(), "actor_loss": loss_actor.detach()}
-
-    def policy(self) -> DeployablePolicy:
-        return DeployablePolicy(self.normalizer, self.actor, self.scaler)
 
     def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {"normalizer": self.normalizer, "actor": self.actor, "value": self.value,

@@ -9,31 +9,45 @@ after the target policy has moved on. The value baseline is fitted to the same w
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from dataclasses import dataclass
 
-from robopg.algos.base import adam
-from robopg.algos.gaussian import GaussianLearner, clipped_step
-from robopg.buffers import Episode
-from robopg.config import OffPACConfig
-from robopg.losses import entropy_bonus, per_decision_weights
-from robopg.nets import ValueNet
-from robopg.returns import discounted_returns
+import torch
+from torch import nn
+
+from robopg.algos.gaussian import GaussianLearner
+from robopg.config import OnPolicyConfig
+from robopg.core.buffers import Episode
+from robopg.core.losses import entropy_bonus, per_decision_weights
+from robopg.core.nets import ValueNet
+from robopg.core.returns import discounted_returns
+from robopg.settings import require, setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffPACConfig(OnPolicyConfig):
+    """Episodes from a behaviour policy b (the policy with its standard deviation times ``behaviour_std_scale``)
+    with b(a|s) stored, replayed with per-decision importance weights truncated at ``rho_clip``, and a value
+    baseline."""
+
+    episodes_per_update: int = setting(4, "new episodes collected per update", ge=1)
+    replay_episodes: int = setting(32, "capacity of the episode replay", ge=1, most=10**6)
+    replay_batch: int = setting(8, "episodes replayed per update", ge=1)
+    behaviour_std_scale: float = setting(1.5, "b's standard deviation over π's (b must cover π)", ge=1)
+    rho_clip: float = setting(2.0, "truncation c̄ of the importance weights", gt=0)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
+
+    def check(self) -> None:
+        super().check()
+        require(self.replay_batch <= self.replay_episodes,
+                f"replay_batch ({self.replay_batch}) must not exceed replay_episodes ({self.replay_episodes})")
 
 
 class OffPAC(GaussianLearner):
     config: OffPACConfig
+    critic_name = "value"
 
-    def __init__(
-        self, config: OffPACConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
-        generator: torch.Generator,
-    ) -> None:
-        super().__init__(config, obs_dim, action_low, action_high, generator)
-        self.value = ValueNet(obs_dim, config.critic_hidden)
-        self.critic_optimizer = adam(self.value.parameters(), config.critic_lr)
-
-    def parts(self):
-        return {**super().parts(), "value": self.value, "critic_optimizer": self.critic_optimizer}
+    def make_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
+        return ValueNet(obs_dim, self.config.critic_hidden)
 
     @torch.no_grad()
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,14 +67,10 @@ class OffPAC(GaussianLearner):
         weights = torch.cat([per_decision_weights(lp, e.behaviour_log_probs, c.rho_clip)
                              for lp, e in zip(log_pi.split(lengths), episodes, strict=True)])
         returns = torch.cat([discounted_returns(e.rewards, torch.zeros_like(e.rewards), c.gamma) for e in episodes])
-        value = self.value(obs)
+        value = self.critic(obs)
         advantage = (returns - value).detach()
         actor_loss = -(log_pi * weights * advantage).sum() / len(episodes) + entropy_bonus(entropy, c.entropy_coef)
         critic_loss = c.value_coef * (weights * (returns - value).square()).mean()
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        (actor_loss + critic_loss).backward()
-        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
-        clipped_step(self.critic_optimizer, self.value.parameters(), c.max_grad_norm)
+        self.step(actor_loss + critic_loss)
         return {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
                 "mean_weight": weights.mean(), "entropy": entropy.mean().detach()}

@@ -9,13 +9,27 @@ reinforcement learning"), on N whole episodes per update:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
-from robopg.algos.gaussian import GaussianLearner, clipped_step
-from robopg.buffers import Episode
-from robopg.config import ReinforceConfig
-from robopg.losses import entropy_bonus
-from robopg.returns import discounted_returns, episode_returns
+from robopg.algos.gaussian import GaussianLearner
+from robopg.config import OnPolicyConfig
+from robopg.core.buffers import Episode
+from robopg.core.losses import entropy_bonus
+from robopg.core.returns import discounted_returns, episode_returns
+from robopg.settings import setting
+
+ReinforceVariant = Literal["return", "baseline", "reward_to_go"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinforceConfig(OnPolicyConfig):
+    """REINFORCE on whole episodes: ψ_t = R(τ), R(τ) − mean R, or the reward-to-go."""
+
+    variant: ReinforceVariant = setting("reward_to_go", "ψ: return, baseline or reward_to_go")
+    episodes_per_update: int = setting(8, "whole episodes per update", ge=1)
 
 
 def reinforce_psi(episodes: list[Episode], variant: str, gamma: float) -> list[torch.Tensor]:
@@ -40,8 +54,6 @@ class Reinforce(GaussianLearner):
         entropy = dist.entropy().sum(-1)
         # Sum over time, mean over episodes: the lecture's 1/N Σ_i Σ_t.
         loss = -(log_prob * psi).sum() / len(episodes) + entropy_bonus(entropy, c.entropy_coef)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
+        self.step(loss)
         return {"actor_loss": loss.detach(), "entropy": entropy.mean().detach(),
                 "log_std": self.pi.log_std.mean().detach()}

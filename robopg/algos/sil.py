@@ -7,12 +7,26 @@ Only transitions whose return beat the current value estimate teach anything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from robopg.algos.a2c import A2C
-from robopg.algos.gaussian import clipped_step
-from robopg.config import SILConfig
-from robopg.losses import self_imitation_losses
+from robopg.algos.a2c import A2C, A2CConfig
+from robopg.core.losses import self_imitation_losses
+from robopg.settings import setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class SILConfig(A2CConfig):
+    """A2C plus ``sil_updates`` prioritized minibatches of past (s, a, R) per A2C update, learning only where
+    the return beat V(s)."""
+
+    sil_updates: int = setting(2, "self-imitation minibatches per A2C update", ge=1)
+    sil_batch_size: int = setting(64, "transitions per self-imitation minibatch", ge=1)
+    sil_buffer_size: int = setting(100_000, "capacity of the self-imitation replay", ge=1, most=10**9)
+    sil_value_coef: float = setting(0.01, "weight of the self-imitation value loss", gt=0)
+    sil_alpha: float = setting(0.6, "prioritization exponent α", ge=0, le=1)
+    sil_beta: float = setting(0.1, "importance-weight exponent β", ge=0, le=1)
 
 
 class A2CSIL(A2C):
@@ -24,11 +38,7 @@ class A2CSIL(A2C):
         """One self-imitation step on normalized ``obs``; returns stats and the new priorities."""
         c = self.config
         log_prob = self.pi.log_prob(obs, actions)
-        actor_loss, critic_loss, priorities = self_imitation_losses(log_prob, self.value(obs), returns, weights)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        (actor_loss + c.sil_value_coef * critic_loss).backward()
-        clipped_step(self.actor_optimizer, self.pi.parameters(), c.max_grad_norm)
-        clipped_step(self.critic_optimizer, self.value.parameters(), c.max_grad_norm)
+        actor_loss, critic_loss, priorities = self_imitation_losses(log_prob, self.critic(obs), returns, weights)
+        self.step(actor_loss + c.sil_value_coef * critic_loss)
         return ({"sil_actor_loss": actor_loss.detach(), "sil_critic_loss": critic_loss.detach(),
                  "sil_useful": (priorities > 0).float().mean()}, priorities)

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
 import torch
 
 from robopg import __version__, checkpoint
-from robopg.algos import make_learner
 from robopg.atomic import atomic_path
-from robopg.config import config_from_dict
+from robopg.core.nets import RunningNormalizer
 from robopg.envs import make_env
 from robopg.errors import EnvError, ExportError
-from robopg.nets import RunningNormalizer
-from robopg.onnx_policy import OnnxPolicy, PolicyMetadata
+from robopg.runtime.onnx_policy import OnnxPolicy, PolicyMetadata
+from sim.spec import task_spec
 
 OPSET = 18
 # Largest difference allowed between onnxruntime and torch, in normalized action units (the error divided by
@@ -47,34 +44,8 @@ class ExportReport:
     checked_observations: int
 
 
-def checkpoint_file(source: Path) -> Path:
-    return source / checkpoint.CHECKPOINT_FILE if source.is_dir() else source
-
-
-def checkpoint_sha256(source: Path) -> str:
-    """The hash of a run folder's or checkpoint file's checkpoint: what ties an export to its source."""
-    return hashlib.sha256(checkpoint_file(source).read_bytes()).hexdigest()
-
-
-def load_learner(source: Path) -> tuple[Any, dict]:
-    """The learner of a run folder or checkpoint file, and the checkpoint."""
-    state = checkpoint.load(source)
-    config = config_from_dict(state["config"])
-    learner = make_learner(config, state["obs_dim"], state["action_low"].numpy(), state["action_high"].numpy(),
-                           torch.Generator())
-    learner.load_state_dict(state["learner"])
-    return learner, state
-
-
-def load_policy(source: Path) -> tuple[torch.nn.Module, dict]:
-    """The deployable policy of a run folder or checkpoint file, in eval mode, and the checkpoint."""
-    learner, state = load_learner(source)
-    return learner.policy().eval(), state
-
-
-def metadata_for(state: dict, source: Path) -> PolicyMetadata:
-    from sim.spec import task_spec
-
+def metadata_for(restored: checkpoint.Restored) -> PolicyMetadata:
+    state = restored.state
     try:
         spec = task_spec(state["env_id"])
         obs_names, action_names, control_hz = spec.obs_names, spec.action_names, spec.control_hz
@@ -86,7 +57,7 @@ def metadata_for(state: dict, source: Path) -> PolicyMetadata:
         action_low=tuple(float(v) for v in state["action_low"]),
         action_high=tuple(float(v) for v in state["action_high"]),
         control_hz=control_hz, env_id=state["env_id"], algo=state["algo"], robopg_version=__version__,
-        checkpoint_sha256=checkpoint_sha256(source), opset=OPSET,
+        checkpoint_sha256=restored.sha256, opset=OPSET,
     )
 
 
@@ -134,9 +105,8 @@ def exporter_quiet() -> Iterator[None]:
 
 def export_policy(source: Path, out: Path) -> ExportReport:
     """Write ``source``'s policy (a run folder or checkpoint) to ``out`` as ONNX; see :func:`write_onnx`."""
-    source = Path(source)
-    policy, state = load_policy(source)
-    return write_onnx(policy, metadata_for(state, source), Path(out))
+    restored = checkpoint.restore(Path(source))
+    return write_onnx(restored.policy(), metadata_for(restored), Path(out))
 
 
 def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> ExportReport:

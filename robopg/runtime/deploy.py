@@ -31,11 +31,11 @@ from firmware_bridge.errors import LinkError
 from firmware_bridge.link import Observation, RobotInfo, RobotLink
 from robopg.atomic import atomic_path
 from robopg.errors import RobopgError
-from robopg.onnx_policy import PolicyMetadata, check_fits
-from robopg.safety import SafetyLayer
+from robopg.runtime.episode import PolicyFn, RobotEpisode
+from robopg.runtime.onnx_policy import PolicyMetadata, check_fits
+from robopg.runtime.safety import SafetyLayer
 
-PolicyFn = Callable[[np.ndarray], np.ndarray]
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+StepRewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], float]  # one step's reward r(obs, command, next_obs)
 TerminatedFn = Callable[[np.ndarray], bool]
 LATCHES = StatusFlags.ESTOP | StatusFlags.FAULT
 
@@ -79,29 +79,10 @@ class DeadlineStats:
 
 
 @dataclass
-class Episode:
-    """One episode on the robot: observations (T+1), the policy's actions and the commands sent (T each)."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    commands: np.ndarray
-    rewards: np.ndarray
-    terminated: bool
-    stopped_by_safety: bool
-
-    @property
-    def ret(self) -> float:
-        return float(self.rewards.sum())
-
-    def __len__(self) -> int:
-        return len(self.actions)
-
-
-@dataclass
 class TaskFunctions:
     """What the robot side computes from sensor data: reward, termination, episode length."""
 
-    reward: RewardFn
+    reward: StepRewardFn
     terminated: TerminatedFn
     max_steps: int
 
@@ -159,7 +140,7 @@ class ControlLoop:
         period = link.info.control_period if not link.info.lockstep else (None if rate_hz is None else 1 / rate_hz)
         self.deadlines = DeadlineStats(period)
         self.wait_for_operator = wait_for_operator
-        self.trajectory: list[Episode] = []
+        self.trajectory: list[RobotEpisode] = []
 
     def start_episode(self) -> Observation:
         """RESET where the robot can; otherwise the operator puts it back, and CLEAR releases the parking e-stop."""
@@ -184,7 +165,7 @@ class ControlLoop:
         else:
             self.link.estop()
 
-    def run_episode(self, policy: PolicyFn) -> Episode:
+    def run_episode(self, policy: PolicyFn) -> RobotEpisode:
         obs = self.start_episode().values
         observations, actions, commands, rewards = [obs], [], [], []
         terminated = stopped = False
@@ -220,7 +201,7 @@ class ControlLoop:
             if terminated or stopped:
                 break
         self.park()
-        episode = Episode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
+        episode = RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
                           np.asarray(rewards, dtype=np.float64), terminated, stopped)
         self.trajectory.append(episode)
         return episode

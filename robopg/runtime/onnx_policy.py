@@ -94,12 +94,6 @@ class OnnxPolicy:
         (action,) = self.session.run(None, {self.input_name: obs[None] if obs.ndim == 1 else obs})
         return action[0] if obs.ndim == 1 else action
 
-    def check_compatible(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
-                         what: str = "the environment") -> None:
-        """Refuse a robot or env whose sizes or action limits differ from the policy's."""
-        m = self.metadata
-        check_fits(m.obs_dim, np.array(m.action_low), np.array(m.action_high), obs_dim, action_low, action_high, what)
-
 
 def check_fits(policy_obs_dim: int, policy_low: np.ndarray, policy_high: np.ndarray, obs_dim: int,
                action_low: np.ndarray, action_high: np.ndarray, what: str) -> None:

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from robopg import checkpoint
-from robopg.algos import make_learner
 from robopg.algos.base import anneal_learning_rates
-from robopg.config import RunConfig, config_to_dict
+from robopg.config import RunConfig
 from robopg.envs import make_env
 from robopg.errors import RunDirError
 from robopg.evaluation import EvalResult, PolicyFn, evaluate
-from robopg.metrics import RunLogger
-from robopg.progress import ProgressReporter
+from robopg.registry import config_to_dict, make_learner, name_of
+from robopg.training.metrics import RunLogger
+from robopg.training.progress import ProgressReporter
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
 
@@ -82,6 +82,7 @@ def crossed(before: int, after: int, every: int) -> bool:
 class Trainer(ABC):
     def __init__(self, env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True) -> None:
         self.env_id, self.config, self.run_dir = env_id, config, Path(run_dir)
+        self.algo = name_of(config)
         self.show_progress = show_progress
         torch.set_num_threads(config.torch_threads)
         torch.manual_seed(config.seed)
@@ -140,7 +141,7 @@ class Trainer(ABC):
     def metadata(self) -> dict[str, Any]:
         return {
             "env_id": self.env_id,
-            "algo": self.config.algo,
+            "algo": self.algo,
             "config": config_to_dict(self.config),
             "obs_dim": self.obs_dim,
             "action_low": torch.from_numpy(self.action_low),
@@ -194,7 +195,7 @@ class Trainer(ABC):
         if resume_state is not None:
             self.restore(resume_state)
         logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None)
-        reporter = ProgressReporter(f"{c.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
+        reporter = ProgressReporter(f"{self.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
         stats: dict[str, torch.Tensor | float] = {}
         optimizers = [part for part in self.learner.parts().values() if isinstance(part, torch.optim.Optimizer)]
@@ -235,7 +236,7 @@ class Trainer(ABC):
         finally:
             reporter.close()
             logger.close()
-        logger.plot(f"{c.algo.upper()} on {self.env_id}")
+        logger.plot(f"{self.algo.upper()} on {self.env_id}")
         final_eval = self.last_eval or self.evaluate()
         assert self.best_eval is not None  # set by the evaluation above, if not before
         self.close()

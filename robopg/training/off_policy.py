@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from robopg.algos import OffPolicyLearner
-from robopg.buffers import Batch, ReplayBuffer
+from robopg.algos.base import OffPolicyLearner
 from robopg.config import OffPolicyConfig
+from robopg.core.buffers import Batch, ReplayBuffer
+from robopg.core.noise import make_noise
 from robopg.envs import make_env
-from robopg.noise import make_noise
-from robopg.trainer import Advance, Trainer
+from robopg.training.loop import Advance, Trainer
 
 NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not 256
 

@@ -30,10 +30,6 @@ class ProgressReporter:
         elif self.enabled:
             print(f"{self.description} {step}/{self.total} {info}", file=sys.stderr, flush=True)
 
-    def message(self, text: str) -> None:
-        if self.enabled:
-            self.console.print(text)
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()

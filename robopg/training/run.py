@@ -1,4 +1,4 @@
-"""Entry points: train a new run, or resume one, with the trainer that fits the algorithm."""
+"""Entry points: train a new run, or resume one, with the trainer of the algorithm's kind."""
 
 from __future__ import annotations
 
@@ -7,18 +7,32 @@ from pathlib import Path
 
 from robopg import checkpoint
 from robopg.atomic import atomic_write_text
-from robopg.config import OffPolicyConfig, RunConfig, config_from_dict, config_to_toml
+from robopg.config import RunConfig
 from robopg.envs import make_env
-from robopg.off_policy import OffPolicyTrainer
-from robopg.trainer import RunDirError, Trainer, TrainResult, prepare_new_run_dir
+from robopg.errors import ConfigError, RunDirError
+from robopg.registry import Kind, algorithm, config_from_dict, config_to_dict, name_of
+from robopg.settings import to_toml
+from robopg.training.a3c.trainer import A3CTrainer
+from robopg.training.loop import Trainer, TrainResult, prepare_new_run_dir
+from robopg.training.off_policy import OffPolicyTrainer
+from robopg.training.on_policy import EpisodeReplayTrainer, EpisodeTrainer, RolloutTrainer, SILTrainer
+
+# The trainer of each kind of algorithm that trains in simulation (robopg/registry.py gives each its kind).
+TRAINERS: dict[Kind, type[Trainer]] = {
+    "off_policy": OffPolicyTrainer,
+    "rollouts": RolloutTrainer,
+    "self_imitation": SILTrainer,
+    "episodes": EpisodeTrainer,
+    "episode_replay": EpisodeReplayTrainer,
+    "a3c": A3CTrainer,
+}
 
 
 def make_trainer(env_id: str, config: RunConfig, run_dir: Path, show_progress: bool) -> Trainer:
-    if isinstance(config, OffPolicyConfig):
-        return OffPolicyTrainer(env_id, config, run_dir, show_progress=show_progress)
-    from robopg.on_policy import make_on_policy_trainer
-
-    return make_on_policy_trainer(env_id, config, run_dir, show_progress=show_progress)
+    kind = algorithm(name_of(config)).kind
+    if kind not in TRAINERS:
+        raise ConfigError(f"{name_of(config)} does not train in simulation")
+    return TRAINERS[kind](env_id, config, run_dir, show_progress=show_progress)
 
 
 def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True) -> TrainResult:
@@ -27,7 +41,7 @@ def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool 
     make_env(env_id).close()  # a bad env id is an error before any folder is made
     prepare_new_run_dir(run_dir)
     trainer = make_trainer(env_id, config, run_dir, show_progress)
-    atomic_write_text(run_dir / checkpoint.CONFIG_FILE, config_to_toml(config))
+    atomic_write_text(run_dir / checkpoint.CONFIG_FILE, to_toml(config_to_dict(config)))
     return trainer.run()
 
 
@@ -43,4 +57,4 @@ def resume(run_dir: Path, *, total_steps: int | None = None, show_progress: bool
     return make_trainer(state["env_id"], config, run_dir, show_progress).run(resume_state=state)
 
 
-__all__ = ["RunDirError", "TrainResult", "resume", "train"]
+__all__ = ["TRAINERS", "RunDirError", "TrainResult", "make_trainer", "resume", "train"]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from robopg.config import ConfigError, make_config
-from robopg.train import train
+from robopg.errors import ConfigError
+from robopg.registry import make_config
+from robopg.training.run import train
 
 A3C = {"total_steps": 16_000, "workers": 2, "rollout_steps": 16, "actor_lr": 3e-3, "critic_lr": 3e-3,
        "actor_hidden": [16], "critic_hidden": [16], "eval_every": 16_000, "eval_episodes": 10, "log_every": 2_000,

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from robopg.buffers import ReplayBuffer
-from robopg.config import CONFIG_CLASSES, ConfigError, config_from_dict, config_to_dict, load_config, make_config
-from robopg.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from robopg.core.buffers import ReplayBuffer
+from robopg.core.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from robopg.errors import ConfigError
+from robopg.registry import config_from_dict, config_to_dict, load_config, make_config, name_of, names
 
 
 def filled(capacity=4, n=6):
@@ -111,9 +112,9 @@ def test_config_toml_round_trip(tmp_path):
                          ids=lambda p: p.name)
 def test_shipped_configs_are_valid_for_their_algorithm(path):
     # The longest algorithm name the file's name starts with: a2c_swingup -> a2c, a2c_sil_sparse -> a2c_sil.
-    algo = max((name for name in CONFIG_CLASSES if path.stem.startswith(f"{name}_")), key=len)
+    algo = max((name for name in names() if path.stem.startswith(f"{name}_")), key=len)
     config = load_config(algo, path)
-    assert config.algo == algo
+    assert name_of(config) == algo
 
 
 def test_annealing_decays_every_learning_rate_linearly_and_resumes_from_the_initial_rate():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import modules_loaded_by_cli
 
-from robopg.config import make_config
 from robopg.export import export_policy
-from robopg.train import train
+from robopg.registry import make_config
+from robopg.training.run import train
 from sim.virtual_robot import CommandLog
 
 ENV = "robopg/CartPoleSwingUp-v0"

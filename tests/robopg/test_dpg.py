@@ -5,7 +5,7 @@ import torch
 from torch.func import functional_call, jacrev
 
 from robopg.algos.dpg import DPG
-from robopg.config import make_config
+from robopg.registry import make_config
 
 
 def test_grad_a_q_equals_jacobian_times_w():
@@ -32,7 +32,7 @@ def test_advantage_vanishes_at_the_policy_action_and_w_learns():
     torch.manual_seed(0)
     config = make_config("dpg", {"actor_hidden": [8], "value_hidden": [8], "normalize_obs": False})
     learner = DPG(config, 2, np.array([-1.0]), np.array([1.0]), torch.Generator().manual_seed(0))
-    from robopg.buffers import Batch
+    from robopg.core.buffers import Batch
 
     obs = torch.randn(64, 2)
     with torch.no_grad():

@@ -9,15 +9,16 @@ import pytest
 import torch
 from conftest import invoke, modules_loaded_by_cli
 
-from robopg import export as export_module
-from robopg.config import make_config
+from robopg.checkpoint import restore
 from robopg.envs import make_env
 from robopg.errors import ExportError, PolicyFileError
 from robopg.evaluation import evaluate
-from robopg.export import export_policy, load_policy
-from robopg.onnx_policy import OnnxPolicy
-from robopg.train import train
-from robopg.trainer import torch_policy_fn
+from robopg.export import export_policy
+from robopg.export import to_onnx as export_module
+from robopg.registry import make_config
+from robopg.runtime.onnx_policy import OnnxPolicy
+from robopg.training.loop import torch_policy_fn
+from robopg.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_export_matches_torch_with_a_dynamic_batch(runs, exported, algo):
     report = exported[algo]
     assert report.max_normalized_error <= export_module.TOLERANCE and report.checked_observations > 200
     policy = OnnxPolicy(report.path)
-    module, _ = load_policy(runs / algo)
+    module = restore(runs / algo).policy()
     obs = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32) * 3
     with torch.no_grad():
         expected = module(torch.from_numpy(obs)).numpy()
@@ -64,7 +65,8 @@ def test_metadata_tells_a_robot_what_it_needs(exported):
 
 
 def test_a_gaussian_policy_exports_its_mean(runs, exported):
-    module, state = load_policy(runs / "a2c")
+    restored = restore(runs / "a2c")
+    module, state = restored.policy(), restored.state
     obs = torch.randn(5, 3)
     assert "pi.mean.0.weight" in {f"pi.{k}" for k in state["learner"]["pi"]}
     with torch.no_grad():
@@ -72,7 +74,7 @@ def test_a_gaussian_policy_exports_its_mean(runs, exported):
 
 
 def test_onnx_and_torch_policies_earn_the_same_returns(runs, exported):
-    module, _ = load_policy(runs / "ddpg")
+    module = restore(runs / "ddpg").policy()
     onnx_result = evaluate(OnnxPolicy(exported["ddpg"].path), make_env("Pendulum-v1"), 3, seed=5)
     torch_result = evaluate(torch_policy_fn(module), make_env("Pendulum-v1"), 3, seed=5)
     assert np.allclose(onnx_result.returns, torch_result.returns, rtol=1e-4)

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from robopg.config import make_config
-from robopg.deploy import Episode
+from robopg.algos.cautious_a2c import CautiousA2C, CautiousA2CConfig
+from robopg.checkpoint import restore
+from robopg.core.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
 from robopg.errors import ConfigError
-from robopg.export import export_policy, load_learner
-from robopg.finetune import CautiousA2C, FinetuneConfig, clearly_better, finetune
-from robopg.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
-from robopg.onnx_policy import OnnxPolicy
-from robopg.train import train
+from robopg.export import export_policy
+from robopg.finetune import FinetuneConfig, clearly_better, finetune, finetune_configs
+from robopg.registry import make_config
+from robopg.runtime.episode import RobotEpisode as Episode
+from robopg.runtime.onnx_policy import OnnxPolicy
+from robopg.training.run import train
 from sim.virtual_robot import CommandLog
 
 ROBOPG = [sys.executable, "-m", "robopg.cli"]
@@ -28,34 +30,36 @@ def small_policy() -> DeployablePolicy:
     return DeployablePolicy(RunningNormalizer(1), Actor(1, 1, [16]), ActionScaler(np.array([-1.0]), np.array([1.0])))
 
 
-def random_episode(rng: np.random.Generator, steps: int = 20) -> tuple[Episode, list[np.ndarray]]:
+def random_episode(rng: np.random.Generator, steps: int = 20) -> Episode:
+    """The policy's actions are the unclipped samples (the scaler is the identity); the commands are clipped."""
     obs = rng.normal(size=(steps + 1, 1)).astype(np.float32)
-    units = [rng.normal(size=1).astype(np.float32) for _ in range(steps)]
-    actions = np.clip(np.asarray(units), -1, 1)
-    return Episode(obs, actions, actions, rng.normal(size=steps), False, False), units
+    units = np.asarray([rng.normal(size=1).astype(np.float32) for _ in range(steps)])
+    return Episode(obs, units, np.clip(units, -1, 1), rng.normal(size=steps), False, False)
 
 
 def test_config_is_checked():
     with pytest.raises(ConfigError, match="std <= max_std"):
-        FinetuneConfig(std=0.5, max_std=0.2)
+        CautiousA2CConfig(std=0.5, max_std=0.2)
     with pytest.raises(ConfigError, match="episodes must be > warmup_episodes"):
-        FinetuneConfig(episodes=4, warmup_episodes=4)
+        finetune_configs({"episodes": 4, "warmup_episodes": 4})
+    with pytest.raises(ConfigError, match="unknown finetune config key"):
+        finetune_configs({"episodez": 4})
 
 
 def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound():
-    config = FinetuneConfig(actor_lr=0.3, max_kl=0.01, max_drift=0.05, train_output_layer_only=False)
+    config = CautiousA2CConfig(actor_lr=0.3, max_kl=0.01, max_drift=0.05, train_output_layer_only=False)
     learner = CautiousA2C(small_policy(), config)
     rng = np.random.default_rng(0)
     batch = [random_episode(rng) for _ in range(2)]
-    learner.fit_critic([ep for ep, _ in batch])
-    kl, drift = learner.actor_update([ep for ep, _ in batch], [units for _, units in batch])
+    learner.fit_critic(batch)
+    kl, drift = learner.actor_update(batch)
     assert 0.0 < kl <= 0.01
     assert 0.0 < drift <= 0.05 + 1e-6
     assert learner.drift() == pytest.approx(drift)
 
 
 def test_the_critic_fits_discounted_returns():
-    config = FinetuneConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5, value_scale=1.0)
+    config = CautiousA2CConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5, value_scale=1.0)
     learner = CautiousA2C(small_policy(), config)
     obs = np.linspace(-1, 1, 4, dtype=np.float32)[:, None]
     rewards = np.ones(3)
@@ -75,11 +79,12 @@ class OneStateRobot:
 
     def run_episode(self, policy) -> Episode:
         obs = np.full((11, 1), 0.3, dtype=np.float32)
-        actions = np.array([np.clip(policy(obs[0]), -1, 1) for _ in range(10)], dtype=np.float32)
-        rewards = -np.square(actions[:, 0] - 0.5) + 0.01 * self.rng.normal(size=10)
+        actions = np.array([policy(obs[0]) for _ in range(10)], dtype=np.float32)
+        commands = np.clip(actions, -1, 1)  # as the safety layer clips to the action limits
+        rewards = -np.square(commands[:, 0] - 0.5) + 0.01 * self.rng.normal(size=10)
         if self.constant_reward is not None:
             rewards = np.full(10, self.constant_reward)
-        return Episode(obs, actions, actions, rewards, False, False)
+        return Episode(obs, actions, commands, rewards, False, False)
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +110,14 @@ def test_clearly_better_is_welchs_test_at_z_standard_errors():
 
 
 def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy(toy_run, tmp_path):
-    learner, state = load_learner(toy_run)
+    restored = restore(toy_run)
+    learner, state = restored.learner, restored.state
     obs = torch.tensor([0.3])
     deployed = learner.policy()(obs).item()
-    config = FinetuneConfig(episodes=30, warmup_episodes=6, episodes_per_update=2, eval_every=4, actor_lr=3e-3,
-                            actor_steps=1, std=0.1, max_kl=0.05, value_scale=1.0)
-    result = finetune(OneStateRobot(), learner, state, config, tmp_path)
+    config, method = finetune_configs({"episodes": 30, "warmup_episodes": 6, "episodes_per_update": 2,
+                                       "eval_every": 4, "actor_lr": 3e-3, "actor_steps": 1, "std": 0.1,
+                                       "max_kl": 0.05, "value_scale": 1.0})
+    result = finetune(OneStateRobot(), learner, state, config, method, tmp_path)
     final = learner.policy()(obs).item()
     assert result.improved and result.best > result.baseline
     assert abs(final - 0.5) < abs(deployed - 0.5) - 0.1, (deployed, final)
@@ -122,9 +129,11 @@ def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy
 
 
 def test_nothing_is_written_when_no_evaluation_is_clearly_better(toy_run, tmp_path):
-    learner, state = load_learner(toy_run)
+    restored = restore(toy_run)
+    learner, state = restored.learner, restored.state
     deployed = learner.policy()(torch.tensor([0.3])).item()
-    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=10), tmp_path)
+    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=10),
+                      CautiousA2CConfig(), tmp_path)
     assert not result.improved
     assert [p.name for p in tmp_path.iterdir()] == ["finetune.csv"]
     assert learner.policy()(torch.tensor([0.3])).item() == deployed  # the deployed policy is what stays

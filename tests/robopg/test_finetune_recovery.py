@@ -14,7 +14,7 @@ from pathlib import Path
 from robopg.envs import make_env
 from robopg.evaluation import evaluate
 from robopg.export import export_policy
-from robopg.onnx_policy import OnnxPolicy
+from robopg.runtime.onnx_policy import OnnxPolicy
 from sim.virtual_robot import CommandLog
 
 FIXTURE = Path(__file__).parent / "fixtures" / "swingup_ddpg.pt"

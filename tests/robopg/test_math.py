@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from robopg.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
-from robopg.returns import td_target
+from robopg.core.losses import critic_loss, deterministic_actor_loss, polyak_update, smoothed_target_action
+from robopg.core.returns import td_target
 
 
 def test_td_target_bootstraps_unless_terminated():

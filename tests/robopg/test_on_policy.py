@@ -6,18 +6,18 @@ import torch
 
 from robopg.algos.a2c import advantage_estimate
 from robopg.algos.reinforce import reinforce_psi
-from robopg.buffers import Episode, PrioritizedReturns, Rollout
-from robopg.config import make_config
-from robopg.losses import (
+from robopg.core.buffers import Episode, PrioritizedReturns, Rollout
+from robopg.core.losses import (
     entropy_bonus,
     per_decision_weights,
     policy_gradient_loss,
     self_imitation_losses,
     value_loss,
 )
-from robopg.nets import GaussianPolicy
-from robopg.returns import gae_advantages, n_step_returns
-from robopg.train import train
+from robopg.core.nets import GaussianPolicy
+from robopg.core.returns import gae_advantages, n_step_returns
+from robopg.registry import make_config
+from robopg.training.run import train
 
 
 def test_gaussian_log_prob_and_entropy_by_hand():

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from robopg import config as config_module
-from robopg.algos import make_learner
+from robopg.algos import ddpg as config_module
 from robopg.algos.base import matmul_precision
-from robopg.buffers import Batch
-from robopg.config import ConfigError, make_config
-from robopg.nets import mlp
+from robopg.core.buffers import Batch
+from robopg.core.nets import mlp
+from robopg.errors import ConfigError
+from robopg.registry import make_config, make_learner
 
 needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="no bf16 on this CPU")
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from robopg.returns import discounted_returns, episode_returns, gae_advantages, n_step_returns
+from robopg.core.returns import discounted_returns, episode_returns, gae_advantages, n_step_returns
 
 R = torch.tensor([1.0, 2.0, 3.0, 4.0])
 NOT_DONE = torch.zeros(4)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robopg.errors import ConfigError
-from robopg.safety import SafetyConfig, SafetyLayer
+from robopg.runtime.safety import SafetyConfig, SafetyLayer
 
 
 def layer(**config):

@@ -3,12 +3,11 @@ import pytest
 import torch
 
 from robopg import checkpoint
-from robopg.config import make_config
 from robopg.envs import EnvError, make_env
 from robopg.evaluation import evaluate
-from robopg.export import load_policy
-from robopg.train import RunDirError, resume, train
-from robopg.trainer import EVAL_SEED_OFFSET, torch_policy_fn
+from robopg.registry import make_config
+from robopg.training.loop import EVAL_SEED_OFFSET, torch_policy_fn
+from robopg.training.run import RunDirError, resume, train
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "dpg"])
@@ -36,7 +35,7 @@ def test_best_pt_holds_the_policy_of_the_best_evaluation(tmp_path, tiny):
     best = checkpoint.load(run / "best.pt")
     assert best["step"] == result.best_step and np.mean(best["eval_returns"]) == pytest.approx(result.best_eval.mean)
     # It is a checkpoint like any other: its policy, evaluated again, scores what it scored in training.
-    policy, _ = load_policy(run / "best.pt")
+    policy = checkpoint.restore(run / "best.pt").policy()
     again = evaluate(torch_policy_fn(policy), make_env("Pendulum-v1"), 1, seed=config.seed + EVAL_SEED_OFFSET)
     assert again.mean == pytest.approx(result.best_eval.mean, rel=1e-4)
 
@@ -92,7 +91,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
 
 def test_policy_acts_in_actuator_units(tmp_path, tiny):
     train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 200}), tmp_path / "run", show_progress=False)
-    from robopg.algos import make_learner
+    from robopg.registry import make_learner
 
     saved = checkpoint.load(tmp_path / "run")
     learner = make_learner(make_config("ddpg", tiny), 3, saved["action_low"].numpy(), saved["action_high"].numpy(),

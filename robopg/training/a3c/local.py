@@ -14,16 +14,8 @@ import torch
 import torch.multiprocessing as mp
 
 from robopg.algos.a2c import A2C
-from robopg.config import A3CConfig
-from robopg.parallel.worker import (
-    GlobalNets,
-    GradientWorker,
-    WorkerReport,
-    WorkerSpec,
-    absorb_report,
-    apply_gradients,
-    check_restarts,
-)
+from robopg.algos.a3c import A3CConfig
+from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport, WorkerSpec, check_restarts
 
 
 def share_optimizer(optimizer: torch.optim.Optimizer) -> None:
@@ -55,7 +47,7 @@ def run_worker(env_id: str, config: A3CConfig, spec: WorkerSpec, space: tuple[in
         while not stop.value:
             worker.load(nets.states())
             actor, critic, report = worker.gradients()
-            apply_gradients(nets, actor, critic)
+            nets.apply(actor, critic)
             reports.send(report)
     except (BrokenPipeError, EOFError):
         pass  # the trainer is gone
@@ -106,7 +98,7 @@ class LocalWorkers:
             try:
                 while pipe.poll():
                     report = pipe.recv()
-                    absorb_report(self.nets, report)
+                    self.nets.absorb(report)
                     reports.append(report)
             except EOFError:
                 pass  # a dead worker: restart_dead replaces it

@@ -10,17 +10,9 @@ from typing import Any
 import numpy as np
 
 from robopg.algos.a2c import A2C
-from robopg.config import A3CConfig
+from robopg.algos.a3c import A3CConfig
 from robopg.errors import BackendError
-from robopg.parallel.worker import (
-    GlobalNets,
-    GradientWorker,
-    WorkerReport,
-    WorkerSpec,
-    absorb_report,
-    apply_gradients,
-    check_restarts,
-)
+from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport, WorkerSpec, check_restarts
 
 
 def import_ray():
@@ -88,8 +80,8 @@ class RayWorkers:
                                      f"({self.restarts[index]} restart(s) so far)")
                 self.launch(index)
                 continue
-            apply_gradients(self.nets, actor, critic)
-            absorb_report(self.nets, report)
+            self.nets.apply(actor, critic)
+            self.nets.absorb(report)
             self.submit(index)
             reports.append(report)
         return reports

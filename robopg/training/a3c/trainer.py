@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from robopg.algos.a2c import A2C
-from robopg.config import A3CConfig
-from robopg.trainer import Advance, Trainer
+from robopg.algos.a3c import A3CConfig
+from robopg.training.loop import Advance, Trainer
 
 REPORT_TIMEOUT_S = 5.0
 
@@ -21,7 +21,7 @@ class A3CTrainer(Trainer):
 
     def __init__(self, env_id: str, config: A3CConfig, run_dir: Path, *, show_progress: bool = True) -> None:
         if config.backend == "ray":
-            from robopg.parallel.ray_backend import import_ray
+            from robopg.training.a3c.ray_backend import import_ray
 
             import_ray()  # fail now, with the extra to install, not after set-up
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
@@ -32,11 +32,11 @@ class A3CTrainer(Trainer):
     def start_workers(self) -> None:
         space = (self.obs_dim, self.action_low, self.action_high)
         if self.config.backend == "ray":
-            from robopg.parallel.ray_backend import RayWorkers
+            from robopg.training.a3c.ray_backend import RayWorkers
 
             self.workers = RayWorkers(self.env_id, self.config, self.learner, space)
         else:
-            from robopg.parallel.local import LocalWorkers
+            from robopg.training.a3c.local import LocalWorkers
 
             self.workers = LocalWorkers(self.env_id, self.config, self.learner, space)
         self.workers.start()

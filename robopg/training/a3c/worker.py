@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from robopg.algos.a2c import A2C
-from robopg.config import A3CConfig
+from robopg.algos.a3c import A3CConfig
 from robopg.errors import WorkerFailure
-from robopg.on_policy import RolloutCollector
+from robopg.training.rollouts import RolloutCollector
 
 MAX_RESTARTS = 10  # per worker: past this it is not bad luck but a bug or a broken machine
 
@@ -70,7 +70,7 @@ class GlobalNets:
 
     @staticmethod
     def of(learner: A2C) -> GlobalNets:
-        return GlobalNets(learner.normalizer, learner.pi, learner.value, learner.actor_optimizer,
+        return GlobalNets(learner.normalizer, learner.pi, learner.critic, learner.actor_optimizer,
                           learner.critic_optimizer, learner.config.max_grad_norm, learner.config.normalize_obs)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -78,6 +78,20 @@ class GlobalNets:
 
     def states(self) -> dict[str, dict[str, torch.Tensor]]:
         return {name: module.state_dict() for name, module in self.modules().items()}
+
+    def apply(self, actor: list[torch.Tensor], critic: list[torch.Tensor]) -> None:
+        """Clip a worker's gradients and step the global optimizers with them."""
+        for params, grads, optimizer in ((list(self.pi.parameters()), actor, self.actor_optimizer),
+                                         (list(self.value.parameters()), critic, self.critic_optimizer)):
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad
+            nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            optimizer.step()
+
+    def absorb(self, report: WorkerReport) -> None:
+        """Fold the observations a worker saw into the global normalizer (the trainer alone writes it)."""
+        if self.normalize_obs and len(report.raw_obs):
+            self.normalizer.update(torch.tensor(report.raw_obs, dtype=torch.float32))  # Ray's arrays are read-only
 
 
 class GradientWorker:
@@ -100,28 +114,13 @@ class GradientWorker:
         rollout, raw_obs, finished = self.collector.collect(self.learner, self.config.rollout_steps)
         loss, stats = self.learner.loss(rollout)
         self.learner.pi.zero_grad(set_to_none=True)
-        self.learner.value.zero_grad(set_to_none=True)
+        self.learner.critic.zero_grad(set_to_none=True)
         loss.backward()
         actor = [p.grad for p in self.learner.pi.parameters()]
-        critic = [p.grad for p in self.learner.value.parameters()]
+        critic = [p.grad for p in self.learner.critic.parameters()]
         report = WorkerReport(self.spec.index, self.config.rollout_steps * self.config.num_envs, finished,
                               {k: float(v) for k, v in stats.items()}, np.concatenate(raw_obs))
         return actor, critic, report
 
     def close(self) -> None:
         self.collector.close()
-
-
-def apply_gradients(nets: GlobalNets, actor: list[torch.Tensor], critic: list[torch.Tensor]) -> None:
-    """Clip a worker's gradients and step the global optimizers with them."""
-    for params, grads, optimizer in ((list(nets.pi.parameters()), actor, nets.actor_optimizer),
-                                     (list(nets.value.parameters()), critic, nets.critic_optimizer)):
-        for param, grad in zip(params, grads, strict=True):
-            param.grad = grad
-        nn.utils.clip_grad_norm_(params, nets.max_grad_norm)
-        optimizer.step()
-
-
-def absorb_report(nets: GlobalNets, report: WorkerReport) -> None:
-    if nets.normalize_obs and len(report.raw_obs):
-        nets.normalizer.update(torch.tensor(report.raw_obs, dtype=torch.float32))  # Ray hands over read-only arrays

@@ -1,0 +1,257 @@
+"""Cautious online A2C: the learner that fine-tunes a deployed deterministic policy on the robot.
+
+The exploring policy is a Gaussian N(μθ(s), σ²) in normalized action units whose mean μθ is the deployed
+actor (same normalizer and scaling) and whose σ is small and bounded. Caution comes from:
+
+- a critic warm-up: the value function V(s) is fitted on the robot's returns before any actor update;
+- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016) and gradient clipping, on
+  batches of several episodes (with two, the gradient's direction is mostly noise: the cosine between
+  gradients of disjoint batches was 0.1), a few steps per batch;
+- by default only the actor's output layer changes: a correction of the deployed behaviour (such as a
+  lower gain while balancing, for a robot whose actuation lags) lives there, and updates of the whole
+  network moved the noise-free policy in directions that did not help;
+- a trust region per update: KL(π_old ‖ π_new) on the batch's states at most ``max_kl``, by backtracking
+  the step (the idea of TRPO, Schulman et al. 2015, as a line search on the parameter change);
+- a bound on the total drift from the deployed policy: max over the states seen of |μθ(s) − μ₀(s)|, in
+  normalized action units, at most ``max_drift``, by pulling the parameters back towards the deployed ones.
+
+Which policy is kept (evaluations, significance test, rollback, saving) is the fine-tuning session's
+decision (``robopg/finetune/``), not the learner's.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from robopg.config import MAX_SEED, hidden_layers, learning_rate
+from robopg.core.losses import policy_gradient_loss, value_loss
+from robopg.core.nets import DeployablePolicy, ValueNet
+from robopg.core.returns import discounted_returns, gae_advantages
+from robopg.runtime.episode import PolicyFn, RobotEpisode
+from robopg.settings import Settings, require, setting
+
+DRIFT_EPISODES = 50  # the drift bound holds on the states of this many most recent episodes
+
+
+@dataclass(frozen=True, kw_only=True)
+class CautiousA2CConfig(Settings):
+    """How cautious online A2C explores and learns on the robot."""
+
+    label = "finetune config"
+
+    warmup_episodes: int = setting(6, "first exploring episodes that fit the critic only", ge=0)
+    episodes_per_update: int = setting(8, "exploring episodes per actor update (with fewer, the gradient is "
+                                          "mostly noise)", ge=1)
+    std: float = setting(0.2, "exploration σ, normalized action units ([-1, 1] spans the actuator range)", gt=0,
+                         le=1)
+    max_std: float = setting(0.2, "largest σ allowed", gt=0, le=1)
+    actor_lr: float = learning_rate(1e-2, "actor")
+    actor_steps: int = setting(5, "A2C steps per batch, each backtracked into the trust region", ge=1)
+    train_output_layer_only: bool = setting(True, "fine-tune only the actor's last linear layer")
+    critic_lr: float = learning_rate(1e-3, "critic")
+    critic_epochs: int = setting(20, "critic passes over the recent episodes after each episode", ge=1)
+    critic_episodes: int = setting(8, "the critic fits the returns of this many most recent episodes", ge=1)
+    critic_hidden: tuple[int, ...] = hidden_layers((64, 64), "critic")
+    value_scale: float = setting(50.0, "the critic predicts returns / value_scale", gt=0)
+    gamma: float = setting(0.99, "discount factor", gt=0, le=1)
+    gae_lambda: float = setting(0.95, "λ of the GAE advantages", ge=0, le=1)
+    max_grad_norm: float = setting(0.5, "gradients' global norm is clipped to this", gt=0)
+    max_kl: float = setting(0.02, "trust region: largest KL(π_old ‖ π_new) per update", gt=0)
+    max_drift: float = setting(0.5, "largest |μθ(s) − μ₀(s)| on the states seen, normalized action units", gt=0)
+    seed: int = setting(0, "seed of the exploration noise and the critic's initial weights", ge=0, le=MAX_SEED)
+
+    def check(self) -> None:
+        require(self.std <= self.max_std, f"0 < std <= max_std <= 1 is required, got std {self.std}, "
+                                          f"max_std {self.max_std}")
+
+
+class CautiousA2C:
+    """The deployed actor as a Gaussian's mean, a fresh critic, and the safeguards of the update."""
+
+    def __init__(self, policy: DeployablePolicy, config: CautiousA2CConfig) -> None:
+        self.config = config
+        self.policy = policy  # its actor is trained in place; normalizer and scaler stay as deployed
+        self.normalizer, self.actor, self.scaler = policy.normalizer, policy.actor, policy.scaler
+        for p in self.normalizer.parameters():
+            p.requires_grad_(False)
+        self.deployed = copy.deepcopy(self.actor).requires_grad_(False)
+        obs_dim = self.normalizer.mean.numel()
+        torch.manual_seed(config.seed)
+        self.critic = ValueNet(obs_dim, config.critic_hidden)
+        trained = {id(p) for p in self.trained_parameters()}
+        for p in self.actor.parameters():
+            p.requires_grad_(id(p) in trained)
+        self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.seen: deque[np.ndarray] = deque(maxlen=DRIFT_EPISODES)  # observations for the drift bound
+        self.recent: deque[RobotEpisode] = deque(maxlen=config.critic_episodes)
+        self.batch: list[RobotEpisode] = []
+        self.episodes = 0
+
+    # ----- acting --------------------------------------------------------------------------------------
+
+    def unit_mean(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.normalizer(obs))
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        return torch.distributions.Normal(self.unit_mean(obs), self.config.std)  # std <= max_std, checked
+
+    def exploring_policy(self) -> PolicyFn:
+        """μ(s) + σε in unit space, in actuator units and not clipped: the episode records the sample itself
+        (its log-probability is the one the update needs) and the safety layer clips what is sent."""
+
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            mean = self.unit_mean(torch.tensor(obs, dtype=torch.float32))
+            return self.scaler(mean + self.config.std * torch.randn(mean.shape, generator=self.generator)).numpy()
+
+        return act
+
+    def deterministic_policy(self) -> PolicyFn:
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            return self.policy(torch.tensor(obs, dtype=torch.float32)).numpy()
+
+        return act
+
+    # ----- learning ------------------------------------------------------------------------------------
+
+    def observe(self, episode: RobotEpisode) -> tuple[float, float]:
+        """Learn from an exploring episode: the critic from the recent ones, the actor once a batch is full
+        after the warm-up. Returns the update's (KL, drift), NaN when the actor did not change."""
+        self.episodes += 1
+        self.recent.append(episode)
+        self.fit_critic(list(self.recent))  # the actor changes little per update: recent returns stay relevant
+        if self.episodes <= self.config.warmup_episodes:
+            return math.nan, math.nan
+        self.batch.append(episode)
+        if len(self.batch) < self.config.episodes_per_update:
+            return math.nan, math.nan
+        batch, self.batch = self.batch, []
+        return self.actor_update(batch)
+
+    def fit_critic(self, episodes: list[RobotEpisode]) -> float:
+        """Regress V(s) on discounted Monte Carlo returns of ``episodes``; the final loss."""
+        obs, targets = [], []
+        for ep in episodes:
+            states, rewards, terminated = episode_tensors(ep)
+            bootstrap = self.value(ep.observations[-1:])[0] * (1.0 - terminated[-1])
+            targets.append(discounted_returns(rewards, terminated, self.config.gamma, bootstrap))
+            obs.append(states)
+        x, y = self.normalizer(torch.cat(obs)), torch.cat(targets) / self.config.value_scale
+        for _ in range(self.config.critic_epochs):
+            loss = value_loss(self.critic(x), y)
+            self.critic_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
+            self.critic_optimizer.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def value(self, obs: np.ndarray) -> torch.Tensor:
+        return self.critic(self.normalizer(torch.tensor(obs, dtype=torch.float32))) * self.config.value_scale
+
+    def actor_update(self, episodes: list[RobotEpisode]) -> tuple[float, float]:
+        """``actor_steps`` A2C steps on ``episodes``, each backtracked into the trust region around the policy
+        that collected them, then the drift bound; returns (KL, drift)."""
+        c = self.config
+        obs, actions, advantages = [], [], []
+        for ep in episodes:
+            states, rewards, terminated = episode_tensors(ep)
+            values = self.value(ep.observations)
+            advantages.append(gae_advantages(rewards, terminated, values[:-1], values[-1], c.gamma, c.gae_lambda))
+            obs.append(states)
+            actions.append(self.scaler.to_unit(torch.as_tensor(ep.actions, dtype=torch.float32)))
+        x, a, adv = torch.cat(obs), torch.cat(actions), torch.cat(advantages)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        with torch.no_grad():
+            old = self.distribution(x)
+        kl = 0.0
+        for _ in range(c.actor_steps):
+            before = [p.detach().clone() for p in self.actor.parameters()]
+            loss = policy_gradient_loss(self.distribution(x).log_prob(a).sum(-1), adv)
+            self.actor_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.trained_parameters(), c.max_grad_norm)
+            self.actor_optimizer.step()
+            kl = self._backtrack_to_trust_region(x, old, before)
+        self.seen.extend(ep.observations for ep in episodes)
+        drift = self._bound_drift()
+        return kl, drift
+
+    def _kl(self, x: torch.Tensor, old: torch.distributions.Normal) -> float:
+        with torch.no_grad():
+            return float(torch.distributions.kl_divergence(old, self.distribution(x)).sum(-1).mean())
+
+    def _backtrack_to_trust_region(self, x: torch.Tensor, old: torch.distributions.Normal,
+                                   before: list[torch.Tensor]) -> float:
+        after = [p.detach().clone() for p in self.actor.parameters()]
+        scale = 1.0
+        kl = self._kl(x, old)
+        for _ in range(10):
+            if kl <= self.config.max_kl:
+                return kl
+            scale /= 2
+            self._interpolate(before, after, scale)
+            kl = self._kl(x, old)
+        self._interpolate(before, after, 0.0)  # no step is small enough: back to where this step started
+        return self._kl(x, old)
+
+    @torch.no_grad()
+    def _interpolate(self, start: list[torch.Tensor], end: list[torch.Tensor], t: float) -> None:
+        for p, s, e in zip(self.actor.parameters(), start, end, strict=True):
+            p.copy_(s + t * (e - s))
+
+    def drift(self) -> float:
+        """max over the recent states seen of |μθ(s) − μ₀(s)|, normalized action units."""
+        return self._drift_on(self._seen_states()) if self.seen else 0.0
+
+    def _seen_states(self) -> torch.Tensor:
+        return self.normalizer(torch.as_tensor(np.concatenate(self.seen), dtype=torch.float32))
+
+    @torch.no_grad()
+    def _drift_on(self, x: torch.Tensor) -> float:
+        return float((self.actor(x) - self.deployed(x)).abs().max())
+
+    def _bound_drift(self) -> float:
+        x = self._seen_states()
+        drift = self._drift_on(x)
+        if drift <= self.config.max_drift:
+            return drift
+        start = [p.detach().clone() for p in self.deployed.parameters()]
+        end = [p.detach().clone() for p in self.actor.parameters()]
+        low, high = 0.0, 1.0  # bisection on the share of the change from the deployed parameters kept
+        for _ in range(12):
+            mid = (low + high) / 2
+            self._interpolate(start, end, mid)
+            low, high = (mid, high) if self._drift_on(x) <= self.config.max_drift else (low, mid)
+        self._interpolate(start, end, low)
+        return self._drift_on(x)
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """The actor parameters fine-tuning changes: all of them, or only the output layer's."""
+        params = list(self.actor.parameters())
+        return params[-2:] if self.config.train_output_layer_only else params
+
+    def actor_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.actor.state_dict().items()}
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.actor.load_state_dict(state)
+        self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.config.actor_lr)
+
+
+def episode_tensors(ep: RobotEpisode) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An episode's states s_0..s_{T-1}, rewards and termination flags (only the last step can terminate)."""
+    rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
+    terminated = torch.zeros_like(rewards)
+    terminated[-1] = float(ep.terminated)
+    return torch.as_tensor(ep.observations[:-1], dtype=torch.float32), rewards, terminated
