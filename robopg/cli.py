@@ -266,8 +266,8 @@ def finetune(
     port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot.")],
     out: Annotated[Path, typer.Option(help="Folder for finetune.csv, and checkpoint.pt and policy.onnx when they "
                                            "beat the deployed policy.")] = Path("finetune"),
-    episodes: Annotated[int | None, typer.Option(help="Exploring episodes on the robot (warm-up included).")]
-    = None,
+    episodes: Annotated[int | None, typer.Option(help="Robot episodes in all: baseline, exploring and evaluation "
+                                                      "alike (default 50).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file of the session's and the method's settings "
                                                      "(`robopg config METHOD` lists them).")] = None,
     method: Annotated[str, typer.Option(help="Fine-tuning method (robopg/registry.py).")] = "cautious_a2c",

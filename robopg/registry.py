@@ -18,6 +18,7 @@ from robopg.algos.a2c import A2C, A2CConfig
 from robopg.algos.a3c import A3CConfig
 from robopg.algos.actor_critic import ActorCriticConfig, QActorCritic
 from robopg.algos.cautious_a2c import CautiousA2C, CautiousA2CConfig
+from robopg.algos.cautious_ddpg import CautiousDDPG, CautiousDDPGConfig
 from robopg.algos.ddpg import DDPG, DDPGConfig, TD3Config
 from robopg.algos.dpg import DPG, DPGConfig
 from robopg.algos.offpac import OffPAC, OffPACConfig
@@ -56,6 +57,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("offpac", OffPACConfig, OffPAC, "episode_replay", "off-policy actor-critic (Degris et al. 2012)"),
     Algorithm("a3c", A3CConfig, A2C, "a3c", "asynchronous advantage actor-critic (Mnih et al. 2016)"),
     Algorithm("cautious_a2c", CautiousA2CConfig, CautiousA2C, "robot", "cautious online A2C on the robot"),
+    Algorithm("cautious_ddpg", CautiousDDPGConfig, CautiousDDPG, "robot", "cautious off-policy DDPG/TD3 on the "
+                                                                          "robot, from the simulation's critic"),
 )}
 
 

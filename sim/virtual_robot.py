@@ -23,7 +23,7 @@ import select
 import time
 import tty
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,8 @@ from firmware_bridge.clock import SPIN_SECONDS
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
 from firmware_bridge.framing import DELIMITER
+from firmware_bridge.link import RobotLink
+from firmware_bridge.memory import MemoryTransport
 from sim.randomization import parse_dynamics
 from sim.spec import task_spec
 
@@ -127,6 +129,43 @@ class RobotSimConfig:
         parse_dynamics(dict(self.gap))  # names the bad key or value
 
 
+def firmware_core(config: RobotSimConfig, plant: SimPlant, period: float, clock_ms: Callable[[], int]) -> FirmwareCore:
+    """The firmware state machine of a virtual robot over ``plant``, announcing the task's sizes and limits."""
+    space = plant.env.action_space
+    capabilities = Capabilities.CAN_RESET | (Capabilities.LOCKSTEP if config.mode == "lockstep" else 0)
+    return FirmwareCore(
+        DeviceConfig(obs_dim=int(np.prod(plant.env.observation_space.shape)),
+                     action_low=tuple(map(float, space.low)), action_high=tuple(map(float, space.high)),
+                     control_period_us=round(period * 1e6), watchdog_ms=config.watchdog_ms,
+                     firmware_id=f"virtual {config.env_id.split('/')[-1]}"[:32], capabilities=capabilities),
+        plant, clock_ms)
+
+
+def in_memory_robot(config: RobotSimConfig) -> RobotLink:
+    """A lockstep virtual robot in this process: the same plant, gap and firmware state machine as
+    :class:`VirtualRobot`, reached through a :class:`MemoryTransport` instead of a pty, on a clock that advances
+    one control period per physics step (so its watchdog sees robot time, never the host's pauses).
+
+    Every byte still goes through the protocol, the host link and the firmware's checks; only the wire is
+    gone, which makes it the robot of benchmarks and tests that run many episodes."""
+    if config.mode != "lockstep":
+        raise ValueError("an in-memory robot runs in lockstep")
+    period = 1.0 / (config.rate_hz or task_spec(config.env_id).control_hz)
+    plant = CountingPlant(config.env_id, dynamics=config.gap, seed=config.seed)
+    core = firmware_core(config, plant, period, lambda: int(plant.steps * period * 1000))
+    return RobotLink(MemoryTransport(core))
+
+
+class CountingPlant(SimPlant):
+    """A :class:`SimPlant` that counts its physics steps: the clock of an in-memory robot."""
+
+    steps = 0
+
+    def advance(self) -> None:
+        super().advance()
+        self.steps += 1
+
+
 class CommandLog:
     """Every actuator write, as the robot saw it, appended to a CSV file as it happens."""
 
@@ -166,15 +205,8 @@ class VirtualRobot:
         rate = config.rate_hz if config.rate_hz is not None else spec.control_hz
         self.period = 1.0 / rate
         self.plant = SimPlant(config.env_id, dynamics=config.gap, seed=config.seed)
-        space = self.plant.env.action_space
-        capabilities = Capabilities.CAN_RESET | (Capabilities.LOCKSTEP if config.mode == "lockstep" else 0)
         self._start = time.monotonic()
-        self.core = FirmwareCore(
-            DeviceConfig(obs_dim=int(np.prod(self.plant.env.observation_space.shape)),
-                         action_low=tuple(map(float, space.low)), action_high=tuple(map(float, space.high)),
-                         control_period_us=round(self.period * 1e6), watchdog_ms=config.watchdog_ms,
-                         firmware_id=f"virtual {config.env_id.split('/')[-1]}"[:32], capabilities=capabilities),
-            self.plant, self._clock_ms)
+        self.core = firmware_core(config, self.plant, self.period, self._clock_ms)
         self.uart = Uart(config.baud)
         self._inbox: deque[tuple[float, bytes]] = deque()  # (when its last byte is in, bytes)
         self._outbox: deque[tuple[float, bytes]] = deque()  # (when its last byte is out, wire frame)

@@ -21,23 +21,22 @@ decision (``robopg/finetune/``), not the learner's.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from robopg.algos.drift import DriftBound, interpolate
 from robopg.config import MAX_SEED, hidden_layers, learning_rate
 from robopg.core.losses import policy_gradient_loss, value_loss
 from robopg.core.nets import DeployablePolicy, ValueNet
 from robopg.core.returns import discounted_returns, gae_advantages
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.settings import Settings, require, setting
-
-DRIFT_EPISODES = 50  # the drift bound holds on the states of this many most recent episodes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,15 +72,18 @@ class CautiousA2CConfig(Settings):
 
 
 class CautiousA2C:
-    """The deployed actor as a Gaussian's mean, a fresh critic, and the safeguards of the update."""
+    """The deployed actor as a Gaussian's mean, a fresh critic, and the safeguards of the update.
 
-    def __init__(self, policy: DeployablePolicy, config: CautiousA2CConfig) -> None:
+    ``trained`` is the learner of the deployed policy's checkpoint (any algorithm): its deterministic policy's
+    actor is trained in place, its normalizer and action scaling stay as deployed."""
+
+    def __init__(self, trained: Any, config: CautiousA2CConfig) -> None:
         self.config = config
-        self.policy = policy  # its actor is trained in place; normalizer and scaler stay as deployed
-        self.normalizer, self.actor, self.scaler = policy.normalizer, policy.actor, policy.scaler
+        self.policy: DeployablePolicy = trained.policy()
+        self.normalizer, self.actor, self.scaler = self.policy.normalizer, self.policy.actor, self.policy.scaler
         for p in self.normalizer.parameters():
             p.requires_grad_(False)
-        self.deployed = copy.deepcopy(self.actor).requires_grad_(False)
+        self.bound = DriftBound(self.actor, self.normalizer, config.max_drift)
         obs_dim = self.normalizer.mean.numel()
         torch.manual_seed(config.seed)
         self.critic = ValueNet(obs_dim, config.critic_hidden)
@@ -91,7 +93,6 @@ class CautiousA2C:
         self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.seen: deque[np.ndarray] = deque(maxlen=DRIFT_EPISODES)  # observations for the drift bound
         self.recent: deque[RobotEpisode] = deque(maxlen=config.critic_episodes)
         self.batch: list[RobotEpisode] = []
         self.episodes = 0
@@ -124,9 +125,12 @@ class CautiousA2C:
 
     # ----- learning ------------------------------------------------------------------------------------
 
-    def observe(self, episode: RobotEpisode) -> tuple[float, float]:
-        """Learn from an exploring episode: the critic from the recent ones, the actor once a batch is full
-        after the warm-up. Returns the update's (KL, drift), NaN when the actor did not change."""
+    def observe(self, episode: RobotEpisode, exploring: bool) -> tuple[float, float]:
+        """Learn from an episode: from an exploring one, the critic from the recent ones and the actor once a
+        batch is full after the warm-up (noise-free episodes are not samples of the Gaussian policy: they
+        teach nothing here). Returns the update's (KL, drift), NaN when the actor did not change."""
+        if not exploring:
+            return math.nan, math.nan
         self.episodes += 1
         self.recent.append(episode)
         self.fit_critic(list(self.recent))  # the actor changes little per update: recent returns stay relevant
@@ -183,9 +187,9 @@ class CautiousA2C:
             nn.utils.clip_grad_norm_(self.trained_parameters(), c.max_grad_norm)
             self.actor_optimizer.step()
             kl = self._backtrack_to_trust_region(x, old, before)
-        self.seen.extend(ep.observations for ep in episodes)
-        drift = self._bound_drift()
-        return kl, drift
+        for ep in episodes:
+            self.bound.remember(ep.observations)
+        return kl, self.bound.enforce()
 
     def _kl(self, x: torch.Tensor, old: torch.distributions.Normal) -> float:
         with torch.no_grad():
@@ -200,41 +204,13 @@ class CautiousA2C:
             if kl <= self.config.max_kl:
                 return kl
             scale /= 2
-            self._interpolate(before, after, scale)
+            interpolate(self.actor, before, after, scale)
             kl = self._kl(x, old)
-        self._interpolate(before, after, 0.0)  # no step is small enough: back to where this step started
+        interpolate(self.actor, before, after, 0.0)  # no step is small enough: back to where this step started
         return self._kl(x, old)
 
-    @torch.no_grad()
-    def _interpolate(self, start: list[torch.Tensor], end: list[torch.Tensor], t: float) -> None:
-        for p, s, e in zip(self.actor.parameters(), start, end, strict=True):
-            p.copy_(s + t * (e - s))
-
     def drift(self) -> float:
-        """max over the recent states seen of |μθ(s) − μ₀(s)|, normalized action units."""
-        return self._drift_on(self._seen_states()) if self.seen else 0.0
-
-    def _seen_states(self) -> torch.Tensor:
-        return self.normalizer(torch.as_tensor(np.concatenate(self.seen), dtype=torch.float32))
-
-    @torch.no_grad()
-    def _drift_on(self, x: torch.Tensor) -> float:
-        return float((self.actor(x) - self.deployed(x)).abs().max())
-
-    def _bound_drift(self) -> float:
-        x = self._seen_states()
-        drift = self._drift_on(x)
-        if drift <= self.config.max_drift:
-            return drift
-        start = [p.detach().clone() for p in self.deployed.parameters()]
-        end = [p.detach().clone() for p in self.actor.parameters()]
-        low, high = 0.0, 1.0  # bisection on the share of the change from the deployed parameters kept
-        for _ in range(12):
-            mid = (low + high) / 2
-            self._interpolate(start, end, mid)
-            low, high = (mid, high) if self._drift_on(x) <= self.config.max_drift else (low, mid)
-        self._interpolate(start, end, low)
-        return self._drift_on(x)
+        return self.bound.drift()
 
     def trained_parameters(self) -> list[nn.Parameter]:
         """The actor parameters fine-tuning changes: all of them, or only the output layer's."""

@@ -72,7 +72,10 @@ class DDPG(DeterministicLearner):
         self.critic_target = frozen_copy(self.critic)
         self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
         self.critic_optimizer = adam(self.critic.parameters(), config.critic_lr)
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def update(self, batch: Batch, *, update_actor: bool = True) -> dict[str, torch.Tensor]:
+        """One critic step and, every ``policy_delay`` of them, an actor step and the soft target updates;
+        ``update_actor=False`` leaves the actor (and its target) as it is, as fine-tuning's critic calibration
+        needs."""
         c = self.config
         obs, next_obs = self.normalizer(batch.obs), self.normalizer(batch.next_obs)
         with torch.no_grad(), matmul_precision(c.matmul_precision):
@@ -88,16 +91,17 @@ class DDPG(DeterministicLearner):
         self.updates += 1
         metrics = {"critic_loss": loss_critic.detach()}
         if self.updates % c.policy_delay == 0:
-            # The actor needs ∇a Q only: no gradients for the critic's weights saves a third of its backward.
-            self.critic.requires_grad_(False)
-            with matmul_precision(c.matmul_precision):
-                q_of_policy = self.critic(obs, self.actor(obs))[0]
-            loss_actor = deterministic_actor_loss(q_of_policy)
-            optimizer_step(self.actor_optimizer, loss_actor)
-            self.critic.requires_grad_(True)
-            polyak_update(self.actor_target, self.actor, c.tau)
+            if update_actor:
+                # The actor needs ∇a Q only: no gradients for the critic's weights saves a third of its backward.
+                self.critic.requires_grad_(False)
+                with matmul_precision(c.matmul_precision):
+                    q_of_policy = self.critic(obs, self.actor(obs))[0]
+                loss_actor = deterministic_actor_loss(q_of_policy)
+                optimizer_step(self.actor_optimizer, loss_actor)
+                self.critic.requires_grad_(True)
+                polyak_update(self.actor_target, self.actor, c.tau)
+                metrics["actor_loss"] = loss_actor.detach()
             polyak_update(self.critic_target, self.critic, c.tau)
-            metrics["actor_loss"] = loss_actor.detach()
         return metrics
 
     def parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:

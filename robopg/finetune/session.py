@@ -27,17 +27,23 @@ from robopg.settings import Settings, build, require, setting
 
 @dataclass(frozen=True, kw_only=True)
 class FinetuneConfig(Settings):
-    """How long a session explores and how it evaluates; the learner's own settings are its method's config."""
+    """How many robot episodes a session takes and how it evaluates; the learner's own settings are its
+    method's config."""
 
     label = "finetune config"
 
-    episodes: int = setting(150, "exploring episodes on the robot, warm-up included", ge=1, most=10**6)
-    eval_every: int = setting(24, "exploring episodes between noise-free evaluations", ge=1)
-    eval_episodes: int = setting(10, "episodes per evaluation (5 could not tell a 15-point gain from the spread "
-                                     "of latency-3 episodes)", ge=2)
-    baseline_episodes: int = setting(20, "episodes of the deployed policy's evaluation, which every comparison "
-                                         "uses", ge=2)
+    episodes: int = setting(50, "robot episodes of the whole session: baseline, exploring and evaluation alike", ge=1,
+                            most=10**6)
+    baseline_episodes: int = setting(10, "noise-free episodes of the deployed policy first: the reference of "
+                                         "every comparison, so the longest evaluation", ge=2)
+    eval_every: int = setting(10, "exploring episodes between noise-free evaluations", ge=1)
+    eval_episodes: int = setting(5, "episodes per evaluation", ge=2)
     confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0)
+
+    def check(self) -> None:
+        require(self.episodes >= self.baseline_episodes + 1 + self.eval_episodes,
+                f"episodes ({self.episodes}) must leave room for the baseline ({self.baseline_episodes}), one "
+                f"exploring episode and one evaluation ({self.eval_episodes})")
 
 
 class Robot(Protocol):
@@ -46,7 +52,7 @@ class Robot(Protocol):
     def run_episode(self, policy: PolicyFn) -> RobotEpisode: ...
 
 
-def finetune_configs(values: dict[str, Any], method: str = "cautious_a2c") -> tuple[FinetuneConfig, Any]:
+def finetune_configs(values: dict[str, Any], method: str = "cautious_ddpg") -> tuple[FinetuneConfig, Any]:
     """The session's config and the method's, from one flat table of values (a TOML file and the command line):
     each key goes to the config that declares it, and a key that neither declares is refused by name."""
     own = {f.name for f in fields(FinetuneConfig)}
@@ -56,7 +62,9 @@ def finetune_configs(values: dict[str, Any], method: str = "cautious_a2c") -> tu
     session = build(FinetuneConfig, {k: v for k, v in values.items() if k in own})
     learner_config = build(method_class, {k: v for k, v in values.items() if k not in own})
     warmup = getattr(learner_config, "warmup_episodes", 0)
-    require(session.episodes > warmup, f"episodes must be > warmup_episodes, got {session.episodes} and {warmup}")
+    require(session.episodes > session.baseline_episodes + warmup,
+            f"episodes ({session.episodes}) must exceed baseline_episodes + warmup_episodes "
+            f"({session.baseline_episodes} + {warmup})")
     return session, learner_config
 
 
@@ -64,7 +72,7 @@ def finetune_configs(values: dict[str, Any], method: str = "cautious_a2c") -> tu
 class FinetuneRecord:
     """One line of finetune.csv."""
 
-    episode: int  # exploring episodes so far
+    episode: int  # robot episodes so far, of every kind
     kind: str  # "baseline", "eval", "explore"
     ret: float  # an evaluation's: the mean over its episodes
     ret_std: float = math.nan  # an evaluation's: the standard deviation over its episodes
@@ -81,16 +89,30 @@ class FinetuneResult:
     improved: bool
 
 
-def evaluate_on_robot(robot: Robot, policy: PolicyFn, episodes: int) -> list[float]:
-    return [robot.run_episode(policy).ret for _ in range(episodes)]
+def evaluate_on_robot(robot: Robot, learner: Any, episodes: int) -> list[float]:
+    """Returns of noise-free episodes of the learner's policy; the learner sees them too (an off-policy learner
+    learns from every transition)."""
+    returns = []
+    for _ in range(episodes):
+        episode = robot.run_episode(learner.deterministic_policy())
+        learner.observe(episode, exploring=False)
+        returns.append(episode.ret)
+    return returns
+
+
+Watch = Callable[[int, dict[str, Any] | None], None]
 
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
-             out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None) -> FinetuneResult:
+             out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None,
+             watch: Watch = lambda total, kept: None) -> FinetuneResult:
     """Fine-tune ``trained`` (the learner of checkpoint ``state``, whose policy is deployed) on ``robot`` with the
-    method of ``method_config``; writes out_dir/finetune.csv after every episode, and checkpoint.pt and
-    policy.onnx each time an evaluation is clearly better than the deployed policy's and the best so far."""
-    learner = algorithm(name_of(method_config), robot=True).learner(trained.policy(), method_config)
+    method of ``method_config``, within ``config.episodes`` robot episodes in all. Writes out_dir/finetune.csv after
+    every episode, and checkpoint.pt and policy.onnx each time an evaluation is clearly better than the deployed
+    policy's and the best so far. ``watch(total, kept)`` is told, after each exploring episode and evaluation, the
+    robot episodes so far and the actor state that would be kept if the session stopped there (None: the
+    deployed one)."""
+    learner = algorithm(name_of(method_config), robot=True).learner(trained, method_config)
     warmup = getattr(method_config, "warmup_episodes", 0)
     records: list[FinetuneRecord] = []
 
@@ -99,24 +121,33 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
 
-    baseline = best = evaluate_on_robot(robot, learner.deterministic_policy(), config.baseline_episodes)
-    log(FinetuneRecord(0, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
-    best_state, improved = learner.actor_state(), False
-    for episode in range(1, config.episodes + 1):
+    baseline = best = evaluate_on_robot(robot, learner, config.baseline_episodes)
+    total = config.baseline_episodes
+    log(FinetuneRecord(total, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
+    best_state, kept = learner.actor_state(), None
+    explored = 0
+    while total < config.episodes:
         ep = robot.run_episode(learner.exploring_policy())
-        kl, drift = learner.observe(ep)
-        log(FinetuneRecord(episode, "explore", ep.ret, kl=kl, drift=drift))
-        if episode > warmup and (episode - warmup) % config.eval_every == 0:
-            returns = evaluate_on_robot(robot, learner.deterministic_policy(), config.eval_episodes)
+        total, explored = total + 1, explored + 1
+        kl, drift = learner.observe(ep, exploring=True)
+        log(FinetuneRecord(total, "explore", ep.ret, kl=kl, drift=drift))
+        watch(total, kept)
+        left = config.episodes - total
+        due = (explored - warmup) % config.eval_every == 0 or left == config.eval_episodes
+        if explored > warmup and due and left >= config.eval_episodes:
+            returns = evaluate_on_robot(robot, learner, config.eval_episodes)
+            total += config.eval_episodes
             note = verdict(returns, best, baseline, config.confidence_z)
             if note == "best, saved":
-                best, best_state, improved = returns, learner.actor_state(), True
+                best, best_state = returns, learner.actor_state()
+                kept = best_state
                 save_finetuned(trained, state, out_dir)
             elif note == "rolled back":
                 learner.restore(best_state)
-            log(FinetuneRecord(episode, "eval", float(np.mean(returns)), float(np.std(returns, ddof=1)), note=note))
+            log(FinetuneRecord(total, "eval", float(np.mean(returns)), float(np.std(returns, ddof=1)), note=note))
+            watch(total, kept)
     learner.restore(best_state)
-    return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, improved)
+    return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, kept is not None)
 
 
 def write_records(records: list[FinetuneRecord], path: Path) -> None:

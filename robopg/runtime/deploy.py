@@ -115,7 +115,12 @@ def task_functions(env_id: str, max_steps: int | None = None, *, need_reward: bo
 def open_robot(port: str, policy: PolicyMetadata, *, baudrate: int = 115200, clear: bool = False,
                busy_poll: bool = False) -> RobotLink:
     """Connect, handshake and check the robot against the policy before anything moves."""
-    link = RobotLink.open(port, baudrate=baudrate, busy_poll=busy_poll)
+    return prepare_robot(RobotLink.open(port, baudrate=baudrate, busy_poll=busy_poll), policy, clear=clear)
+
+
+def prepare_robot(link: RobotLink, policy: PolicyMetadata, *, clear: bool = False) -> RobotLink:
+    """Handshake on an open link and check the robot against the policy (and its latches) before anything moves;
+    closes the link if the robot does not fit."""
     try:
         check_robot(link.hello(), policy)
         flags = link.heartbeat().flags

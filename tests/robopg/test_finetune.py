@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from robopg.algos.cautious_a2c import CautiousA2C, CautiousA2CConfig
+from robopg.algos.cautious_ddpg import CautiousDDPG, CautiousDDPGConfig
 from robopg.checkpoint import restore
 from robopg.core.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
 from robopg.errors import ConfigError
@@ -25,9 +26,16 @@ ROBOPG = [sys.executable, "-m", "robopg.cli"]
 SWING_UP = "robopg/CartPoleSwingUp-v0"
 
 
-def small_policy() -> DeployablePolicy:
-    torch.manual_seed(0)
-    return DeployablePolicy(RunningNormalizer(1), Actor(1, 1, [16]), ActionScaler(np.array([-1.0]), np.array([1.0])))
+class SmallDeployed:
+    """What a fine-tuning learner starts from: a learner whose ``policy()`` is deployed."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.deployed = DeployablePolicy(RunningNormalizer(1), Actor(1, 1, [16]),
+                                         ActionScaler(np.array([-1.0]), np.array([1.0])))
+
+    def policy(self) -> DeployablePolicy:
+        return self.deployed
 
 
 def random_episode(rng: np.random.Generator, steps: int = 20) -> Episode:
@@ -40,15 +48,17 @@ def random_episode(rng: np.random.Generator, steps: int = 20) -> Episode:
 def test_config_is_checked():
     with pytest.raises(ConfigError, match="std <= max_std"):
         CautiousA2CConfig(std=0.5, max_std=0.2)
-    with pytest.raises(ConfigError, match="episodes must be > warmup_episodes"):
-        finetune_configs({"episodes": 4, "warmup_episodes": 4})
+    with pytest.raises(ConfigError, match=r"must exceed baseline_episodes \+ warmup_episodes"):
+        finetune_configs({"episodes": 20, "warmup_episodes": 10}, "cautious_a2c")
     with pytest.raises(ConfigError, match="unknown finetune config key"):
         finetune_configs({"episodez": 4})
+    with pytest.raises(ConfigError, match="must leave room for the baseline"):
+        FinetuneConfig(episodes=8, baseline_episodes=5, eval_episodes=5)
 
 
 def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound():
     config = CautiousA2CConfig(actor_lr=0.3, max_kl=0.01, max_drift=0.05, train_output_layer_only=False)
-    learner = CautiousA2C(small_policy(), config)
+    learner = CautiousA2C(SmallDeployed(), config)
     rng = np.random.default_rng(0)
     batch = [random_episode(rng) for _ in range(2)]
     learner.fit_critic(batch)
@@ -60,7 +70,7 @@ def test_a_reckless_step_is_cut_back_into_the_trust_region_and_the_drift_bound()
 
 def test_the_critic_fits_discounted_returns():
     config = CautiousA2CConfig(critic_lr=3e-2, critic_epochs=100, gamma=0.5, value_scale=1.0)
-    learner = CautiousA2C(small_policy(), config)
+    learner = CautiousA2C(SmallDeployed(), config)
     obs = np.linspace(-1, 1, 4, dtype=np.float32)[:, None]
     rewards = np.ones(3)
     episode = Episode(obs, np.zeros((3, 1)), np.zeros((3, 1)), rewards, True, False)
@@ -114,9 +124,11 @@ def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy
     learner, state = restored.learner, restored.state
     obs = torch.tensor([0.3])
     deployed = learner.policy()(obs).item()
-    config, method = finetune_configs({"episodes": 30, "warmup_episodes": 6, "episodes_per_update": 2,
-                                       "eval_every": 4, "actor_lr": 3e-3, "actor_steps": 1, "std": 0.1,
-                                       "max_kl": 0.05, "value_scale": 1.0})
+    # 20 baseline episodes, then 30 exploring with an evaluation of 10 every 4 after the warm-up of 6: 110 in all.
+    config, method = finetune_configs({"episodes": 110, "baseline_episodes": 20, "eval_episodes": 10,
+                                       "warmup_episodes": 6, "episodes_per_update": 2, "eval_every": 4,
+                                       "actor_lr": 3e-3, "actor_steps": 1, "std": 0.1, "max_kl": 0.05,
+                                       "value_scale": 1.0}, "cautious_a2c")
     result = finetune(OneStateRobot(), learner, state, config, method, tmp_path)
     final = learner.policy()(obs).item()
     assert result.improved and result.best > result.baseline
@@ -132,7 +144,7 @@ def test_nothing_is_written_when_no_evaluation_is_clearly_better(toy_run, tmp_pa
     restored = restore(toy_run)
     learner, state = restored.learner, restored.state
     deployed = learner.policy()(torch.tensor([0.3])).item()
-    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=10),
+    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=16),
                       CautiousA2CConfig(), tmp_path)
     assert not result.improved
     assert [p.name for p in tmp_path.iterdir()] == ["finetune.csv"]
@@ -153,18 +165,19 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
                                           "baseline_episodes = 2\n")
         result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
                                  str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
-                                 "6", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0"],
+                                 "12", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0", "--method",
+                                 "cautious_a2c"],
                                 capture_output=True, text=True, timeout=300)
     finally:
         robot.terminate()
         robot.wait(timeout=10)
     assert result.returncode == 0, result.stderr
-    assert "baseline episode   0" in result.stdout and "explore episode   6" in result.stdout
+    assert "baseline episode   2" in result.stdout and "episode  12" in result.stdout
     assert (tmp_path / "ft" / "policy.onnx").exists() == ("wrote" in result.stdout)
     time.sleep(0.1)
     commands = CommandLog.read(log)
     actions = [c for c in commands if c.cause == "action"]
-    assert len(actions) >= 12 * 50  # 2 baseline, 6 exploring and 2 × 2 evaluation episodes
+    assert len(actions) >= 12 * 50  # 12 episodes in all: 2 baseline, exploring and evaluation ones
     # What the robot applied, read on its side: inside ±10 N, and never more than 2 N from the previous
     # command within an episode (each episode starts from the safe command 0 after its RESET).
     applied = [(c.cause, c.applied[0]) for c in commands]
@@ -172,3 +185,49 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
     for (_, previous), (cause, value) in itertools.pairwise(applied):
         if cause == "action":
             assert abs(value - previous) <= 2.0 + 1e-5
+
+
+class CountingRobot(OneStateRobot):
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes = 0
+
+    def run_episode(self, policy) -> Episode:
+        self.episodes += 1
+        return super().run_episode(policy)
+
+
+@pytest.mark.parametrize("method", ["cautious_a2c", "cautious_ddpg"])
+def test_a_session_takes_exactly_its_budget_of_robot_episodes(toy_run, tmp_path, method):
+    restored = restore(toy_run)
+    robot = CountingRobot()
+    config, method_config = finetune_configs({"episodes": 37, "warmup_episodes": 2}, method)
+    result = finetune(robot, restored.learner, restored.state, config, method_config, tmp_path)
+    assert robot.episodes == 37 and result.records[-1].episode == 37
+    evaluations = [r for r in result.records if r.kind == "eval"]
+    assert evaluations and evaluations[-1].episode == 37  # the budget ends with an evaluation
+
+
+def test_cautious_ddpg_learns_the_better_action_from_its_critic_within_the_drift_bound(toy_run, tmp_path):
+    restored = restore(toy_run)
+    obs = torch.tensor([0.3])
+    deployed = restored.learner.policy()(obs).item()
+    learner = CautiousDDPG(restored.learner, CautiousDDPGConfig(
+        warmup_episodes=3, calibration_updates=200, updates_per_step=4, batch_size=32, actor_lr=1e-3, critic_lr=1e-3,
+        max_drift=0.3, std=0.2))
+    robot = OneStateRobot()
+    for _ in range(10):
+        learner.observe(robot.run_episode(learner.exploring_policy()), exploring=True)
+    final = restored.learner.policy()(obs).item()
+    assert abs(final - 0.5) < abs(deployed - 0.5) - 0.1, (deployed, final)
+    assert learner.drift() <= 0.3 + 1e-6
+
+
+def test_cautious_ddpg_needs_a_critic_over_actions(tmp_path):
+    run = tmp_path / "a2c"
+    train("PointToOrigin-v0", make_config("a2c", {"total_steps": 64, "num_envs": 2, "eval_every": 64,
+                                                  "eval_episodes": 1, "actor_hidden": [8], "critic_hidden": [8]}),
+          run, show_progress=False)
+    _, method_config = finetune_configs({}, "cautious_ddpg")
+    with pytest.raises(ConfigError, match="use --method cautious_a2c"):
+        CautiousDDPG(restore(run).learner, method_config)

@@ -12,7 +12,7 @@ import pytest
 from firmware_bridge.codes import Capabilities, FaultReason, StatusFlags
 from firmware_bridge.errors import LinkClosed, LinkTimeout, RobotFault
 from firmware_bridge.link import RobotLink
-from sim.virtual_robot import CommandLog, RobotSimConfig, VirtualRobot
+from sim.virtual_robot import CommandLog, RobotSimConfig, VirtualRobot, in_memory_robot
 
 ENV = "robopg/CartPoleSwingUp-v0"
 
@@ -179,3 +179,17 @@ def test_cli_prints_the_port_first_and_rejects_a_bad_gap():
     bad = subprocess.run([sys.executable, "-m", "robopg.cli", "robot-sim", "--env", ENV, "--gap", "mass=2"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "mass" in bad.stderr, bad.stderr
+
+
+def test_an_in_memory_robot_speaks_the_protocol_on_robot_time():
+    """The virtual robot without its pty: the same firmware rules, its watchdog on the plant's clock."""
+    link = in_memory_robot(RobotSimConfig("robopg/CartPoleSwingUp-v0", gap={"actuator_gain": 0.5}, seed=3,
+                                          watchdog_ms=250))
+    info = link.hello()
+    assert info.lockstep and info.obs_dim == 5 and info.control_period == pytest.approx(0.02)
+    first = link.reset()
+    steps = [link.step(np.array([10.0], dtype=np.float32)) for _ in range(20)]
+    assert steps[-1].t_ms - first.t_ms == 400  # 20 control periods of robot time, whatever the host took
+    assert steps[-1].values[0] > first.values[0]  # pushed right
+    with pytest.raises(ValueError, match="lockstep"):
+        in_memory_robot(RobotSimConfig("robopg/CartPoleSwingUp-v0", mode="realtime"))

@@ -1,0 +1,244 @@
+"""How much of a reality gap does `robopg finetune` recover, within how many robot episodes?
+
+For each task and seed: a DDPG policy trained in simulation (nominal), and for each gap an oracle trained the
+same way (same settings, same budget, seed 0) on the gapped simulator. Every return below is the mean over 20
+fresh initial states of the gapped simulator, states fine-tuning never saw:
+
+  R_sim  the nominal policy in the nominal simulator;
+  R0     the nominal policy on the gapped robot (what deploying it gives);
+  R*     the oracle on the gapped robot;
+  R1@k   the policy a fine-tuning session would keep if it stopped after k robot episodes in total
+         (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved.
+
+The recovered fraction is (R1 − R0) / (R* − R0); a gap where R* − R0 is within two standard errors of the
+difference has nothing to recover and is reported as such. The robot is the virtual robot in this process
+(``sim.virtual_robot.in_memory_robot``): the same plant, gap, firmware state machine, serial protocol, host
+link, safety layer and control loop as ``robopg robot-sim`` + ``robopg finetune``, without the pty. Its
+command log is checked: 0 commands outside the limits or the rate limit.
+
+    python tools/bench_finetune.py [--envs ...] [--gaps latency gain mass friction noise] [--seeds 0 1 2]
+        [--methods cautious_ddpg cautious_a2c] [--budget 50] [--out runs/bench_finetune]
+
+Trained policies are kept in --out and reused by later runs. Results: --out/results.json and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robopg.checkpoint import restore
+from robopg.envs import make_env
+from robopg.evaluation import evaluate
+from robopg.export.to_onnx import metadata_for
+from robopg.finetune import finetune, finetune_configs
+from robopg.registry import make_config
+from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
+from robopg.runtime.safety import SafetyConfig, SafetyLayer
+from robopg.training.loop import torch_policy_fn
+from robopg.training.run import train
+from sim.virtual_robot import RobotSimConfig, in_memory_robot
+
+GAPS: dict[str, dict[str, float]] = {
+    "latency": {"action_latency_steps": 3},
+    "gain": {"actuator_gain": 0.7},
+    "mass": {"mass_scale": 1.5},
+    "friction": {"friction_scale": 3.0, "damping_scale": 3.0},
+    "noise": {},  # sensor_noise_std at 5 % of the observations' typical range, measured per task
+}
+# DDPG's defaults but for [64, 64] networks (four times cheaper updates); the budget solves each task in simulation.
+TRAINING = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "eval_every": 5000}
+TASK_STEPS = {"robopg/CartPoleSwingUp-v0": 30_000, "robopg/Reacher2D-v0": 30_000}
+EVAL_EPISODES = 20
+EVAL_SEED = 50_000  # initial states of the independent evaluations: no training, robot or oracle episode has them
+ROBOT_SEED = 20_000  # the robot's first episode's initial state; each later episode its own
+MAX_DELTA_SHARE = 0.4  # the rate limit of the safety layer: this share of the action range per step
+
+
+def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
+    """A Gymnasium id for ``env_id`` with fixed ``dynamics`` (registered on first use)."""
+    gapped = f"bench/{env_id.split('/')[-1].removesuffix('-v0')}-{name}-v0"
+    if gapped not in gym.registry:
+        spec = gym.spec(env_id)
+        gym.register(gapped, entry_point=spec.entry_point, max_episode_steps=spec.max_episode_steps,
+                     kwargs={**spec.kwargs, "dynamics": dynamics})
+    return gapped
+
+
+def trained_run(env_id: str, steps: int, seed: int, out: Path) -> Path:
+    """A DDPG run on ``env_id`` (kept in ``out``, reused when it is there)."""
+    run = out / f"{env_id.replace('/', '_')}-s{seed}"
+    if not (run / "checkpoint.pt").exists():
+        config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps})
+        started = time.perf_counter()
+        train(env_id, config, run, show_progress=False)
+        print(f"  trained {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return run
+
+
+def independent_return(policy: torch.nn.Module, env_id: str) -> tuple[float, float]:
+    """Mean and standard error over the fresh initial states."""
+    env = make_env(env_id)
+    try:
+        result = evaluate(torch_policy_fn(policy.eval()), env, EVAL_EPISODES, EVAL_SEED)
+    finally:
+        env.close()
+    return result.mean, float(np.std(result.returns, ddof=1) / math.sqrt(EVAL_EPISODES))
+
+
+def noise_gap(env_id: str, run: Path) -> dict[str, float]:
+    """sensor_noise_std at 5 % of the median over observations of their typical range (5th to 95th
+    percentile of the nominal policy's observations in simulation)."""
+    policy = restore(run).policy()
+    env = make_env(env_id)
+    observations = []
+    for episode in range(5):
+        obs, _ = env.reset(seed=EVAL_SEED + 1000 + episode)
+        done = False
+        while not done:
+            observations.append(obs)
+            with torch.no_grad():
+                action = policy(torch.as_tensor(obs)).numpy()
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    env.close()
+    spread = np.percentile(observations, 95, axis=0) - np.percentile(observations, 5, axis=0)
+    return {"sensor_noise_std": round(float(0.05 * np.median(spread)), 4)}
+
+
+def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], method: str, budget: int, seed: int,
+              marks: list[int], scratch: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """One session on the in-memory robot; the kept policy's independent return at each mark."""
+    restored = restore(run)
+    deployed = copy.deepcopy(restored.policy())
+    meta = metadata_for(restored)
+    link = in_memory_robot(RobotSimConfig(env_id, gap=dynamics, seed=ROBOT_SEED + 1000 * seed, watchdog_ms=250))
+    core = link.transport.core
+    half_range = (np.array(meta.action_high) - np.array(meta.action_low)) / 2
+    max_delta = MAX_DELTA_SHARE * 2 * half_range
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
+    session, method_config = finetune_configs({"episodes": budget, "seed": seed, **settings}, method)
+    snapshots: list[tuple[int, dict | None]] = []
+    started = time.perf_counter()
+    with prepare_robot(link, meta) as ready, robot_session(ready):
+        loop = ControlLoop(ready, safety, task_functions(env_id))
+        result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
+                          watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept))))
+    seconds = time.perf_counter() - started
+    at: dict[str, float] = {}
+    for mark in marks:
+        kept = next((state for total, state in reversed(snapshots) if total <= mark), None)
+        policy = copy.deepcopy(deployed)
+        if kept is not None:
+            policy.actor.load_state_dict(kept)
+        at[str(mark)] = independent_return(policy, gapped)[0]
+    return {"R1": at, "improved": result.improved, "seconds": seconds,
+            "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}
+
+
+def limit_violations(log: list, low: tuple[float, ...], high: tuple[float, ...], max_delta: np.ndarray) -> int:
+    """Commands the robot applied outside the limits, or further than the rate limit from the previous action
+    (each episode starts from the safe command after its RESET)."""
+    count, previous = 0, None
+    for command in log:
+        applied = np.asarray(command.applied)
+        count += int(np.any(applied < np.asarray(low) - 1e-6) or np.any(applied > np.asarray(high) + 1e-6))
+        if command.cause == "action" and previous is not None:
+            count += int(np.any(np.abs(applied - previous) > max_delta + 1e-5))
+        previous = applied
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=list(TASK_STEPS))
+    parser.add_argument("--gaps", nargs="+", default=list(GAPS), choices=list(GAPS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=["cautious_ddpg", "cautious_a2c"])
+    parser.add_argument("--budget", type=int, default=50, help="robot episodes per session, all kinds counted")
+    parser.add_argument("--marks", nargs="+", type=int, default=[10, 25, 50])
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_finetune"))
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="fine-tuning settings for every session (TOML values), e.g. eval_episodes=8")
+    parser.add_argument("--tag", default="", help="a name for this variant in results.json and the table")
+    args = parser.parse_args()
+    settings = tomllib.loads("\n".join(args.set))
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for env_id in args.envs:
+        for gap in args.gaps:
+            for seed in args.seeds:
+                nominal = trained_run(env_id, TASK_STEPS[env_id], seed, args.out / "policies")
+                dynamics = GAPS[gap] or noise_gap(env_id, nominal)
+                gapped = gapped_id(env_id, gap, dynamics)
+                oracle = trained_run(gapped, TASK_STEPS[env_id], 0, args.out / "policies")
+                key = f"{env_id}|{gap}|{seed}"
+                entry = results.setdefault(key, {"dynamics": dynamics})
+                entry["R_sim"] = independent_return(restore(nominal).policy(), env_id)[0]
+                entry["R0"], entry["R0_se"] = independent_return(restore(nominal).policy(), gapped)
+                entry["Rstar"], entry["Rstar_se"] = independent_return(restore(oracle).policy(), gapped)
+                for method in args.methods:
+                    name = method + (f"+{args.tag}" if args.tag else "")
+                    scratch = args.out / "sessions" / f"{key.replace('/', '_').replace('|', '-')}-{name}"
+                    scratch.mkdir(parents=True, exist_ok=True)
+                    entry[name] = fine_tune(env_id, gapped, nominal, dynamics, method, args.budget, seed, args.marks,
+                                            scratch, settings)
+                    print(f"{key} {name}: {summary(entry, name, args.marks)}", flush=True)
+                results_path.write_text(json.dumps(results, indent=1))
+    print_table(results, [m + (f"+{args.tag}" if args.tag else "") for m in args.methods], args.marks)
+
+
+def recoverable(entry: dict[str, Any]) -> bool:
+    return entry["Rstar"] - entry["R0"] > 2 * math.hypot(entry["R0_se"], entry["Rstar_se"])
+
+
+def fraction(entry: dict[str, Any], r1: float) -> float:
+    return (r1 - entry["R0"]) / (entry["Rstar"] - entry["R0"])
+
+
+def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
+    run = entry[method]
+    text = f"R_sim {entry['R_sim']:.1f} R0 {entry['R0']:.1f} R* {entry['Rstar']:.1f}; R1 " + " ".join(
+        f"@{m} {run['R1'][str(m)]:.1f}" for m in marks)
+    if recoverable(entry):
+        text += " (recovered " + " ".join(
+            f"{100 * fraction(entry, run['R1'][str(m)]):.0f}%" for m in marks) + ")"
+    else:
+        text += " (nothing to recover)"
+    return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
+
+
+def print_table(results: dict[str, Any], methods: list[str], marks: list[int]) -> None:
+    marks_header = " | ".join(f"R1@{m} (recovered)" for m in marks)
+    print(f"\n| task | gap | seed | method | R_sim | R0 | R* | {marks_header} | saved | out of limits |")
+    print("|" + " --- |" * (9 + len(marks) - 1))
+    for key, entry in results.items():
+        env_id, gap, seed = key.split("|")
+        for method in methods:
+            if method not in entry:
+                continue
+            run = entry[method]
+            cells = []
+            for m in marks:
+                r1 = run["R1"][str(m)]
+                share = f"{100 * fraction(entry, r1):.0f} %" if recoverable(entry) else "n/a"
+                cells.append(f"{r1:.1f} ({share})")
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {method} | {entry['R_sim']:.1f} | {entry['R0']:.1f} | "
+                  f"{entry['Rstar']:.1f} | {' | '.join(cells)} | {'yes' if run['improved'] else 'no'} | "
+                  f"{run['violations']} |")
+
+
+if __name__ == "__main__":
+    main()
