@@ -77,6 +77,8 @@ def names(*, robot: bool = False) -> list[str]:
 def algorithm(name: str, *, robot: bool = False) -> Algorithm:
     """The algorithm called ``name``, which must train in simulation (or fine-tune on the robot)."""
     found = ALGORITHMS.get(name)
+    if found is not None and not found.trains_in_simulation and not robot:
+        raise ConfigError(f"{name} fine-tunes a deployed policy on the robot: robopg finetune --method {name}")
     if found is None or found.trains_in_simulation == robot:
         what = "fine-tuning method" if robot else "algorithm"
         raise ConfigError(f"unknown {what} {name!r} (choose from {', '.join(names(robot=robot))})")

@@ -146,5 +146,5 @@ def test_a_name_is_registered_once_and_looked_up_by_kind(toy_algorithm):
         register(toy_algorithm)
     with pytest.raises(ConfigError, match="unknown fine-tuning method 'toy'"):
         algorithm("toy", robot=True)
-    with pytest.raises(ConfigError, match="unknown algorithm 'cautious_a2c'"):
+    with pytest.raises(ConfigError, match="fine-tunes a deployed policy on the robot"):
         make_config("cautious_a2c")
