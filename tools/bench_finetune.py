@@ -128,21 +128,26 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     max_delta = MAX_DELTA_SHARE * 2 * half_range
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
     session, method_config = finetune_configs({"episodes": budget, "seed": seed, **settings}, method)
-    snapshots: list[tuple[int, dict | None]] = []
+    snapshots: list[tuple[int, dict | None, dict]] = []  # (robot episodes, kept actor, current actor)
+    actor = restored.learner.policy().actor
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
         loop = ControlLoop(ready, safety, task_functions(env_id))
         result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
-                          watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept))))
+                          watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept),
+                                                                      copy.deepcopy(actor.state_dict()))))
     seconds = time.perf_counter() - started
     at: dict[str, float] = {}
+    learned: dict[str, float] = {}
     for mark in marks:
-        kept = next((state for total, state in reversed(snapshots) if total <= mark), None)
-        policy = copy.deepcopy(deployed)
-        if kept is not None:
-            policy.actor.load_state_dict(kept)
-        at[str(mark)] = independent_return(policy, gapped)[0]
-    return {"R1": at, "improved": result.improved, "seconds": seconds,
+        kept, current = next(((k, c) for total, k, c in reversed(snapshots) if total <= mark), (None, None))
+        for states, into in ((kept, at), (current, learned)):
+            policy = copy.deepcopy(deployed)
+            if states is not None:
+                policy.actor.load_state_dict(states)
+            into[str(mark)] = independent_return(policy, gapped)[0]
+    # "learned": the learner's actor at that point, kept or not: what learning achieved before any decision.
+    return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
             "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}
 
 
@@ -217,6 +222,7 @@ def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
             f"{100 * fraction(entry, run['R1'][str(m)]):.0f}%" for m in marks) + ")"
     else:
         text += " (nothing to recover)"
+    text += "; learned (not yet kept) " + " ".join(f"@{m} {run['learned'][str(m)]:.1f}" for m in marks)
     return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
 
 

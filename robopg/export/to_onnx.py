@@ -33,6 +33,10 @@ OPSET = 18
 # own float32 result moves by up to ~1e-5 of the range with its thread count (summation order), which would
 # otherwise be charged to the export. onnxruntime's float32 error against it is 2e-6 to 6e-6 at [256, 256].
 TOLERANCE = 1e-5
+# A policy whose own float32 arithmetic is less exact than that (large weights after fine-tuning, observations
+# far out) is held to this multiple of torch's float32 error on the same observations instead: a conversion
+# error is orders of magnitude larger than either.
+FLOAT32_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def export_policy(source: Path, out: Path) -> ExportReport:
 
 def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> ExportReport:
     """Write ``policy`` (raw observation -> actuator units) with ``metadata`` to ``out``; fails, leaving ``out``
-    untouched, if the graph does not pass the ONNX checker or differs from torch by more than ``TOLERANCE``."""
+    untouched, if the graph does not pass the ONNX checker or differs from torch by more than :func:`limit`."""
     out = Path(out)
     if not out.parent.is_dir():
         raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
@@ -129,10 +133,19 @@ def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> 
         observations = verification_observations(policy, metadata.env_id, metadata.obs_dim)
         with torch.no_grad():
             expected = copy.deepcopy(policy).double()(torch.from_numpy(observations).double()).numpy()
+            torch_float32 = policy(torch.from_numpy(observations)).numpy()
+        half_range = policy.scaler.half_range.numpy()
         actual = OnnxPolicy(tmp)(observations)
         error = np.abs(actual - expected)
-        normalized = float(np.max(error / policy.scaler.half_range.numpy()))
-        if not normalized <= TOLERANCE:
+        normalized = float(np.max(error / half_range))
+        allowed = limit(float(np.max(np.abs(torch_float32 - expected) / half_range)))
+        if not normalized <= allowed:
             raise ExportError(f"onnxruntime and torch differ by {normalized:.3g} of the action range "
-                              f"(> {TOLERANCE}); nothing written")
+                              f"(> {allowed:.3g}); nothing written")
     return ExportReport(out, metadata, float(error.max()), normalized, len(observations))
+
+
+def limit(torch_float32_error: float) -> float:
+    """The largest error onnxruntime may make, in normalized action units: ``TOLERANCE``, or ``FLOAT32_MARGIN``
+    times torch's own float32 error on the same observations where that is larger."""
+    return max(TOLERANCE, FLOAT32_MARGIN * torch_float32_error)

@@ -82,6 +82,7 @@ def test_onnx_and_torch_policies_earn_the_same_returns(runs, exported):
 
 def test_a_failed_verification_writes_nothing(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "TOLERANCE", -1.0)
+    monkeypatch.setattr(export_module, "FLOAT32_MARGIN", 0.0)
     with pytest.raises(ExportError, match="nothing written"):
         export_policy(runs / "ddpg", tmp_path / "policy.onnx")
     assert list(tmp_path.iterdir()) == []
@@ -136,3 +137,8 @@ def test_onnx_policy_threading_options_give_the_same_actions(exported):
     assert np.allclose(single(obs[0]), spinning(obs)[0], atol=1e-6)
     with pytest.raises(ValueError, match="threads must be >= 1"):
         OnnxPolicy(path, threads=0)
+
+
+def test_the_limit_follows_the_policys_own_float32_error_only_above_the_tolerance():
+    assert export_module.limit(1e-6) == export_module.TOLERANCE
+    assert export_module.limit(8e-6) == pytest.approx(1.6e-5)
