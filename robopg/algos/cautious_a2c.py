@@ -4,9 +4,13 @@ The exploring policy is a Gaussian N(μθ(s), σ²) in normalized action units w
 actor (same normalizer and scaling) and whose σ is small and bounded. Caution comes from:
 
 - a critic warm-up: the value function V(s) is fitted on the robot's returns before any actor update;
-- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016) and gradient clipping, on
-  batches of several episodes (with two, the gradient's direction is mostly noise: the cosine between
-  gradients of disjoint batches was 0.1), a few steps per batch;
+- A2C updates (Mnih et al. 2016) with GAE advantages (Schulman et al. 2016) and gradient clipping, each on
+  the ``replay_episodes`` most recent exploring episodes (with two, the gradient's direction is mostly noise:
+  the cosine between gradients of disjoint batches was 0.1), a few steps per update. An episode is reused by
+  several updates after the policy that collected it has moved, so each step is weighted by its importance
+  ratio π(a|s)/b(a|s) truncated at ``rho_clip`` (the off-policy actor-critic of Degris et al. 2012, truncated
+  as in ACER, Wang et al. 2017): with an update every ``episodes_per_update`` episodes instead of every
+  ``replay_episodes``, a session of tens of episodes makes tens of updates, not three;
 - by default only the actor's output layer changes: a correction of the deployed behaviour (such as a
   lower gain while balancing, for a robot whose actuation lags) lives there, and updates of the whole
   network moved the noise-free policy in directions that did not help;
@@ -46,8 +50,10 @@ class CautiousA2CConfig(Settings):
     label = "finetune config"
 
     warmup_episodes: int = setting(6, "first exploring episodes that fit the critic only", ge=0)
-    episodes_per_update: int = setting(8, "exploring episodes per actor update (with fewer, the gradient is "
-                                          "mostly noise)", ge=1)
+    episodes_per_update: int = setting(1, "exploring episodes between actor updates", ge=1)
+    replay_episodes: int = setting(8, "each update learns from this many most recent exploring episodes (with "
+                                      "fewer, the gradient is mostly noise)", ge=1, most=1000)
+    rho_clip: float = setting(2.0, "truncation of the importance weights of replayed episodes", gt=0)
     std: float = setting(0.2, "exploration σ, normalized action units ([-1, 1] spans the actuator range)", gt=0,
                          le=1)
     max_std: float = setting(0.2, "largest σ allowed", gt=0, le=1)
@@ -94,7 +100,8 @@ class CautiousA2C:
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.recent: deque[RobotEpisode] = deque(maxlen=config.critic_episodes)
-        self.batch: list[RobotEpisode] = []
+        # Exploring episodes and log b(a|s) of their actions under the policy that took them.
+        self.replay: deque[tuple[RobotEpisode, torch.Tensor]] = deque(maxlen=config.replay_episodes)
         self.episodes = 0
 
     # ----- acting --------------------------------------------------------------------------------------
@@ -126,21 +133,27 @@ class CautiousA2C:
     # ----- learning ------------------------------------------------------------------------------------
 
     def observe(self, episode: RobotEpisode, exploring: bool) -> tuple[float, float]:
-        """Learn from an episode: from an exploring one, the critic from the recent ones and the actor once a
-        batch is full after the warm-up (noise-free episodes are not samples of the Gaussian policy: they
-        teach nothing here). Returns the update's (KL, drift), NaN when the actor did not change."""
+        """Learn from an episode: from an exploring one, the critic from the recent ones and, after the warm-up,
+        every ``episodes_per_update`` episodes, the actor from the replay (noise-free episodes are not samples of
+        the Gaussian policy: they teach nothing here). Returns the update's (KL, drift), NaN when the actor did
+        not change."""
         if not exploring:
             return math.nan, math.nan
         self.episodes += 1
         self.recent.append(episode)
+        self.replay.append((episode, self.log_prob(episode).detach()))  # the actor is still the one that acted
         self.fit_critic(list(self.recent))  # the actor changes little per update: recent returns stay relevant
-        if self.episodes <= self.config.warmup_episodes:
+        past_warmup = self.episodes - self.config.warmup_episodes
+        if past_warmup <= 0 or past_warmup % self.config.episodes_per_update:
             return math.nan, math.nan
-        self.batch.append(episode)
-        if len(self.batch) < self.config.episodes_per_update:
-            return math.nan, math.nan
-        batch, self.batch = self.batch, []
-        return self.actor_update(batch)
+        episodes, behaviour = zip(*self.replay, strict=True)
+        return self.actor_update(list(episodes), list(behaviour))
+
+    def log_prob(self, episode: RobotEpisode) -> torch.Tensor:
+        """log π(a|s) of each step's action under the current policy."""
+        states = torch.as_tensor(episode.observations[:-1], dtype=torch.float32)
+        actions = self.scaler.to_unit(torch.as_tensor(episode.actions, dtype=torch.float32))
+        return self.distribution(states).log_prob(actions).sum(-1)
 
     def fit_critic(self, episodes: list[RobotEpisode]) -> float:
         """Regress V(s) on discounted Monte Carlo returns of ``episodes``; the final loss."""
@@ -163,9 +176,11 @@ class CautiousA2C:
     def value(self, obs: np.ndarray) -> torch.Tensor:
         return self.critic(self.normalizer(torch.tensor(obs, dtype=torch.float32))) * self.config.value_scale
 
-    def actor_update(self, episodes: list[RobotEpisode]) -> tuple[float, float]:
+    def actor_update(self, episodes: list[RobotEpisode],
+                     behaviour_log_probs: list[torch.Tensor] | None = None) -> tuple[float, float]:
         """``actor_steps`` A2C steps on ``episodes``, each backtracked into the trust region around the policy
-        that collected them, then the drift bound; returns (KL, drift)."""
+        before the update, then the drift bound; returns (KL, drift). Steps are weighted by min(π/b, rho_clip),
+        π the policy before the update and b the one that acted (``behaviour_log_probs``; None: π itself)."""
         c = self.config
         obs, actions, advantages = [], [], []
         for ep in episodes:
@@ -178,6 +193,9 @@ class CautiousA2C:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         with torch.no_grad():
             old = self.distribution(x)
+            if behaviour_log_probs is not None:
+                weights = (old.log_prob(a).sum(-1) - torch.cat(behaviour_log_probs)).exp().clamp(max=c.rho_clip)
+                adv = adv * weights
         kl = 0.0
         for _ in range(c.actor_steps):
             before = [p.detach().clone() for p in self.actor.parameters()]

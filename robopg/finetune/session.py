@@ -133,8 +133,9 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         log(FinetuneRecord(total, "explore", ep.ret, kl=kl, drift=drift))
         watch(total, kept)
         left = config.episodes - total
-        due = (explored - warmup) % config.eval_every == 0 or left == config.eval_episodes
-        if explored > warmup and due and left >= config.eval_episodes:
+        # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
+        periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
+        if explored > warmup and (periodic or left == config.eval_episodes):
             returns = evaluate_on_robot(robot, learner, config.eval_episodes)
             total += config.eval_episodes
             note = verdict(returns, best, baseline, config.confidence_z)
