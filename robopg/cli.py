@@ -315,10 +315,12 @@ def show_config(
 ) -> None:
     """Print every setting of ALGO with its default, type, range and meaning, as a TOML file to edit."""
     from robopg.finetune import FinetuneConfig
-    from robopg.registry import ALGORITHMS, algorithm
+    from robopg.registry import ALGORITHMS
     from robopg.settings import describe, to_toml
 
-    entry = ALGORITHMS.get(algo) or algorithm(algo)  # an unknown name: one line with the choices
+    entry = ALGORITHMS.get(algo)
+    if entry is None:
+        fail(f"unknown algorithm or fine-tuning method {algo!r} (choose from {', '.join(ALGORITHMS)})")
     classes = [entry.config] if entry.trains_in_simulation else [FinetuneConfig, entry.config]
     typer.echo(f"# {algo}: {entry.summary}")
     if entry.trains_in_simulation:

@@ -80,3 +80,10 @@ def test_every_algorithm_through_the_cli(tmp_path, algo):
                  "--out", str(tmp_path / "run"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "trained 4" in result.stdout and (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_config_lists_an_algorithms_settings_and_refuses_an_unknown_name():
+    result = invoke("config", "cautious_a2c")
+    assert result.returncode == 0 and "episodes = 50" in result.stdout and "max_kl = 0.02" in result.stdout
+    result = invoke("config", "ppo")
+    assert result.returncode == 2 and "cautious_ddpg" in result.stderr and len(result.stderr.splitlines()) == 1
