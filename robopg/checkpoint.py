@@ -42,9 +42,7 @@ def save(path: Path, payload: dict[str, Any]) -> None:
 
 def load(path: Path) -> dict[str, Any]:
     """Load one of our checkpoint files, or a run folder's ``checkpoint.pt``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
+    path = checkpoint_file(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
@@ -79,6 +77,13 @@ class Restored:
         """The deployable policy (raw observation -> actuator units), in eval mode."""
         return self.learner.policy().eval()
 
+    def check_source_of(self, policy_sha256: str, source: Path) -> None:
+        """Refuse this checkpoint (read from ``source``) if the policy about to be fine-tuned was not exported
+        from it."""
+        if self.sha256 != policy_sha256:
+            raise CheckpointError(f"the policy was not exported from {source} (checkpoint hash differs); "
+                                  "fine-tuning must start from the checkpoint of the deployed policy")
+
 
 def restore(source: Path) -> Restored:
     """The learner of a run folder or checkpoint file (``checkpoint.pt``, ``best.pt``, ``resume.pt``), rebuilt
@@ -93,10 +98,3 @@ def restore(source: Path) -> Restored:
         raise CheckpointError(f"{checkpoint_file(source)} does not hold a learner robopg can rebuild "
                               f"({type(exc).__name__}: {exc})") from None
     return Restored(learner, state, checkpoint_sha256(source))
-
-
-def check_exported_from(policy_sha256: str, source: Path) -> None:
-    """Refuse a checkpoint that the policy about to be fine-tuned was not exported from."""
-    if checkpoint_sha256(source) != policy_sha256:
-        raise CheckpointError(f"the policy was not exported from {source} (checkpoint hash differs); "
-                              "fine-tuning must start from the checkpoint of the deployed policy")

@@ -127,7 +127,7 @@ def evaluate_policy(
         trained_on, obs_dim, low, high = m.env_id, m.obs_dim, m.action_low, m.action_high
     else:
         from robopg.checkpoint import restore
-        from robopg.training.loop import torch_policy_fn
+        from robopg.core.nets import torch_policy_fn
 
         restored = restore(policy)
         state = restored.state
@@ -276,8 +276,9 @@ def finetune(
     = None,
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
 ) -> None:
-    """Cautious online A2C on the robot, from the deployed policy; keeps the result only if it is better."""
-    from robopg.checkpoint import check_exported_from, restore
+    """Fine-tune the deployed policy on the robot (cautious online A2C by default); keeps the result only if it is
+    clearly better."""
+    from robopg.checkpoint import restore
     from robopg.finetune import finetune as run_finetune
     from robopg.finetune import finetune_configs
     from robopg.registry import read_toml
@@ -290,8 +291,8 @@ def finetune(
         fields["episodes"] = episodes
     cfg, method_cfg = finetune_configs(fields, method)
     meta = OnnxPolicy(policy).metadata
-    check_exported_from(meta.checkpoint_sha256, checkpoint)
     restored = restore(checkpoint)
+    restored.check_source_of(meta.checkpoint_sha256, checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):

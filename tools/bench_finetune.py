@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from robopg.checkpoint import restore
+from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
@@ -45,7 +46,6 @@ from robopg.finetune import finetune, finetune_configs
 from robopg.registry import make_config
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
-from robopg.training.loop import torch_policy_fn
 from robopg.training.run import train
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
 

@@ -37,7 +37,7 @@ from torch import nn
 from robopg.algos.drift import DriftBound, interpolate
 from robopg.config import MAX_SEED, hidden_layers, learning_rate
 from robopg.core.losses import policy_gradient_loss, value_loss
-from robopg.core.nets import DeployablePolicy, ValueNet
+from robopg.core.nets import DeployablePolicy, ValueNet, torch_policy_fn
 from robopg.core.returns import discounted_returns, gae_advantages
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.settings import Settings, require, setting
@@ -124,11 +124,7 @@ class CautiousA2C:
         return act
 
     def deterministic_policy(self) -> PolicyFn:
-        @torch.no_grad()
-        def act(obs: np.ndarray) -> np.ndarray:
-            return self.policy(torch.tensor(obs, dtype=torch.float32)).numpy()
-
-        return act
+        return torch_policy_fn(self.policy)
 
     # ----- learning ------------------------------------------------------------------------------------
 

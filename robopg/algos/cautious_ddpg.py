@@ -28,6 +28,7 @@ from robopg.algos.ddpg import DDPG
 from robopg.algos.drift import DriftBound
 from robopg.config import MAX_SEED, learning_rate
 from robopg.core.buffers import ReplayBuffer
+from robopg.core.nets import torch_policy_fn
 from robopg.errors import ConfigError
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.settings import Settings, setting
@@ -86,13 +87,7 @@ class CautiousDDPG:
         return act
 
     def deterministic_policy(self) -> PolicyFn:
-        policy = self.trained.policy()
-
-        @torch.no_grad()
-        def act(obs: np.ndarray) -> np.ndarray:
-            return policy(torch.tensor(obs, dtype=torch.float32)).numpy()
-
-        return act
+        return torch_policy_fn(self.trained.policy())
 
     def observe(self, episode: RobotEpisode, exploring: bool) -> tuple[float, float]:
         """Keep the episode's transitions; after the warm-up (and the critic's calibration, once), make

@@ -7,7 +7,7 @@ observations and returns actuator units: the module that export writes to ONNX.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -123,6 +123,17 @@ class DeployablePolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.scaler(self.actor(self.normalizer(obs)))
+
+
+def torch_policy_fn(policy: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """A raw-observation -> actuator-units module as a numpy function (the observation is copied: a robot's may
+    be a read-only buffer)."""
+
+    @torch.no_grad()
+    def act(obs: np.ndarray) -> np.ndarray:
+        return policy(torch.tensor(obs, dtype=torch.float32)).numpy()
+
+    return act
 
 
 class GaussianPolicy(nn.Module):

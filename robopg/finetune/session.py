@@ -61,11 +61,16 @@ def finetune_configs(values: dict[str, Any], method: str = "cautious_ddpg") -> t
     require(not unknown, f"unknown finetune config key(s) for {method}: {', '.join(unknown)}")
     session = build(FinetuneConfig, {k: v for k, v in values.items() if k in own})
     learner_config = build(method_class, {k: v for k, v in values.items() if k not in own})
-    warmup = getattr(learner_config, "warmup_episodes", 0)
+    warmup = warmup_episodes(learner_config)
     require(session.episodes > session.baseline_episodes + warmup,
             f"episodes ({session.episodes}) must exceed baseline_episodes + warmup_episodes "
             f"({session.baseline_episodes} + {warmup})")
     return session, learner_config
+
+
+def warmup_episodes(method_config: Settings) -> int:
+    """Exploring episodes before the method's first update (no evaluation is due before it has learned)."""
+    return getattr(method_config, "warmup_episodes", 0)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     robot episodes so far and the actor state that would be kept if the session stopped there (None: the
     deployed one)."""
     learner = algorithm(name_of(method_config), robot=True).learner(trained, method_config)
-    warmup = getattr(method_config, "warmup_episodes", 0)
+    warmup = warmup_episodes(method_config)
     records: list[FinetuneRecord] = []
 
     def log(record: FinetuneRecord) -> None:

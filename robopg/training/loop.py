@@ -21,9 +21,10 @@ import torch
 from robopg import checkpoint
 from robopg.algos.base import anneal_learning_rates
 from robopg.config import RunConfig
+from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.errors import RunDirError
-from robopg.evaluation import EvalResult, PolicyFn, evaluate
+from robopg.evaluation import EvalResult, evaluate
 from robopg.registry import config_to_dict, make_learner, name_of
 from robopg.training.metrics import RunLogger
 from robopg.training.progress import ProgressReporter
@@ -63,16 +64,6 @@ def prepare_new_run_dir(run_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise RunDirError(f"cannot write to output folder {run_dir}: {exc.strerror}") from None
-
-
-def torch_policy_fn(policy: torch.nn.Module) -> PolicyFn:
-    """A raw-observation -> actuator-units module as a numpy function."""
-
-    @torch.no_grad()
-    def act(obs: np.ndarray) -> np.ndarray:
-        return policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
-
-    return act
 
 
 def crossed(before: int, after: int, every: int) -> bool:

@@ -10,6 +10,7 @@ import torch
 from conftest import invoke, modules_loaded_by_cli
 
 from robopg.checkpoint import restore
+from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.errors import ExportError, PolicyFileError
 from robopg.evaluation import evaluate
@@ -17,7 +18,6 @@ from robopg.export import export_policy
 from robopg.export import to_onnx as export_module
 from robopg.registry import make_config
 from robopg.runtime.onnx_policy import OnnxPolicy
-from robopg.training.loop import torch_policy_fn
 from robopg.training.run import train
 
 

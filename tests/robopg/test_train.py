@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from robopg import checkpoint
+from robopg.core.nets import torch_policy_fn
 from robopg.envs import EnvError, make_env
 from robopg.evaluation import evaluate
 from robopg.registry import make_config
-from robopg.training.loop import EVAL_SEED_OFFSET, torch_policy_fn
+from robopg.training.loop import EVAL_SEED_OFFSET
 from robopg.training.run import RunDirError, resume, train
 
 
