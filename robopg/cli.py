@@ -309,6 +309,49 @@ def finetune(
         typer.echo("no evaluation was clearly better than the deployed policy: nothing written but finetune.csv")
 
 
+@app.command("identify")
+@user_errors
+def identify_dynamics(
+    log: Annotated[Path, typer.Option(help="A robot trajectory log (.npz of `robopg deploy --log`).")],
+    env: Annotated[str, typer.Option(help="The simulated task the robot runs (robopg/...).")],
+    params: Annotated[str, typer.Option(help="Comma-separated dynamics to fit: mass_scale, friction_scale, "
+                                             "damping_scale, actuator_gain, action_latency_steps.")],
+    config: Annotated[Path | None, typer.Option(help="TOML file of identify settings (horizon, stride, ...).")]
+    = None,
+    out: Annotated[Path, typer.Option(help="TOML file to write: the estimates and a randomization range around "
+                                           "each.")] = Path("identified.toml"),
+) -> None:
+    """Fit the simulator's dynamics parameters to the robot's logged trajectories (system identification)."""
+    from robopg.atomic import atomic_path
+    from robopg.identify import LATENCY, IdentifyConfig, identify, load_log
+    from robopg.registry import read_toml
+    from robopg.settings import build, to_toml
+
+    cfg = build(IdentifyConfig, read_toml(config) if config is not None else {})
+    episodes = load_log(log)
+    names = [p.strip() for p in params.split(",") if p.strip()]
+    result = identify(env, episodes, names, cfg)
+    typer.echo(f"fitted {', '.join(names)} of {env} to {len(episodes)} logged episodes ({log})")
+    for key, value in result.estimates.items():
+        if key == LATENCY:
+            tried = ", ".join(f"{k}: {c:.3g}" for k, c in result.latency_costs.items())
+            typer.echo(f"  {key:<22} {value:.0f}  (prediction error by latency: {tried})")
+        else:
+            typer.echo(f"  {key:<22} {value:.4f} ± {result.standard_errors[key]:.4f}")
+    typer.echo(f"prediction error (mean squared, each observation scaled by its spread): {result.nominal_cost:.4g} "
+               f"with the nominal model, {result.cost:.4g} with the identified one")
+    for a, b, r in result.confounded():
+        typer.echo(f"warning: {a} and {b} are correlated (r = {r:+.2f}): the log determines mostly a combination "
+                   "of the two; fix one of them or log more varied motion")
+    ranges = result.randomization(cfg)
+    document = {"env": env, "log": str(log), "estimates": result.estimates,
+                "standard_errors": result.standard_errors,
+                "dynamics": {k: [int(lo), int(hi)] if k == LATENCY else [lo, hi] for k, (lo, hi) in ranges.items()}}
+    with atomic_path(out) as tmp:
+        tmp.write_text(to_toml(document))
+    typer.echo(f"wrote {out}: [dynamics] holds a range around each estimate to train on")
+
+
 @app.command("config")
 @user_errors
 def show_config(

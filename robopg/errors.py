@@ -37,5 +37,9 @@ class ExportError(RobopgError, ValueError):
     """The policy cannot be exported, or the exported graph does not match the torch policy."""
 
 
+class LogError(RobopgError, ValueError):
+    """A robot trajectory log is missing, corrupt or not a log."""
+
+
 class PolicyFileError(RobopgError, ValueError):
     """An ONNX policy file is missing, corrupt, not ours, or does not fit the robot or env."""

@@ -181,6 +181,12 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     def _observe(self) -> np.ndarray:
         """The noise-free observation (float64), laid out as ``task.obs_names``."""
 
+    def _restore_observed_state(self, obs: np.ndarray) -> None:
+        """Put the model in the state ``obs`` (laid out as ``task.obs_names``) describes; tasks whose observation
+        determines their state implement it (system identification replays logged trajectories from it)."""
+        raise ValueError(f"{type(self).__name__}'s observation does not determine its state: it cannot be put in "
+                         "an observed state")
+
     def _randomized_bodies(self) -> tuple[int, ...]:
         """Bodies whose link masses and contact friction the dynamics scales act on."""
         return (self.robot,)
@@ -299,6 +305,17 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         terminated = bool(self.task.terminated(next_obs))
         self._obs = next_obs
         return self._noisy(next_obs), reward, terminated, False, {}
+
+    def set_state(self, obs: np.ndarray, pending_actions: Sequence[np.ndarray] = ()) -> None:
+        """Continue from the state observation ``obs`` describes, with the dynamics of the last reset and
+        ``pending_actions`` (oldest first, one per latency step; missing ones are zero) still on their way to the
+        actuators: what a logged robot trajectory is replayed from."""
+        latency = self.dynamics.action_latency_steps
+        pending = [np.asarray(a, np.float64).reshape(self.action_space.shape) for a in pending_actions][-latency:]
+        zeros = [np.zeros(self.action_space.shape)] * (latency - len(pending)) if latency else []
+        self._latency = deque(zeros + pending if latency else [])
+        self._restore_observed_state(np.asarray(obs, np.float64))
+        self._obs = self._observe().astype(np.float32)
 
     def _noisy(self, obs: np.ndarray) -> np.ndarray:
         std = self.dynamics.sensor_noise_std

@@ -55,6 +55,10 @@ class CartPoleSwingUpEnv(PyBulletEnv):
         (x, x_dot, *_), (theta, theta_dot, *_) = self._get_joint_states(self.robot, (SLIDER, HINGE))
         return np.array([x, x_dot, math.cos(theta), math.sin(theta), theta_dot])
 
+    def _restore_observed_state(self, obs: np.ndarray) -> None:
+        x, x_dot, cos_theta, sin_theta, theta_dot = obs
+        self._reset_joints((SLIDER, HINGE), (x, math.atan2(sin_theta, cos_theta)), (x_dot, theta_dot))
+
 
 class CartPoleBalanceEnv(CartPoleSwingUpEnv):
     """Keep the pole up: the swing-up with the pole starting within ±0.1 rad (times ``init_range``) of upright."""

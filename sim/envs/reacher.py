@@ -78,3 +78,9 @@ class Reacher2DEnv(PyBulletEnv):
         return np.array(
             [math.cos(q0), math.sin(q0), math.cos(q1), math.sin(q1), qd0, qd1, *self._target, tip_x, tip_y]
         )
+
+    def _restore_observed_state(self, obs: np.ndarray) -> None:
+        cos0, sin0, cos1, sin1, qd0, qd1, target_x, target_y = obs[:8]
+        self._reset_joints(self.joints, (math.atan2(sin0, cos0), math.atan2(sin1, cos1)), (qd0, qd1))
+        self._target = np.array([target_x, target_y])
+        self.client.resetBasePositionAndOrientation(self._marker, (*self._target, 0.01), (0, 0, 0, 1))
