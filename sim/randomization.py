@@ -9,7 +9,7 @@ range that is sampled from the env's ``np_random`` at every reset.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import Any
@@ -129,3 +129,32 @@ def parse_init_range(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)) or value < 0:
         raise ValueError(f"init_range must be a finite number ≥ 0, got {value!r}")
     return float(value)
+
+
+def parse_assignments(texts: Sequence[str]) -> dict[str, float | tuple[float, float]]:
+    """``["mass_scale=0.7:1.5", "actuator_gain=0.8"]`` (the command line's and a config's ``randomize``) as a
+    ``dynamics`` dict: ``key=low:high`` is a range sampled at every reset, ``key=value`` a fixed value. Only the
+    syntax is checked here; :func:`parse_dynamics` checks keys and values."""
+    spec: dict[str, float | tuple[float, float]] = {}
+    for text in texts:
+        key, sep, value = str(text).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"randomize {text!r}: expected KEY=LOW:HIGH or KEY=VALUE")
+        if key in spec:
+            raise ValueError(f"randomize: {key} is given twice")
+        try:
+            numbers = [float(part) for part in value.split(":")]
+        except ValueError:
+            raise ValueError(f"randomize {text!r}: {value!r} is not a number or LOW:HIGH") from None
+        if len(numbers) > 2:
+            raise ValueError(f"randomize {text!r}: expected KEY=LOW:HIGH or KEY=VALUE")
+        spec[key] = (numbers[0], numbers[1]) if len(numbers) == 2 else numbers[0]
+    parse_dynamics(spec)  # keys and values, refused by name
+    return spec
+
+
+def format_dynamics(distribution: DynamicsDistribution) -> tuple[str, ...]:
+    """The inverse of :func:`parse_assignments`: ``("mass_scale=0.7:1.5", ...)``."""
+    return tuple(f"{key}={value[0]:g}:{value[1]:g}" if isinstance(value, tuple) else f"{key}={value:g}"
+                 for key, value in distribution.values)

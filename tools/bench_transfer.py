@@ -1,0 +1,97 @@
+"""How well does `robopg identify` recover a robot's dynamics from its deploy logs?
+
+For each task, gap and seed: the nominal DDPG policy of tools/bench_finetune.py (trained, or reused from its
+--out) is deployed for --episodes episodes on the virtual robot with the gap (in this process: the same plant,
+firmware state machine, protocol, link, safety layer and control loop as `robot-sim` + `deploy --log`), and
+`identify` fits the gap's parameters plus the latency (which must come out 0 when the gap has none) to that
+log. With --noise, the robot's sensors also carry the benchmark's noise gap (5 % of each observation's
+typical range), which identification does not fit: the replay starts from noisy observations. Reported: each
+estimate against the true value (relative error; the latency exactly) and the fit's prediction error against
+the nominal model's.
+
+    python tools/bench_transfer.py [--envs ...] [--gaps latency gain mass friction] [--seeds 0 1 2]
+        [--episodes 10] [--noise] [--out runs/bench_finetune]
+
+Results: --out/identify.json and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_finetune import GAPS, MAX_DELTA_SHARE, ROBOT_SEED, TASK_STEPS, noise_gap, trained_run
+
+from robopg.checkpoint import restore
+from robopg.core.nets import torch_policy_fn
+from robopg.export.to_onnx import metadata_for
+from robopg.identify import LATENCY, IdentifyConfig, identify
+from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
+from robopg.runtime.safety import SafetyConfig, SafetyLayer
+from sim.virtual_robot import RobotSimConfig, in_memory_robot
+
+
+def deploy_log(env_id: str, run: Path, dynamics: dict[str, float], episodes: int,
+               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(observations, commands) of ``episodes`` deployed episodes of the run's policy on the gapped robot."""
+    restored = restore(run)
+    meta = metadata_for(restored)
+    link = in_memory_robot(RobotSimConfig(env_id, gap=dynamics, seed=ROBOT_SEED + 1000 * seed, watchdog_ms=250))
+    max_delta = MAX_DELTA_SHARE * (np.array(meta.action_high) - np.array(meta.action_low))
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
+    policy = torch_policy_fn(restored.policy().eval())
+    with prepare_robot(link, meta) as ready, robot_session(ready):
+        loop = ControlLoop(ready, safety, task_functions(env_id))
+        for _ in range(episodes):
+            loop.run_episode(policy)
+    return [(ep.observations.astype(np.float64), ep.commands.astype(np.float64)) for ep in loop.trajectory]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=list(TASK_STEPS))
+    parser.add_argument("--gaps", nargs="+", default=["latency", "gain", "mass", "friction"],
+                        choices=[g for g in GAPS if GAPS[g]])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_finetune"))
+    parser.add_argument("--noise", action="store_true", help="add the sensor-noise gap to every gap")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = IdentifyConfig()
+    results: dict[str, dict] = {}
+    for env_id in args.envs:
+        run = trained_run(env_id, TASK_STEPS[env_id], 0, args.out / "policies")
+        noise = noise_gap(env_id, run) if args.noise else {}
+        for gap in args.gaps:
+            truth = {LATENCY: 0, **GAPS[gap]}
+            for seed in args.seeds:
+                log = deploy_log(env_id, run, {**GAPS[gap], **noise}, args.episodes, seed)
+                started = time.perf_counter()
+                fit = identify(env_id, log, list(truth), config)
+                key = f"{env_id}|{gap}{'+noise' if noise else ''}|{seed}"
+                results[key] = {"truth": truth, "estimates": fit.estimates, "errors": fit.standard_errors,
+                                "cost": fit.cost, "nominal_cost": fit.nominal_cost,
+                                "seconds": time.perf_counter() - started}
+                print(f"{key}: " + ", ".join(f"{k} {fit.estimates[k]:.3f} (true {v})" for k, v in truth.items())
+                      + f"; prediction error {fit.nominal_cost:.3g} -> {fit.cost:.3g}; "
+                      f"{results[key]['seconds']:.0f} s", flush=True)
+    (args.out / f"identify{'-noise' if args.noise else ''}.json").write_text(json.dumps(results, indent=1))
+    print("\n| task | gap | seed | parameter | true | estimate ± s.e. | error | prediction error nominal → fit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key, r in results.items():
+        env_id, gap, seed = key.split("|")
+        for name, true in r["truth"].items():
+            estimate = r["estimates"][name]
+            error = "exact" if name == LATENCY and estimate == true else (
+                f"{estimate - true:+.0f} steps" if name == LATENCY else f"{100 * (estimate - true) / true:+.1f} %")
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {name} | {true} | {estimate:.3f} ± "
+                  f"{r['errors'][name]:.3f} | {error} | {r['nominal_cost']:.3g} → {r['cost']:.3g} |")
+
+
+if __name__ == "__main__":
+    main()
