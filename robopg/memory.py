@@ -39,7 +39,7 @@ def transitions_bytes(capacity: int, obs_dim: int = 1, act_dim: int = 1) -> int:
 def require_memory(what: str, nbytes: int) -> None:
     """Refuse, naming ``what``, anything that would need more memory than is available."""
     available = available_bytes()
-    require(nbytes <= available, f"{what} need {_gigabytes(nbytes)} of memory, more than the "
+    require(nbytes <= available, f"{what} would take {_gigabytes(nbytes)} of memory, more than the "
                                  f"{_gigabytes(available)} available")
 
 

@@ -42,13 +42,17 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--warmup", type=int, default=10_000, help="periods before the start figures")
     parser.add_argument("--max-growth-mb", type=float, default=5.0)
+    parser.add_argument("--watchdog-ms", type=int, default=250,
+                        help="the robot's watchdog (robot-sim's default); a host stalled longer by a busy machine "
+                             "ends the run with a WATCHDOG fault")
     parser.add_argument("--out", type=Path, help="CSV of every sample")
     args = parser.parse_args()
     episodes = math.ceil(args.periods / EPISODE_STEPS)
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policy.onnx"
         subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
-        robot = subprocess.Popen([*CLI, "robot-sim", "--env", ENV, "--busy-poll"], stdout=subprocess.PIPE, text=True)
+        robot = subprocess.Popen([*CLI, "robot-sim", "--env", ENV, "--busy-poll", "--watchdog-ms",
+                                  str(args.watchdog_ms)], stdout=subprocess.PIPE, text=True)
         try:
             port = robot.stdout.readline().strip()
             deploy = subprocess.Popen([*CLI, "deploy", "--policy", str(policy), "--port", port, "--episodes",

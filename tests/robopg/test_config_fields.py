@@ -68,6 +68,13 @@ def each_field_once(cases: list) -> list:
 CLI_CASES = each_field_once(CASES)
 
 
+def write(folder, values: dict):
+    """A config file of these values."""
+    path = folder / "config.toml"
+    path.write_text(tomli_w.dumps(values))
+    return path
+
+
 def case_id(case) -> str:
     return f"{case[1].__name__}.{case[2]}={case[3]!r}"
 
@@ -102,8 +109,7 @@ def test_a_hostile_value_is_refused_by_name(algo, cls, name, value):
 @pytest.mark.parametrize(("algo", "cls", "name", "value"), CLI_CASES, ids=[case_id(c) for c in CLI_CASES])
 def test_a_hostile_value_is_one_error_line_and_exit_2(algo, cls, name, value, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "config.toml"
-    path.write_text(tomli_w.dumps({name: value}))
+    path = write(tmp_path, {name: value})
     if cls is FinetuneConfig or not ALGORITHMS[algo].trains_in_simulation:
         result = invoke("finetune", "--method", algo, "--config", str(path), "--policy", "policy.onnx",
                         "--checkpoint", "run", "--port", "loop://")
@@ -119,10 +125,21 @@ def test_a_hostile_value_is_one_error_line_and_exit_2(algo, cls, name, value, tm
 def test_networks_and_replay_are_checked_against_available_memory(monkeypatch, tmp_path):
     monkeypatch.setattr(memory, "available_bytes", lambda: 2 * 10**9)
     make_config("ddpg", {"actor_hidden": [4096, 4096], "buffer_size": 10**6})  # 0.27 GB + 0.02 GB: fits
-    with pytest.raises(ValueError, match=r"actor_hidden, critic_hidden and the replay memory need 8.6 GB of "
+    with pytest.raises(ValueError, match=r"actor_hidden, critic_hidden and the replay memory would take 8.6 GB of "
                                          r"memory, more than the 2 GB available"):
         make_config("ddpg", {"actor_hidden": [16_384, 16_384, 16_384]})
-    with pytest.raises(ValueError, match="the replay memory need 20 GB"):
+    with pytest.raises(ValueError, match="the replay memory would take 20 GB"):
         make_config("ddpg", {"buffer_size": 10**9})
-    with pytest.raises(ValueError, match="actor_hidden and critic_hidden need"):
+    with pytest.raises(ValueError, match="actor_hidden and critic_hidden would take"):
         make_config("a2c", {"critic_hidden": [16_384] * 4})
+
+
+def test_the_trainer_checks_the_replay_with_the_tasks_dimensions(monkeypatch, tmp_path):
+    """2·10⁷ transitions pass the config's lower bound (0.4 GB) but CartPole's take 1.04 GB: refused before any
+    allocation, in one line."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**9)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train-sim", "--env", "robopg/CartPoleSwingUp-v0", "--config", str(write(tmp_path, {
+        "buffer_size": 2 * 10**7})), "--out", "run", "--quiet")
+    assert result.returncode == 2
+    assert result.stderr == "error: buffer_size would take 1.04 GB of memory, more than the 1 GB available\n"
