@@ -89,13 +89,16 @@ def watch(deploy: subprocess.Popen, args: argparse.Namespace) -> list[tuple[floa
 
 
 def report(rows: list, tail: list[str], args: argparse.Namespace) -> int:
-    steady = [r for r in rows if r[1] >= args.warmup] or rows
+    """The figures after the warm-up, at the end, and over the run; the last row is taken after the session
+    closed the port (the run's own descriptors are gone by then)."""
+    steady = [r for r in rows[:-1] if r[1] >= args.warmup] or rows
     first, last = steady[0], rows[-1]
     growth = last[2] - first[2]
     print(f"{last[1]} control periods in {last[0]:.0f} s ({last[1] / max(last[0], 1e-9):.0f} per second)")
     print(f"resident memory: {first[2]:.1f} MB at {first[1]} periods, {last[2]:.1f} MB at the end "
-          f"({growth:+.1f} MB), largest {max(r[2] for r in steady):.1f} MB")
-    print(f"descriptors: {first[3]} -> {last[3]}; threads: {first[4]} -> {last[4]}")
+          f"({growth:+.1f} MB), range {min(r[2] for r in steady):.1f}-{max(r[2] for r in steady):.1f} MB")
+    print(f"descriptors: {sorted({r[3] for r in steady})} during the run, {last[3]} after the session closed; "
+          f"threads: {sorted({r[4] for r in steady})} during the run, {last[4]} at the end")
     for line in tail:
         print(f"deploy: {line}")
     return 0 if growth <= args.max_growth_mb and last[3] <= first[3] and last[4] <= first[4] else 1
