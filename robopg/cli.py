@@ -243,13 +243,15 @@ def deploy(
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
     with open_robot(port, meta, baudrate=baud, clear=clear, busy_poll=busy_poll) as link, robot_session(link):
         task = task_functions(meta.env_id, steps, need_reward=False)
-        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=ask_operator_to_reset)
+        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=ask_operator_to_reset,
+                           keep_episodes=log is not None)
         typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
+        returns = []
         for i in range(episodes):
             episode = loop.run_episode(act)
+            returns.append(episode.ret)
             typer.echo(f"episode {i + 1}: return {episode.ret:.2f} over {len(episode)} steps"
                        + (" (ended by the safety layer's observation bounds)" if episode.stopped_by_safety else ""))
-    returns = [e.ret for e in loop.trajectory]
     typer.echo(f"return {np.mean(returns):.2f} ± {np.std(returns):.2f} over {len(returns)} episodes")
     typer.echo(f"timing: {loop.deadlines.summary()}; link round trip p50 {1e3 * link.stats.rtt.percentile(50):.2f} ms")
     typer.echo(f"safety: {safety.counters}")

@@ -6,35 +6,51 @@ registry (``robopg/registry.py``) names it. Fields are declared with :func:`robo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from robopg.memory import network_bytes, require_memory, transitions_bytes
 from robopg.settings import Settings, require, setting
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MAX_LAYER_WIDTH = 16_384
+# Caps on what a run may ask for (``most``): what a counter or an array of that size can still hold.
+MAX_STEPS = 10**12  # environment steps, and anything counted in them
+MAX_EPISODES = 10**6  # episodes, wherever they are counted
+MAX_BATCH = 10**6  # samples in one update
 NoiseKind = Literal["gaussian", "ou"]
 
 
 def hidden_layers(default: tuple[int, ...], of: str) -> Any:
-    """A config field of hidden layer widths (what most networks' size is declared with)."""
+    """A config field of hidden layer widths (what most networks' size is declared with); name it ``*_hidden``
+    so that :func:`require_fits_in_memory` counts it."""
     return setting(default, f"hidden layer widths of the {of}", ge=1, most=MAX_LAYER_WIDTH, nonempty=True)
 
 
 def learning_rate(default: float, of: str) -> Any:
-    return setting(default, f"learning rate of the {of}", gt=0)
+    return setting(default, f"learning rate of the {of}", gt=0, le=1)
+
+
+def require_fits_in_memory(config: Settings, replay_bytes: int = 0) -> None:
+    """Refuse a config whose networks (its ``*_hidden`` fields) and replay memory cannot fit in the memory
+    available now; the sizes are lower bounds, so a config that fails here could never run."""
+    networks = [f.name for f in fields(config) if f.name.endswith("_hidden")]  # type: ignore[arg-type]
+    parts = networks + (["the replay memory"] if replay_bytes else [])
+    total = replay_bytes + sum(network_bytes(getattr(config, name)) for name in networks)
+    require_memory(", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1], total)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig(Settings):
     """What every training run has, whatever the algorithm."""
 
-    total_steps: int = setting(30_000, "environment steps to train for", ge=1, most=10**12)
+    total_steps: int = setting(30_000, "environment steps to train for", ge=1, most=MAX_STEPS)
     seed: int = setting(0, "seed of every random stream of the run", ge=0, le=MAX_SEED)
-    eval_every: int = setting(5_000, "steps between evaluations", ge=1)
-    eval_episodes: int = setting(5, "episodes per evaluation", ge=1)
-    checkpoint_every: int = setting(5_000, "steps between checkpoints (written at the next episode end)", ge=1)
-    log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1)
+    eval_every: int = setting(5_000, "steps between evaluations", ge=1, most=MAX_STEPS)
+    eval_episodes: int = setting(5, "episodes per evaluation", ge=1, most=MAX_EPISODES)
+    checkpoint_every: int = setting(5_000, "steps between checkpoints (written at the next episode end)", ge=1,
+                                    most=MAX_STEPS)
+    log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1, most=MAX_STEPS)
     torch_threads: int = setting(1, "threads torch may use", ge=1, most=1024)
     anneal_lr: bool = setting(False, "learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)")
 
@@ -45,13 +61,14 @@ class OffPolicyConfig(RunConfig):
 
     gamma: float = setting(0.99, "discount factor", gt=0, le=1)
     tau: float = setting(0.005, "soft update rate of the target networks", gt=0, le=1)
-    batch_size: int = setting(256, "transitions per update", ge=1)
+    batch_size: int = setting(256, "transitions per update", ge=1, most=MAX_BATCH)
     buffer_size: int = setting(200_000, "replay capacity in transitions", ge=1, most=10**9)
-    learning_starts: int = setting(2_000, "steps of uniform random actions before the first update", ge=0)
-    updates_per_step: int = setting(1, "learner updates per environment step", ge=1)
+    learning_starts: int = setting(2_000, "steps of uniform random actions before the first update", ge=0,
+                                   most=MAX_STEPS)
+    updates_per_step: int = setting(1, "learner updates per environment step", ge=1, most=1000)
     noise: NoiseKind = setting("gaussian", "exploration noise: gaussian or Ornstein-Uhlenbeck")
-    noise_std: float = setting(0.2, "exploration noise scale, normalized action units", ge=0)
-    ou_theta: float = setting(0.15, "Ornstein-Uhlenbeck mean reversion", gt=0)
+    noise_std: float = setting(0.2, "exploration noise scale, normalized action units", ge=0, le=10)
+    ou_theta: float = setting(0.15, "Ornstein-Uhlenbeck mean reversion", gt=0, le=100)
     normalize_obs: bool = setting(True, "normalize observations by running mean and variance")
     use_replay: bool = setting(True, "false: learn online from the latest transition only (Silver et al. 2014)")
     actor_hidden: tuple[int, ...] = hidden_layers((256, 256), "actor")
@@ -61,6 +78,7 @@ class OffPolicyConfig(RunConfig):
     def check(self) -> None:
         require(self.batch_size <= self.buffer_size,
                 f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})")
+        require_fits_in_memory(self, transitions_bytes(self.buffer_size))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +93,13 @@ class OnPolicyConfig(RunConfig):
     actor_lr: float = learning_rate(3e-4, "policy")
     critic_lr: float = learning_rate(1e-3, "critic")
     init_log_std: float = setting(-0.5, "initial log standard deviation of the policy", ge=-5, le=1)
-    entropy_coef: float = setting(0.0, "entropy bonus β", ge=0)
-    max_grad_norm: float = setting(0.5, "gradients' global norm is clipped to this", gt=0)
+    entropy_coef: float = setting(0.0, "entropy bonus β", ge=0, le=10)
+    max_grad_norm: float = setting(0.5, "gradients' global norm is clipped to this", gt=0, le=1e6)
     normalize_obs: bool = setting(True, "normalize observations by running mean and variance")
 
+    def check(self) -> None:
+        require_fits_in_memory(self)
 
-__all__ = ["MAX_LAYER_WIDTH", "MAX_SEED", "OffPolicyConfig", "OnPolicyConfig", "RunConfig"]
+
+__all__ = ["MAX_BATCH", "MAX_EPISODES", "MAX_LAYER_WIDTH", "MAX_SEED", "MAX_STEPS", "OffPolicyConfig", "OnPolicyConfig",
+           "RunConfig", "require_fits_in_memory"]

@@ -103,6 +103,12 @@ class Uart:
         return self._tx_free
 
 
+MAX_BAUD = 100_000_000
+MAX_WATCHDOG_MS = 0xFFFF  # INFO's 16-bit field
+MAX_RATE_HZ = 1e6  # a control period of at least 1 µs, INFO's unit
+MAX_SEED = 2**32 - 1  # numpy's seeds
+
+
 @dataclass(frozen=True)
 class RobotSimConfig:
     """Everything ``robopg robot-sim`` takes; validated on construction."""
@@ -120,12 +126,14 @@ class RobotSimConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("lockstep", "realtime"):
             raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
-        if self.baud is not None and self.baud <= 0:
-            raise ValueError(f"baud rate must be > 0, got {self.baud}")
-        if self.watchdog_ms < 0:
-            raise ValueError(f"watchdog must be >= 0 ms, got {self.watchdog_ms}")
-        if self.rate_hz is not None and not self.rate_hz > 0:
-            raise ValueError(f"rate must be > 0 Hz, got {self.rate_hz}")
+        if self.baud is not None and not 0 < self.baud <= MAX_BAUD:
+            raise ValueError(f"baud rate must be in [1, {MAX_BAUD}], got {self.baud}")
+        if not 0 <= self.watchdog_ms <= MAX_WATCHDOG_MS:
+            raise ValueError(f"watchdog must be in [0, {MAX_WATCHDOG_MS}] ms, got {self.watchdog_ms}")
+        if self.rate_hz is not None and not 0 < self.rate_hz <= MAX_RATE_HZ:
+            raise ValueError(f"rate must be in (0, {MAX_RATE_HZ:g}] Hz, got {self.rate_hz}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         parse_dynamics(dict(self.gap))  # names the bad key or value
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from robopg.algos.gaussian import GaussianLearner
-from robopg.config import OnPolicyConfig
+from robopg.config import MAX_BATCH, MAX_STEPS, OnPolicyConfig
 from robopg.core.buffers import Rollout
 from robopg.core.losses import entropy_bonus, policy_gradient_loss, value_loss
 from robopg.core.nets import ValueNet
@@ -34,11 +34,11 @@ Advantage = Literal["mc", "td", "nstep", "gae"]
 class A2CConfig(OnPolicyConfig):
     """Advantage actor-critic (Mnih et al. 2016, synchronous form) with a choice of advantage estimator."""
 
-    rollout_steps: int = setting(16, "steps per simulator per update", ge=1)
+    rollout_steps: int = setting(16, "steps per simulator per update", ge=1, most=MAX_BATCH)
     advantage: Advantage = setting("gae", "advantage estimator: mc, td, nstep or gae")
-    n_step: int = setting(5, "n of the nstep estimator", ge=1)
+    n_step: int = setting(5, "n of the nstep estimator", ge=1, most=MAX_STEPS)
     gae_lambda: float = setting(0.95, "λ of the gae estimator", ge=0, le=1)
-    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0, le=100)
 
 
 def advantage_estimate(rollout: Rollout, config: A2CConfig) -> torch.Tensor:

@@ -23,8 +23,8 @@ class A3CConfig(A2CConfig):
     backend: Backend = setting("local", "local (processes on this machine) or ray")
     ray_address: str = setting("", "address of a running Ray cluster (empty: start a local one)")
     worker_init_ranges: tuple[float, ...] = setting((), "each worker's initial-state range (empty: the task's)",
-                                                    ge=0)
-    worker_entropy_coefs: tuple[float, ...] = setting((), "each worker's entropy β (empty: entropy_coef)", ge=0)
+                                                    ge=0, le=100)
+    worker_entropy_coefs: tuple[float, ...] = setting((), "each worker's entropy β (empty: entropy_coef)", ge=0, le=10)
 
     def check(self) -> None:
         super().check()

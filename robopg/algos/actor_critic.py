@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from robopg.algos.gaussian import GaussianLearner
-from robopg.config import OnPolicyConfig
+from robopg.config import MAX_BATCH, OnPolicyConfig
 from robopg.core.buffers import Rollout
 from robopg.core.losses import entropy_bonus, policy_gradient_loss, value_loss
 from robopg.core.nets import Critic
@@ -26,8 +26,8 @@ from robopg.settings import setting
 class ActorCriticConfig(OnPolicyConfig):
     """ψ = Q_φ(s, a), Q learned by on-policy TD."""
 
-    rollout_steps: int = setting(16, "steps per simulator per update", ge=1)
-    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
+    rollout_steps: int = setting(16, "steps per simulator per update", ge=1, most=MAX_BATCH)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0, le=100)
 
 
 class QActorCritic(GaussianLearner):

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from robopg.algos.drift import DriftBound, interpolate
-from robopg.config import MAX_SEED, hidden_layers, learning_rate
+from robopg.config import MAX_EPISODES, MAX_SEED, hidden_layers, learning_rate, require_fits_in_memory
 from robopg.core.losses import policy_gradient_loss, value_loss
 from robopg.core.nets import DeployablePolicy, ValueNet, torch_policy_fn
 from robopg.core.returns import discounted_returns, gae_advantages
@@ -49,32 +49,34 @@ class CautiousA2CConfig(Settings):
 
     label = "finetune config"
 
-    warmup_episodes: int = setting(6, "first exploring episodes that fit the critic only", ge=0)
-    episodes_per_update: int = setting(1, "exploring episodes between actor updates", ge=1)
+    warmup_episodes: int = setting(6, "first exploring episodes that fit the critic only", ge=0, most=MAX_EPISODES)
+    episodes_per_update: int = setting(1, "exploring episodes between actor updates", ge=1, most=MAX_EPISODES)
     replay_episodes: int = setting(8, "each update learns from this many most recent exploring episodes (with "
                                       "fewer, the gradient is mostly noise)", ge=1, most=1000)
-    rho_clip: float = setting(2.0, "truncation of the importance weights of replayed episodes", gt=0)
+    rho_clip: float = setting(2.0, "truncation of the importance weights of replayed episodes", gt=0, le=100)
     std: float = setting(0.2, "exploration σ, normalized action units ([-1, 1] spans the actuator range)", gt=0,
                          le=1)
     max_std: float = setting(0.2, "largest σ allowed", gt=0, le=1)
     actor_lr: float = learning_rate(1e-2, "actor")
-    actor_steps: int = setting(5, "A2C steps per batch, each backtracked into the trust region", ge=1)
+    actor_steps: int = setting(5, "A2C steps per batch, each backtracked into the trust region", ge=1, most=1000)
     train_output_layer_only: bool = setting(True, "fine-tune only the actor's last linear layer")
     critic_lr: float = learning_rate(1e-3, "critic")
-    critic_epochs: int = setting(20, "critic passes over the recent episodes after each episode", ge=1)
-    critic_episodes: int = setting(8, "the critic fits the returns of this many most recent episodes", ge=1)
+    critic_epochs: int = setting(20, "critic passes over the recent episodes after each episode", ge=1, most=1000)
+    critic_episodes: int = setting(8, "the critic fits the returns of this many most recent episodes", ge=1,
+                                   most=MAX_EPISODES)
     critic_hidden: tuple[int, ...] = hidden_layers((64, 64), "critic")
-    value_scale: float = setting(50.0, "the critic predicts returns / value_scale", gt=0)
+    value_scale: float = setting(50.0, "the critic predicts returns / value_scale", gt=0, le=1e6)
     gamma: float = setting(0.99, "discount factor", gt=0, le=1)
     gae_lambda: float = setting(0.95, "λ of the GAE advantages", ge=0, le=1)
-    max_grad_norm: float = setting(0.5, "gradients' global norm is clipped to this", gt=0)
-    max_kl: float = setting(0.02, "trust region: largest KL(π_old ‖ π_new) per update", gt=0)
-    max_drift: float = setting(0.5, "largest |μθ(s) − μ₀(s)| on the states seen, normalized action units", gt=0)
+    max_grad_norm: float = setting(0.5, "gradients' global norm is clipped to this", gt=0, le=1e6)
+    max_kl: float = setting(0.02, "trust region: largest KL(π_old ‖ π_new) per update", gt=0, le=10)
+    max_drift: float = setting(0.5, "largest |μθ(s) − μ₀(s)| on the states seen, normalized action units", gt=0, le=2)
     seed: int = setting(0, "seed of the exploration noise and the critic's initial weights", ge=0, le=MAX_SEED)
 
     def check(self) -> None:
         require(self.std <= self.max_std, f"0 < std <= max_std <= 1 is required, got std {self.std}, "
                                           f"max_std {self.max_std}")
+        require_fits_in_memory(self)
 
 
 class CautiousA2C:

@@ -26,7 +26,7 @@ import torch
 
 from robopg.algos.ddpg import DDPG
 from robopg.algos.drift import DriftBound
-from robopg.config import MAX_SEED, learning_rate
+from robopg.config import MAX_BATCH, MAX_EPISODES, MAX_SEED, learning_rate
 from robopg.core.buffers import ReplayBuffer
 from robopg.core.nets import torch_policy_fn
 from robopg.errors import ConfigError
@@ -44,14 +44,14 @@ class CautiousDDPGConfig(Settings):
 
     std: float = setting(0.1, "exploration σ, normalized action units ([-1, 1] spans the actuator range)", gt=0,
                          le=1)
-    warmup_episodes: int = setting(2, "episodes on the robot before the first update", ge=1)
+    warmup_episodes: int = setting(2, "episodes on the robot before the first update", ge=1, most=MAX_EPISODES)
     calibration_updates: int = setting(2000, "critic-only updates on the warm-up episodes before the actor moves",
-                                       ge=0)
+                                       ge=0, most=10**6)
     updates_per_step: int = setting(2, "updates per robot transition (the update-to-data ratio)", ge=1, most=100)
-    batch_size: int = setting(256, "transitions per update", ge=1)
+    batch_size: int = setting(256, "transitions per update", ge=1, most=MAX_BATCH)
     actor_lr: float = learning_rate(1e-4, "actor")
     critic_lr: float = learning_rate(3e-4, "critic")
-    max_drift: float = setting(0.5, "largest |μθ(s) − μ₀(s)| on the states seen, normalized action units", gt=0)
+    max_drift: float = setting(0.5, "largest |μθ(s) − μ₀(s)| on the states seen, normalized action units", gt=0, le=2)
     seed: int = setting(0, "seed of the exploration noise and the minibatches", ge=0, le=MAX_SEED)
 
 

@@ -34,9 +34,9 @@ class DDPGConfig(OffPolicyConfig):
 
     critic_hidden: tuple[int, ...] = hidden_layers((256, 256), "critic")
     twin_critics: bool = setting(False, "two critics, the smaller target (TD3's clipped double Q)")
-    policy_delay: int = setting(1, "critic updates per actor update (TD3: 2)", ge=1)
-    target_noise: float = setting(0.0, "target policy smoothing noise, normalized action units (TD3: 0.2)", ge=0)
-    target_noise_clip: float = setting(0.5, "clip of the target policy smoothing noise", ge=0)
+    policy_delay: int = setting(1, "critic updates per actor update (TD3: 2)", ge=1, most=1000)
+    target_noise: float = setting(0.0, "target policy smoothing noise, normalized action units (TD3: 0.2)", ge=0, le=10)
+    target_noise_clip: float = setting(0.5, "clip of the target policy smoothing noise", ge=0, le=10)
     matmul_precision: MatmulPrecision = setting(
         "float32", "bfloat16: the update's hidden-layer products on the CPU's bf16 units (weights, outputs, losses "
                    "and the optimizer stay float32); acting and export are float32")
@@ -53,8 +53,8 @@ class TD3Config(DDPGConfig):
     """TD3 (Fujimoto et al. 2018): DDPG with twin critics, target smoothing and delayed actor."""
 
     twin_critics: bool = setting(True, "two critics, the smaller target (clipped double Q)")
-    policy_delay: int = setting(2, "critic updates per actor update", ge=1)
-    target_noise: float = setting(0.2, "target policy smoothing noise, normalized action units", ge=0)
+    policy_delay: int = setting(2, "critic updates per actor update", ge=1, most=1000)
+    target_noise: float = setting(0.2, "target policy smoothing noise, normalized action units", ge=0, le=10)
 
 
 def _cpu_has_bf16() -> bool:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from robopg.algos.gaussian import GaussianLearner
-from robopg.config import OnPolicyConfig
+from robopg.config import MAX_EPISODES, OnPolicyConfig
 from robopg.core.buffers import Episode
 from robopg.core.losses import entropy_bonus, per_decision_weights
 from robopg.core.nets import ValueNet
@@ -29,12 +29,12 @@ class OffPACConfig(OnPolicyConfig):
     with b(a|s) stored, replayed with per-decision importance weights truncated at ``rho_clip``, and a value
     baseline."""
 
-    episodes_per_update: int = setting(4, "new episodes collected per update", ge=1)
+    episodes_per_update: int = setting(4, "new episodes collected per update", ge=1, most=MAX_EPISODES)
     replay_episodes: int = setting(32, "capacity of the episode replay", ge=1, most=10**6)
-    replay_batch: int = setting(8, "episodes replayed per update", ge=1)
-    behaviour_std_scale: float = setting(1.5, "b's standard deviation over π's (b must cover π)", ge=1)
-    rho_clip: float = setting(2.0, "truncation c̄ of the importance weights", gt=0)
-    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0)
+    replay_batch: int = setting(8, "episodes replayed per update", ge=1, most=MAX_EPISODES)
+    behaviour_std_scale: float = setting(1.5, "b's standard deviation over π's (b must cover π)", ge=1, le=100)
+    rho_clip: float = setting(2.0, "truncation c̄ of the importance weights", gt=0, le=100)
+    value_coef: float = setting(0.5, "weight of the critic's loss", gt=0, le=100)
 
     def check(self) -> None:
         super().check()

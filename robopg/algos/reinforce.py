@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 
 from robopg.algos.gaussian import GaussianLearner
-from robopg.config import OnPolicyConfig
+from robopg.config import MAX_EPISODES, OnPolicyConfig
 from robopg.core.buffers import Episode
 from robopg.core.losses import entropy_bonus
 from robopg.core.returns import discounted_returns, episode_returns
@@ -29,7 +29,7 @@ class ReinforceConfig(OnPolicyConfig):
     """REINFORCE on whole episodes: ψ_t = R(τ), R(τ) − mean R, or the reward-to-go."""
 
     variant: ReinforceVariant = setting("reward_to_go", "ψ: return, baseline or reward_to_go")
-    episodes_per_update: int = setting(8, "whole episodes per update", ge=1)
+    episodes_per_update: int = setting(8, "whole episodes per update", ge=1, most=MAX_EPISODES)
 
 
 def reinforce_psi(episodes: list[Episode], variant: str, gamma: float) -> list[torch.Tensor]:

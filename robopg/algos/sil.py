@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from robopg.algos.a2c import A2C, A2CConfig
+from robopg.config import MAX_BATCH, require_fits_in_memory
 from robopg.core.losses import self_imitation_losses
+from robopg.memory import transitions_bytes
 from robopg.settings import setting
 
 
@@ -21,12 +23,16 @@ class SILConfig(A2CConfig):
     """A2C plus ``sil_updates`` prioritized minibatches of past (s, a, R) per A2C update, learning only where
     the return beat V(s)."""
 
-    sil_updates: int = setting(2, "self-imitation minibatches per A2C update", ge=1)
-    sil_batch_size: int = setting(64, "transitions per self-imitation minibatch", ge=1)
+    sil_updates: int = setting(2, "self-imitation minibatches per A2C update", ge=1, most=1000)
+    sil_batch_size: int = setting(64, "transitions per self-imitation minibatch", ge=1, most=MAX_BATCH)
     sil_buffer_size: int = setting(100_000, "capacity of the self-imitation replay", ge=1, most=10**9)
-    sil_value_coef: float = setting(0.01, "weight of the self-imitation value loss", gt=0)
+    sil_value_coef: float = setting(0.01, "weight of the self-imitation value loss", gt=0, le=100)
     sil_alpha: float = setting(0.6, "prioritization exponent α", ge=0, le=1)
     sil_beta: float = setting(0.1, "importance-weight exponent β", ge=0, le=1)
+
+    def check(self) -> None:
+        super().check()
+        require_fits_in_memory(self, transitions_bytes(self.sil_buffer_size))
 
 
 class A2CSIL(A2C):

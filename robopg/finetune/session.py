@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from robopg.atomic import atomic_path
+from robopg.config import MAX_EPISODES
 from robopg.finetune.decide import save_finetuned, verdict
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -35,10 +36,10 @@ class FinetuneConfig(Settings):
     episodes: int = setting(50, "robot episodes of the whole session: baseline, exploring and evaluation alike", ge=1,
                             most=10**6)
     baseline_episodes: int = setting(10, "noise-free episodes of the deployed policy first: the reference of "
-                                         "every comparison, so the longest evaluation", ge=2)
-    eval_every: int = setting(10, "exploring episodes between noise-free evaluations", ge=1)
-    eval_episodes: int = setting(5, "episodes per evaluation", ge=2)
-    confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0)
+                                         "every comparison, so the longest evaluation", ge=2, most=MAX_EPISODES)
+    eval_every: int = setting(10, "exploring episodes between noise-free evaluations", ge=1, most=MAX_EPISODES)
+    eval_episodes: int = setting(5, "episodes per evaluation", ge=2, most=MAX_EPISODES)
+    confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0, le=10)
 
     def check(self) -> None:
         require(self.episodes >= self.baseline_episodes + 1 + self.eval_episodes,

@@ -29,6 +29,7 @@ from firmware_bridge.clock import sleep_until
 from firmware_bridge.codes import StatusFlags
 from firmware_bridge.errors import LinkError
 from firmware_bridge.link import Observation, RobotInfo, RobotLink
+from firmware_bridge.stats import LatencyStats
 from robopg.atomic import atomic_path
 from robopg.errors import RobopgError
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -58,23 +59,33 @@ def check_robot(info: RobotInfo, policy: PolicyMetadata) -> None:
 
 @dataclass
 class DeadlineStats:
-    """Timing of the control loop: achieved periods, their jitter, and deadline misses."""
+    """Timing of the control loop: achieved periods, their jitter, and deadline misses. Constant memory however
+    long the run: running sums, and the percentiles of the latest window of periods."""
 
     target_period: float | None  # None: unpaced (as fast as a lockstep robot answers)
-    periods: list[float] = field(default_factory=list)
+    periods: LatencyStats = field(default_factory=LatencyStats)
     misses: int = 0
     steps: int = 0
+    squares: float = 0.0  # sum of the squared periods, for their standard deviation
+
+    def record(self, period: float) -> None:
+        self.periods.record(period)
+        self.squares += period * period
+
+    @property
+    def jitter(self) -> float:
+        """Standard deviation of the periods in seconds (the target is a constant: it does not change it)."""
+        n, mean = self.periods.count, self.periods.mean
+        return math.sqrt(max(0.0, self.squares / n - mean * mean)) if n else float("nan")
 
     def summary(self) -> str:
-        if not self.periods:
+        if not self.periods.count:
             return "no steps"
-        p = np.asarray(self.periods)
-        rate = 1 / p.mean()
-        text = f"{self.steps} steps at {rate:.1f} Hz (period p50 {1e3 * np.median(p):.2f} ms, p99 " \
-               f"{1e3 * np.percentile(p, 99):.2f} ms"
+        p = self.periods
+        text = f"{self.steps} steps at {1 / p.mean:.1f} Hz (period p50 {1e3 * p.percentile(50):.2f} ms, p99 " \
+               f"{1e3 * p.percentile(99):.2f} ms"
         if self.target_period is not None:
-            jitter = np.std(p - self.target_period)
-            text += f", jitter {1e3 * jitter:.3f} ms, {self.misses} deadline misses"
+            text += f", jitter {1e3 * self.jitter:.3f} ms, {self.misses} deadline misses"
         return text + ")"
 
 
@@ -135,16 +146,20 @@ def prepare_robot(link: RobotLink, policy: PolicyMetadata, *, clear: bool = Fals
 
 
 class ControlLoop:
-    """Runs episodes of a policy on a robot through ``link`` (already past :meth:`RobotLink.hello`)."""
+    """Runs episodes of a policy on a robot through ``link`` (already past :meth:`RobotLink.hello`).
+
+    With ``keep_episodes`` (the default) every episode stays in :attr:`trajectory` for
+    :meth:`save_trajectory`; without, the loop's memory stays flat however many episodes it runs."""
 
     def __init__(self, link: RobotLink, safety: SafetyLayer, task: TaskFunctions, *, rate_hz: float | None = None,
-                 wait_for_operator: Callable[[], None] | None = None) -> None:
+                 wait_for_operator: Callable[[], None] | None = None, keep_episodes: bool = True) -> None:
         if link.info is None:
             raise ValueError("call link.hello() before running a control loop")
         self.link, self.info, self.safety, self.task = link, link.info, safety, task
         period = link.info.control_period if not link.info.lockstep else (None if rate_hz is None else 1 / rate_hz)
         self.deadlines = DeadlineStats(period)
         self.wait_for_operator = wait_for_operator
+        self.keep_episodes = keep_episodes
         self.trajectory: list[RobotEpisode] = []
 
     def start_episode(self) -> Observation:
@@ -185,7 +200,7 @@ class ControlLoop:
             sent = time.monotonic()
             reply = self._send(command)
             if last_sent is not None:
-                self.deadlines.periods.append(sent - last_sent)
+                self.deadlines.record(sent - last_sent)
             last_sent = sent
             self.deadlines.steps += 1
             if paced:
@@ -208,7 +223,8 @@ class ControlLoop:
         self.park()
         episode = RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
                           np.asarray(rewards, dtype=np.float64), terminated, stopped)
-        self.trajectory.append(episode)
+        if self.keep_episodes:
+            self.trajectory.append(episode)
         return episode
 
     def _send(self, command: np.ndarray) -> Observation:

@@ -35,8 +35,8 @@ class SafetyConfig:
     safe_action: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.max_delta is not None and not np.all(np.asarray(self.max_delta, dtype=float) > 0):
-            raise ConfigError(f"safety max_delta must be > 0, got {self.max_delta}")
+        if self.max_delta is not None and not np.all(np.isfinite(self.max_delta) & (np.asarray(self.max_delta) > 0)):
+            raise ConfigError(f"safety max_delta must be a finite number > 0, got {self.max_delta}")
         if self.lowpass is not None and not 0 < self.lowpass <= 1:
             raise ConfigError(f"safety lowpass must be in (0, 1], got {self.lowpass}")
         if (self.obs_low is None) != (self.obs_high is None):

@@ -19,6 +19,7 @@ from robopg.config import OffPolicyConfig
 from robopg.core.buffers import Batch, ReplayBuffer
 from robopg.core.noise import make_noise
 from robopg.envs import make_env
+from robopg.memory import require_memory, transitions_bytes
 from robopg.training.loop import Advance, Trainer
 
 NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not 256
@@ -31,6 +32,7 @@ class OffPolicyTrainer(Trainer):
     def __init__(self, env_id: str, config: OffPolicyConfig, run_dir, *, show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.env = make_env(env_id)
+        require_memory("buffer_size", transitions_bytes(config.buffer_size, self.obs_dim, self.act_dim))
         self.buffer = ReplayBuffer(config.buffer_size, self.obs_dim, self.act_dim)
         self.noise = make_noise(config.noise, (self.act_dim,), config.noise_std, self.rng, config.ou_theta)
         scaler = self.learner.scaler

@@ -72,7 +72,7 @@ def test_gaussian_noise_std():
         ({"batch_size": 512, "buffer_size": 100}, "must not exceed buffer_size"),
         ({"noise": "pink"}, "noise must be"),
         ({"actor_hidden": []}, "actor_hidden must be a non-empty list"),
-        ({"actor_lr": -1.0}, "actor_lr must be > 0"),
+        ({"actor_lr": -1.0}, r"actor_lr must be in \(0, 1\]"),
         ({"total_steps": 1.5}, "total_steps must be an integer"),
         ({"learning_rate": 1e-3}, "unknown ddpg config key"),
         ({"twin_critics": "yes"}, "twin_critics must be true or false"),

@@ -54,7 +54,10 @@ def test_observation_bounds_end_an_episode():
 
 
 @pytest.mark.parametrize(("config", "message"), [
-    ({"max_delta": 0.0}, "max_delta must be > 0"),
+    ({"max_delta": 0.0}, "max_delta must be a finite number > 0"),
+    ({"max_delta": float("inf")}, "max_delta must be a finite number > 0"),
+    ({"max_delta": (0.1, float("nan"))}, "max_delta must be a finite number > 0"),
+    ({"lowpass": float("nan")}, "lowpass must be in"),
     ({"lowpass": 1.5}, "lowpass must be in"),
     ({"obs_low": (0.0,)}, "go together"),
 ])

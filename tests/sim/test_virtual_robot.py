@@ -193,3 +193,15 @@ def test_an_in_memory_robot_speaks_the_protocol_on_robot_time():
     assert steps[-1].values[0] > first.values[0]  # pushed right
     with pytest.raises(ValueError, match="lockstep"):
         in_memory_robot(RobotSimConfig("robopg/CartPoleSwingUp-v0", mode="realtime"))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("watchdog_ms", 70_000, r"watchdog must be in \[0, 65535\] ms"),
+    ("rate_hz", float("inf"), r"rate must be in \(0, 1e\+06\] Hz"),
+    ("rate_hz", float("nan"), "rate must be in"),
+    ("baud", 0, "baud rate must be in"),
+    ("seed", 2**40, r"seed must be in \[0, 4294967295\]"),
+])
+def test_settings_beyond_the_protocol_fields_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        RobotSimConfig("robopg/CartPoleSwingUp-v0", **{field: value})

@@ -1,0 +1,108 @@
+"""Long run of ``robopg deploy`` against the virtual robot in lockstep: is its memory flat, are its
+descriptors and threads constant?
+
+Exports the test fixture's policy (tests/robopg/fixtures/swingup_ddpg.pt), starts ``robopg robot-sim`` on
+a pty, runs ``robopg deploy`` for enough CartPoleSwingUp episodes to cover ``--periods`` control periods,
+and samples the deploy process (resident memory, open descriptors, threads) every ``--every`` seconds with
+psutil. Prints the figures at the first sample after ``--warmup`` periods, at the end, and the largest,
+and exits non-zero if memory grew by more than ``--max-growth-mb`` or a descriptor or thread was left over.
+
+    python tools/soak_deploy.py [--periods 1000000] [--every 5] [--out soak.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt"
+ENV = "robopg/CartPoleSwingUp-v0"
+EPISODE_STEPS = 250  # the task's episode length (a steady swing-up never ends early)
+CLI = [sys.executable, "-m", "robopg.cli"]
+
+
+def sample(process: psutil.Process) -> tuple[float, int, int]:
+    """(resident MB, open descriptors, threads) of a process."""
+    with process.oneshot():
+        return process.memory_info().rss / 2**20, process.num_fds(), process.num_threads()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--periods", type=int, default=1_000_000, help="control periods to run (default 1e6)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument("--warmup", type=int, default=10_000, help="periods before the start figures")
+    parser.add_argument("--max-growth-mb", type=float, default=5.0)
+    parser.add_argument("--watchdog-ms", type=int, default=250,
+                        help="the robot's watchdog (robot-sim's default); a host stalled longer by a busy machine "
+                             "ends the run with a WATCHDOG fault")
+    parser.add_argument("--out", type=Path, help="CSV of every sample")
+    args = parser.parse_args()
+    episodes = math.ceil(args.periods / EPISODE_STEPS)
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "policy.onnx"
+        subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
+        robot = subprocess.Popen([*CLI, "robot-sim", "--env", ENV, "--busy-poll", "--watchdog-ms",
+                                  str(args.watchdog_ms)], stdout=subprocess.PIPE, text=True)
+        try:
+            port = robot.stdout.readline().strip()
+            deploy = subprocess.Popen([*CLI, "deploy", "--policy", str(policy), "--port", port, "--episodes",
+                                       str(episodes)], stdout=subprocess.PIPE, text=True)
+            rows = watch(deploy, args)
+            tail = deploy.communicate()[0].strip().splitlines()
+        finally:
+            robot.terminate()
+            robot.wait(10)
+    if deploy.returncode != 0:
+        print(f"deploy failed with exit code {deploy.returncode}", file=sys.stderr)
+        return 1
+    if args.out:
+        with args.out.open("w", newline="") as f:
+            csv.writer(f).writerows([("seconds", "periods", "rss_mb", "fds", "threads"), *rows])
+    return report(rows, tail, args)
+
+
+def watch(deploy: subprocess.Popen, args: argparse.Namespace) -> list[tuple[float, int, float, int, int]]:
+    """Samples of the deploy process until it ends; periods are counted from its per-episode lines."""
+    process = psutil.Process(deploy.pid)
+    start = time.monotonic()
+    rows, periods, next_sample = [], 0, start
+    for line in deploy.stdout:
+        if line.startswith("episode "):
+            periods += int(line.rsplit(" over ", 1)[1].split()[0])
+        if time.monotonic() >= next_sample:
+            rows.append((round(time.monotonic() - start, 1), periods, *sample(process)))
+            next_sample += args.every
+        if line.startswith("return "):
+            rows.append((round(time.monotonic() - start, 1), periods, *sample(process)))
+            break
+    return rows
+
+
+def report(rows: list, tail: list[str], args: argparse.Namespace) -> int:
+    """The figures after the warm-up, at the end, and over the run; the last row is taken after the session
+    closed the port (the run's own descriptors are gone by then)."""
+    steady = [r for r in rows[:-1] if r[1] >= args.warmup] or rows
+    first, last = steady[0], rows[-1]
+    growth = last[2] - first[2]
+    print(f"{last[1]} control periods in {last[0]:.0f} s ({last[1] / max(last[0], 1e-9):.0f} per second)")
+    print(f"resident memory: {first[2]:.1f} MB at {first[1]} periods, {last[2]:.1f} MB at the end "
+          f"({growth:+.1f} MB), range {min(r[2] for r in steady):.1f}-{max(r[2] for r in steady):.1f} MB")
+    print(f"descriptors: {sorted({r[3] for r in steady})} during the run, {last[3]} after the session closed; "
+          f"threads: {sorted({r[4] for r in steady})} during the run, {last[4]} at the end")
+    for line in tail:
+        print(f"deploy: {line}")
+    return 0 if growth <= args.max_growth_mb and last[3] <= first[3] and last[4] <= first[4] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
