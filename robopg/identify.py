@@ -41,13 +41,14 @@ class IdentifyConfig(Settings):
     label = "identify config"
 
     horizon: int = setting(10, "control steps replayed from each logged observation", ge=1, most=10_000)
-    stride: int = setting(5, "control steps between the starts of two windows", ge=1)
-    max_windows: int = setting(300, "windows replayed per cost evaluation (an even subsample of the log)", ge=1)
+    stride: int = setting(5, "control steps between the starts of two windows", ge=1, most=10_000)
+    max_windows: int = setting(150, "windows replayed per cost evaluation (an even subsample of the log)", ge=1,
+                              most=10**6)
     max_latency: int = setting(5, "largest action latency tried, in control steps", ge=0, most=100)
-    generations: int = setting(30, "CMA-ES generations of the final fit", ge=1, most=10_000)
-    screen_generations: int = setting(6, "CMA-ES generations of each latency's screening fit", ge=1, most=10_000)
+    generations: int = setting(20, "CMA-ES generations of the final fit", ge=1, most=10_000)
+    screen_generations: int = setting(5, "CMA-ES generations of each latency's screening fit", ge=1, most=10_000)
     range_errors: float = setting(3.0, "the suggested randomization range spans this many standard errors on "
-                                       "each side of an estimate", gt=0)
+                                       "each side of an estimate", gt=0, le=100)
     min_range: float = setting(0.05, "… and at least this share of the estimate on each side", ge=0, lt=1)
     seed: int = setting(0, "seed of CMA-ES and of the window subsample", ge=0, le=2**32 - 1)
 
