@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from robopg import __version__
 from robopg.atomic import atomic_write
 from robopg.errors import CheckpointError
 from robopg.registry import config_from_dict, make_learner
+from robopg.version import __version__
 
 FORMAT = "robopg-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.pt"
