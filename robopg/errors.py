@@ -39,3 +39,7 @@ class ExportError(RobopgError, ValueError):
 
 class PolicyFileError(RobopgError, ValueError):
     """An ONNX policy file is missing, corrupt, not ours, or does not fit the robot or env."""
+
+
+class OptionalDependencyError(RobopgError, ImportError):
+    """A feature was asked for whose optional package is not installed."""
