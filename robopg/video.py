@@ -18,11 +18,22 @@ DEFAULT_FPS = 30
 
 
 def make_render_env(env_id: str) -> gym.Env:
-    """The env of ``env_id`` rendering RGB frames; one clear error for an env that cannot."""
+    """The env of ``env_id`` rendering RGB frames, checked by rendering one (some envs need a package to draw,
+    e.g. Gymnasium's classic control needs pygame); one clear error for an env that cannot."""
     try:
-        return make_env(env_id, render_mode="rgb_array")
+        env = make_env(env_id, render_mode="rgb_array")
     except (EnvError, ImportError) as exc:
         raise EnvError(f"cannot record a video of {env_id}: {exc}") from None
+    try:
+        env.reset(seed=0)
+        frame = env.render()
+    except (gym.error.Error, ImportError) as exc:
+        env.close()
+        raise EnvError(f"cannot record a video of {env_id}: {exc}") from None
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
+        env.close()
+        raise EnvError(f"cannot record a video of {env_id}: it renders no RGB frames")
+    return env
 
 
 @contextlib.contextmanager

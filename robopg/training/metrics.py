@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from robopg.atomic import atomic_write
-from robopg.errors import RunDirError
+from robopg.errors import ConfigError, RunDirError
 
 
 class CsvLog:
@@ -133,7 +133,12 @@ class RunLogger:
 
 def plot_runs(run_dirs: list[Path], path: Path) -> Path:
     """The evaluations of several runs on one picture: mean return with a band of ± one standard deviation."""
+    fmt = Path(path).suffix.lstrip(".").lower()
     fig = Figure(figsize=(7, 4))
+    formats = fig.canvas.get_supported_filetypes()
+    if fmt not in formats:
+        raise ConfigError(f"cannot write a picture to {path}: give a file ending in "
+                          f"{', '.join('.' + f for f in sorted(formats))}")
     ax = fig.subplots()
     for run_dir in run_dirs:
         eval_file = Path(run_dir) / "eval.csv"
@@ -150,5 +155,5 @@ def plot_runs(run_dirs: list[Path], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100))
     return Path(path)

@@ -19,6 +19,7 @@ from robopg.training.loop import Trainer, TrainResult, prepare_new_run_dir
 from robopg.training.off_policy import OffPolicyTrainer
 from robopg.training.on_policy import EpisodeReplayTrainer, EpisodeTrainer, RolloutTrainer, SILTrainer
 from robopg.version import __version__
+from robopg.video import make_render_env
 
 # The trainer of each kind of algorithm that trains in simulation (robopg/registry.py gives each its kind).
 TRAINERS: dict[Kind, type[Trainer]] = {
@@ -65,6 +66,8 @@ def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool 
     Weights & Biases (``pip install 'robopg[track]'``)."""
     run_dir = Path(run_dir)
     make_env(env_id).close()  # a bad env id is an error before any folder is made
+    if config.video_every:
+        make_render_env(env_id).close()  # and so is an env that cannot render
     if wandb_project is not None:
         tracking.require_wandb()
     prepare_new_run_dir(run_dir)

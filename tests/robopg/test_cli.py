@@ -163,9 +163,13 @@ def test_help_lists_choices_and_every_run_setting_with_its_type_range_and_defaul
      "error: backend must be 'local' or 'ray', got 'mpi'"),
     (["deploy", "--policy", "p.onnx"], "error: Missing option '--port'."),
     (["no-such-command"], "error: No such command 'no-such-command'."),
+    (["train-sim", "--env", "PointToOrigin-v0", "--video-every", "100"],
+     "error: cannot record a video of PointToOrigin-v0: cannot make environment"),
+    (["plot", "README.md", "--out", "curves.txt"], "error: cannot write a picture to curves.txt: give a file ending"),
 ])
 def test_usage_errors_are_one_line(args, message, monkeypatch):
     monkeypatch.chdir(Path(__file__).parents[2])  # README.md is there
     result = invoke(*args)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [message]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
