@@ -168,6 +168,8 @@ def train_sim(
     from robopg.training import run as training
 
     if resume is not None:
+        if env or algo or config or set_ or seed is not None or video_every is not None or track:
+            fail("--resume continues a run with its own env and config: of the run's settings only --steps applies")
         result = training.resume(resume, total_steps=steps, show_progress=not quiet)
     else:
         file = read_config_file(config) if config is not None else None
