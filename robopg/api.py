@@ -4,7 +4,7 @@ What the command line does, as functions (``docs/api.md``)::
 
     config = robopg.make_config("td3", total_steps=20_000, seed=1)
     result = robopg.train("robopg/Reacher2D-v0", config, "runs/reacher")
-    robopg.export("runs/reacher/best.pt", "reacher.onnx")
+    robopg.export_onnx("runs/reacher/best.pt", "reacher.onnx")
     policy = robopg.load_policy("reacher.onnx")   # or a run folder, or a .pt checkpoint
     action = policy(observation)
     print(robopg.evaluate(policy, episodes=10))
@@ -49,7 +49,7 @@ def train(env_id: str, config: RunConfig, run_dir: str | Path, *, progress: bool
     return train_run(env_id, config, Path(run_dir), show_progress=progress, wandb_project=wandb_project)
 
 
-def export(source: str | Path, path: str | Path) -> ExportReport:
+def export_onnx(source: str | Path, path: str | Path) -> ExportReport:
     """Write the policy of a run folder or checkpoint to ONNX, verified against torch (``robopg export``)."""
     from robopg.export import export_policy
 
@@ -122,4 +122,4 @@ def evaluate(policy: Policy, env_id: str | None = None, *, episodes: int = 10, s
         env.close()
 
 
-__all__ = ["EvalResult", "Policy", "evaluate", "export", "load_policy", "make_config", "train"]
+__all__ = ["EvalResult", "Policy", "evaluate", "export_onnx", "load_policy", "make_config", "train"]
