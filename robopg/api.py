@@ -74,7 +74,7 @@ def load_policy(source: str | Path) -> Policy:
     """The policy of an exported ``.onnx`` file (onnxruntime only), or of a run folder or ``.pt`` checkpoint."""
     source = Path(source)
     if not source.exists():
-        raise PolicyFileError(f"no policy at {source}")
+        raise PolicyFileError(f"no policy file or run folder at {source}")
     if source.suffix == ".onnx":
         from robopg.runtime.onnx_policy import OnnxPolicy
 
