@@ -43,3 +43,7 @@ class PolicyFileError(RobopgError, ValueError):
 
 class OptionalDependencyError(RobopgError, ImportError):
     """A feature was asked for whose optional package is not installed."""
+
+
+class TrackingError(RobopgError, RuntimeError):
+    """The experiment tracker (Weights & Biases) refused to start a run."""

@@ -133,3 +133,15 @@ def test_track_without_wandb_is_one_line(tmp_path, monkeypatch):
     assert result.stderr == ("error: --track logs to Weights & Biases, which is not installed: "
                              "pip install 'robopg[track]'\n")
     assert not (tmp_path / "run").exists()
+
+
+def test_track_without_a_wandb_login_is_one_line(tmp_path):
+    pytest.importorskip("wandb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"HOME": str(tmp_path), "WANDB_MODE": "online", "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config")}
+    result = subprocess.run([*ROBOPG, "train-sim", "--quiet", "--env", "Pendulum-v1", "--steps", "200", "--track",
+                             "--out", str(tmp_path / "run"), *TINY], capture_output=True, text=True, timeout=300,
+                            env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("error: Weights & Biases: No API key configured")
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error")]) == 1
