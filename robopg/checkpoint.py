@@ -1,12 +1,12 @@
 """Run folders and checkpoints, written atomically.
 
 A run folder holds:
-  config.toml      the exact configuration
+  config.toml      what it takes to run it again: env id, algorithm, every setting, the packages' versions
   checkpoint.pt    the learner and what export needs (small; rewritten atomically)
   best.pt          the same, for the policy with the best evaluation so far (policy-gradient runs can
                    collapse late; export this one to deploy the best policy the run found)
   resume.pt        everything a crashed run needs to go on: learner, replay, RNG and loop state
-  progress.csv, episodes.csv, eval.csv, tb/, learning_curve.png
+  progress.csv, episodes.csv, eval.csv, tb/, learning_curve.png, videos/ (with video_every)
 Files are saved with tensors and plain Python values only, so they load with
 ``torch.load(weights_only=True)``: opening a foreign file never runs its code. :func:`restore` rebuilds the
 learner a checkpoint holds, for export, evaluation, fine-tuning and resume alike.
@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from robopg import __version__
 from robopg.atomic import atomic_write
 from robopg.errors import CheckpointError
 from robopg.registry import config_from_dict, make_learner
+from robopg.version import __version__
 
 FORMAT = "robopg-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -8,28 +8,111 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+import typer.core
 
 from firmware_bridge.errors import LinkError
 from robopg.errors import RobopgError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+
+class Commands(typer.core.TyperGroup):
+    """The commands, with two changes to click's ways: usage errors (a wrong choice, a number out of range, an
+    unknown option) are one line and exit code 2, like every other error of the command, instead of a framed
+    report; and the help of the options of :data:`DECLARED_CHOICES` lists the values declared where they are defined
+    (which the library checks, with its own one-line errors)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command_name, command in self.commands.items():
+            for param in command.params:
+                read = DECLARED_CHOICES.get((command_name, param.name or ""))
+                if read is not None:  # help shows the choices instead of <str>, read only when help is asked for
+                    param.display_type = lambda _ctx, read=read: f"[{'|'.join(read())}]"  # type: ignore[method-assign]
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's usage errors, as typer ships them
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+
+app = typer.Typer(cls=Commands, invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Policy-gradient RL from PyBullet simulation to robot hardware.")
 
 
+def training_algorithms() -> Sequence[str]:
+    from robopg.registry import names
+
+    return names()
+
+
+def finetuning_methods() -> Sequence[str]:
+    from robopg.registry import names
+
+    return names(robot=True)
+
+
+def a3c_backends() -> Sequence[str]:
+    from robopg.algos.a3c import Backend
+
+    return typing.get_args(Backend)
+
+
+def robot_modes() -> Sequence[str]:
+    from sim.virtual_robot import Mode
+
+    return typing.get_args(Mode)
+
+
+# (command, option) -> where its choices are declared.
+DECLARED_CHOICES: dict[tuple[str, str], Callable[[], Sequence[str]]] = {
+    ("train-sim", "algo"): training_algorithms,
+    ("train-sim", "backend"): a3c_backends,
+    ("robot-sim", "mode"): robot_modes,
+    ("finetune", "method"): finetuning_methods,
+}
+
+
+def run_settings_help() -> str:
+    """The settings every algorithm has, with type, range and default, from their declaration."""
+    from robopg.config import RunConfig
+    from robopg.settings import describe, to_toml
+
+    rows = [f"{name} ({kind}, default {to_toml({'v': default})[4:].strip()}): {meaning}"
+            for name, kind, default, meaning in describe(RunConfig)]
+    return ("Settings (--set KEY=VALUE, or in the --config file) of every algorithm:\n\n" + "\n\n".join(rows)
+            + "\n\nEach algorithm's own settings: robopg config ALGO.")
+
+
 @app.callback()
-def root() -> None:
+def root(ctx: typer.Context) -> None:
     """Train in simulation, export to ONNX, deploy to a robot over a serial link."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
 
 
 def fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,14 +132,20 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@app.command("train-sim")
+@app.command("train-sim", epilog=run_settings_help())
 @user_errors
 def train_sim(
-    env: Annotated[str | None, typer.Option(help="Gymnasium id: ours (robopg/...), Gymnasium's, or module:Id.")] = None,
-    algo: Annotated[str, typer.Option(
-        help="ddpg, td3, dpg (deterministic); reinforce, ac, a2c, a2c_sil, offpac, a3c (Gaussian policies): "
-             "robopg/registry.py; `robopg config ALGO` lists each one's settings.")] = "ddpg",
-    config: Annotated[Path | None, typer.Option(help="TOML file of config values.")] = None,
+    env: Annotated[str | None, typer.Option(help="Gymnasium id: ours (robopg/...), Gymnasium's, or module:Id "
+                                                 "(default: the --config file's env).")] = None,
+    algo: Annotated[str | None, typer.Option(
+        help="The algorithm (default: the --config file's algo, else ddpg); `robopg config ALGO` lists its settings.")]
+    = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of config values; a run folder's config.toml "
+                                                     "runs that run again.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="A config value, repeatable (--set batch_size=64 --set actor_hidden=[64,64]); wins over --config. "
+             "Listed below and by `robopg config ALGO`.")] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to create (default runs/ALGO-ENV-SEED).")] = None,
@@ -66,26 +155,46 @@ def train_sim(
     backend: Annotated[str | None, typer.Option(help="A3C: local (processes) or ray.")] = None,
     address: Annotated[str | None, typer.Option(help="A3C on Ray: the cluster's address (default: start one).")]
     = None,
+    video_every: Annotated[int | None, typer.Option(help="Record a video of an evaluation episode every N steps "
+                                                         "(run folder's videos/).")] = None,
+    track: Annotated[bool, typer.Option(help="Also log to Weights & Biases (pip install 'robopg\\[track]'; "
+                                             "WANDB_MODE=offline keeps it local).")] = False,
+    wandb_project: Annotated[str, typer.Option(help="W&B project of --track.")] = "robopg",
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Train a policy in simulation; its deterministic part (the actor, or the Gaussian mean) is what deploys."""
-    from robopg.registry import load_config, make_config
+    from robopg.registry import DEFAULT_ALGORITHM, make_config, read_config_file
+    from robopg.settings import parse_assignments
     from robopg.training import run as training
 
     if resume is not None:
+        if env or algo or config or set_ or seed is not None or video_every is not None or track:
+            fail("--resume continues a run with its own env and config: of the run's settings only --steps applies")
         result = training.resume(resume, total_steps=steps, show_progress=not quiet)
     else:
+        file = read_config_file(config) if config is not None else None
+        if file is not None:
+            for difference in training.version_differences(file.versions):
+                warn(difference)
+        env = env or (file.env if file else None)
         if env is None:
-            fail("--env is required (or --resume RUN_DIR)")
-        given = {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend, "ray_address": address}
-        overrides = {k: v for k, v in given.items() if v is not None}
-        cfg = load_config(algo, config, overrides) if config else make_config(algo, overrides)
-        run_dir = out or Path("runs") / f"{algo}-{env.replace('/', '_').replace(':', '_')}-{cfg.seed}"
-        result = training.train(env, cfg, run_dir, show_progress=not quiet)
+            fail("--env is required (or --config of a run folder's config.toml, or --resume RUN_DIR)")
+        assert env is not None
+        name = file.algorithm(algo) if file else algo or DEFAULT_ALGORITHM
+        given = {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend, "ray_address": address,
+                 "video_every": video_every}
+        overrides = {**parse_assignments(set_ or [], "--set"), **{k: v for k, v in given.items() if v is not None}}
+        cfg = make_config(name, {**(file.values if file else {}), **overrides})
+        for warning in cfg.budget_warnings():
+            warn(warning)
+        run_dir = out or Path("runs") / f"{name}-{env.replace('/', '_').replace(':', '_')}-{cfg.seed}"
+        result = training.train(env, cfg, run_dir, show_progress=not quiet,
+                                wandb_project=wandb_project if track else None)
     typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; "
                f"final evaluation return {result.final_eval}")
     typer.echo(f"best evaluation return {result.best_eval} at step {result.best_step}: {result.run_dir / 'best.pt'}")
-    typer.echo(f"run folder: {result.run_dir} (checkpoint.pt, best.pt, learning_curve.png, progress.csv, tb/)")
+    typer.echo(f"run folder: {result.run_dir} (config.toml, checkpoint.pt, best.pt, learning_curve.png, eval.csv, "
+               "tb/)")
 
 
 @app.command("export")
@@ -115,32 +224,16 @@ def evaluate_policy(
     = None,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first episode; the others follow.")] = 0,
+    video: Annotated[Path | None, typer.Option(help="Also write the episodes to this video (.mp4, .gif).")] = None,
 ) -> None:
     """Run a policy without exploration noise and print its mean ± std return."""
-    from robopg.envs import make_env
-    from robopg.evaluation import evaluate
-    from robopg.runtime.onnx_policy import OnnxPolicy, check_fits
+    from robopg.api import evaluate, load_policy
 
-    if policy.suffix == ".onnx":  # onnxruntime alone: what runs on a robot
-        act = OnnxPolicy(policy)
-        m = act.metadata
-        trained_on, obs_dim, low, high = m.env_id, m.obs_dim, m.action_low, m.action_high
-    else:
-        from robopg.checkpoint import restore
-        from robopg.core.nets import torch_policy_fn
-
-        restored = restore(policy)
-        state = restored.state
-        act = torch_policy_fn(restored.policy())
-        trained_on, obs_dim = state["env_id"], state["obs_dim"]
-        low, high = state["action_low"].numpy(), state["action_high"].numpy()
-    env_id = env or trained_on
-    environment = make_env(env_id)
-    space = environment.action_space
-    check_fits(obs_dim, np.asarray(low), np.asarray(high), environment.observation_space.shape[0], space.low,
-               space.high, f"environment {env_id}")
-    result = evaluate(act, environment, episodes, seed)
-    typer.echo(f"{env_id}: return {result}")
+    loaded = load_policy(policy)
+    result = evaluate(loaded, env, episodes=episodes, seed=seed, video=video)
+    typer.echo(f"{env or loaded.env_id}: return {result}")
+    if video is not None:
+        typer.echo(f"video: {video} ({sum(result.lengths) + len(result.lengths)} frames)")
 
 
 def parse_gap(items: list[str]) -> dict[str, float]:
@@ -192,7 +285,7 @@ def robot_sim(
                                             watchdog_ms=watchdog_ms, rate_hz=rate, seed=seed, log_path=log,
                                             busy_poll=busy_poll))
     except (ValueError, KeyError, OSError) as exc:
-        fail(str(exc).strip("'\""))
+        fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))  # a KeyError's str() is its message quoted
     typer.echo(robot.port)
     typer.echo(f"virtual robot: {env}, {mode}, {1 / robot.period:g} Hz, "
                f"{'no wire delay' if baud is None else f'{baud} baud'}, gap {gap_values or 'none'}, "
@@ -214,8 +307,9 @@ def deploy(
     policy: Annotated[Path, typer.Option(help="The exported policy.onnx.")],
     port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot (e.g. /dev/ttyUSB0).")],
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 1,
-    rate: Annotated[float | None, typer.Option(help="Pace a lockstep robot at this rate in Hz (a real-time robot "
-                                                    "sets its own).")] = None,
+    rate: Annotated[float | None, typer.Option(min=0, help="Pace a lockstep robot at this rate in Hz (default: the "
+                                                           "policy's control rate; 0: as fast as the robot answers). "
+                                                           "A real-time robot sets its own.")] = None,
     baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
     max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
     = None,
@@ -243,9 +337,11 @@ def deploy(
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
     with open_robot(port, meta, baudrate=baud, clear=clear, busy_poll=busy_poll) as link, robot_session(link):
         task = task_functions(meta.env_id, steps, need_reward=False)
-        loop = ControlLoop(link, safety, task, rate_hz=rate, wait_for_operator=ask_operator_to_reset,
+        pace = meta.control_hz if rate is None else rate or None
+        loop = ControlLoop(link, safety, task, rate_hz=pace, wait_for_operator=ask_operator_to_reset,
                            keep_episodes=log is not None)
         typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
+        typer.echo(f"pacing: {pacing(link.info.lockstep, 1 / link.info.control_period, pace, rate)}")
         returns = []
         for i in range(episodes):
             episode = loop.run_episode(act)
@@ -258,6 +354,17 @@ def deploy(
     if log is not None:
         loop.save_trajectory(log)
         typer.echo(f"trajectory: {log}")
+
+
+def pacing(lockstep: bool, robot_hz: float, pace: float | None, rate: float | None) -> str:
+    """What sets the control loop's rate, in words."""
+    if not lockstep:
+        return f"the robot's own {robot_hz:g} Hz (a real-time robot)"
+    if pace is None:
+        return "none: as fast as the robot answers (--rate 0)" if rate == 0 else \
+            "none: the policy has no control rate and no --rate was given"
+    source = "--rate" if rate else "the policy's control rate; --rate HZ to change it, --rate 0 for none"
+    return f"{pace:g} Hz ({source})"
 
 
 @app.command("finetune")
@@ -374,6 +481,18 @@ def show_config(
     for cls in classes:
         for name, kind, default, meaning in describe(cls):
             typer.echo(f"\n# {meaning} ({kind})\n{to_toml({name: default}).rstrip()}")
+
+
+@app.command("plot")
+@user_errors
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to compare (their eval.csv).")],
+    out: Annotated[Path, typer.Option(help="The picture to write (.png, .svg, .pdf).")] = Path("curves.png"),
+) -> None:
+    """Overlay the evaluation curves (mean ± std return against steps) of several runs on one picture."""
+    from robopg.training.metrics import plot_runs
+
+    typer.echo(f"wrote {plot_runs(runs, out)}: {len(runs)} run(s)")
 
 
 def main() -> None:

@@ -53,6 +53,17 @@ class RunConfig(Settings):
     log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1, most=MAX_STEPS)
     torch_threads: int = setting(1, "threads torch may use", ge=1, most=1024)
     anneal_lr: bool = setting(False, "learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)")
+    video_every: int = setting(0, "steps between videos of an evaluation episode (videos/step-N.mp4); 0: none", ge=0)
+
+    def budget_warnings(self) -> list[str]:
+        """One line for each setting that the step budget makes pointless: the run would silently skip it."""
+        found = []
+        for name, what in (("eval_every", "evaluation"), ("checkpoint_every", "checkpoint"), ("video_every", "video")):
+            every = getattr(self, name)
+            if every > self.total_steps:
+                found.append(f"{name} ({every}) is longer than the run (total_steps {self.total_steps}): "
+                             f"the only {what} is at the end")
+        return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +85,13 @@ class OffPolicyConfig(RunConfig):
     actor_hidden: tuple[int, ...] = hidden_layers((256, 256), "actor")
     actor_lr: float = learning_rate(1e-3, "actor")
     critic_lr: float = learning_rate(1e-3, "critic")
+
+    def budget_warnings(self) -> list[str]:
+        found = super().budget_warnings()
+        if self.learning_starts >= self.total_steps:
+            found.append(f"learning_starts ({self.learning_starts}) is not below total_steps ({self.total_steps}): "
+                         "the run takes random actions only and never learns")
+        return found
 
     def check(self) -> None:
         require(self.batch_size <= self.buffer_size,

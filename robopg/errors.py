@@ -43,3 +43,11 @@ class LogError(RobopgError, ValueError):
 
 class PolicyFileError(RobopgError, ValueError):
     """An ONNX policy file is missing, corrupt, not ours, or does not fit the robot or env."""
+
+
+class OptionalDependencyError(RobopgError, ImportError):
+    """A feature was asked for whose optional package is not installed."""
+
+
+class TrackingError(RobopgError, RuntimeError):
+    """The experiment tracker (Weights & Biases) refused to start a run."""

@@ -98,12 +98,39 @@ def make_config(name: str, overrides: dict[str, Any] | None = None, *, robot: bo
     return build(algorithm(name, robot=robot).config, dict(overrides or {}), f"{name} config")
 
 
-def load_config(name: str, path: Path, overrides: dict[str, Any] | None = None) -> Any:
-    """Read a TOML file of config values for algorithm ``name``; ``overrides`` (the command line's) win."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """A TOML config file as read: the algorithm and environment it names (a run folder's ``config.toml`` names
+    both), its config values, and the package versions the run was made with."""
+
+    path: Path
+    algo: str | None
+    env: str | None
+    values: dict[str, Any]
+    versions: dict[str, str]
+
+    def algorithm(self, name: str | None) -> str:
+        """The algorithm to train: ``name`` (the command line's) if given, which must agree with the file's."""
+        require(name is None or self.algo is None or name == self.algo,
+                f"config file {self.path} is for algorithm {self.algo!r}, not {name!r}")
+        return name or self.algo or DEFAULT_ALGORITHM
+
+
+DEFAULT_ALGORITHM = "ddpg"
+
+
+def read_config_file(path: Path) -> ConfigFile:
     values = read_toml(path)
-    file_algo = values.pop("algo", name)
-    require(file_algo == name, f"config file {path} is for algorithm {file_algo!r}, not {name!r}")
-    return make_config(name, {**values, **(overrides or {})})
+    algo, env, versions = values.pop("algo", None), values.pop("env", None), values.pop("versions", {})
+    require(isinstance(versions, dict), f"config file {path}: versions must be a table of package versions")
+    return ConfigFile(Path(path), algo, env, values, versions)
+
+
+def load_config(name: str | None, path: Path, overrides: dict[str, Any] | None = None) -> Any:
+    """Read a TOML file of config values for algorithm ``name`` (None: the file's); ``overrides`` win."""
+    file = read_config_file(path)
+    name = file.algorithm(name)
+    return make_config(name, {**file.values, **(overrides or {})})
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -131,5 +158,6 @@ def make_learner(config: Settings, obs_dim: int, action_low: np.ndarray, action_
     return ALGORITHMS[name_of(config)].learner(config, obs_dim, action_low, action_high, generator)
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "Kind", "algorithm", "config_from_dict", "config_to_dict",
-           "load_config", "make_config", "make_learner", "name_of", "names", "read_toml", "register"]
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "Algorithm", "ConfigFile", "Kind", "algorithm", "config_from_dict",
+           "config_to_dict", "load_config", "make_config", "make_learner", "name_of", "names", "read_config_file",
+           "read_toml", "register"]

@@ -10,6 +10,7 @@ that relate several fields go in the class's ``check`` method.
 from __future__ import annotations
 
 import math
+import tomllib
 import types
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -111,6 +112,26 @@ def to_toml(values: dict[str, Any]) -> str:
     return tomli_w.dumps(values)
 
 
+def parse_value(text: str) -> Any:
+    """A value written on the command line, read as TOML reads one (``3e-4``, ``true``, ``[64, 64]``); a word
+    that is no TOML value is text, so ``noise=ou`` needs no quotes."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items (``--set`` on the command line) as a dict of values read by :func:`parse_value`."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        require(bool(sep and key.strip() and text.strip()), f"{option} takes KEY=VALUE (e.g. batch_size=64), "
+                                                             f"got {item!r}")
+        values[key.strip()] = parse_value(text.strip())
+    return values
+
+
 def describe(cls: type[Settings]) -> list[tuple[str, str, Any, str]]:
     """(name, type and range, default, help) of every field, for help texts and config templates."""
     hints = typing.get_type_hints(cls)
@@ -204,4 +225,5 @@ def _is(kind: type, value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-__all__ = ["Bounds", "ConfigError", "Settings", "build", "describe", "require", "setting", "to_dict", "to_toml"]
+__all__ = ["Bounds", "ConfigError", "Settings", "build", "describe", "parse_assignments", "parse_value", "require",
+           "setting", "to_dict", "to_toml"]

@@ -131,7 +131,7 @@ def parse_init_range(value: Any) -> float:
     return float(value)
 
 
-def parse_assignments(texts: Sequence[str]) -> dict[str, float | tuple[float, float]]:
+def parse_randomize(texts: Sequence[str]) -> dict[str, float | tuple[float, float]]:
     """``["mass_scale=0.7:1.5", "actuator_gain=0.8"]`` (the command line's and a config's ``randomize``) as a
     ``dynamics`` dict: ``key=low:high`` is a range sampled at every reset, ``key=value`` a fixed value. Only the
     syntax is checked here; :func:`parse_dynamics` checks keys and values."""
@@ -155,6 +155,6 @@ def parse_assignments(texts: Sequence[str]) -> dict[str, float | tuple[float, fl
 
 
 def format_dynamics(distribution: DynamicsDistribution) -> tuple[str, ...]:
-    """The inverse of :func:`parse_assignments`: ``("mass_scale=0.7:1.5", ...)``."""
+    """The inverse of :func:`parse_randomize`: ``("mass_scale=0.7:1.5", ...)``."""
     return tuple(f"{key}={value[0]:g}:{value[1]:g}" if isinstance(value, tuple) else f"{key}={value:g}"
                  for key, value in distribution.values)

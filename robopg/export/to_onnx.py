@@ -19,12 +19,13 @@ import numpy as np
 import onnx
 import torch
 
-from robopg import __version__, checkpoint
+from robopg import checkpoint
 from robopg.atomic import atomic_path
 from robopg.core.nets import RunningNormalizer
 from robopg.envs import make_env
 from robopg.errors import EnvError, ExportError
 from robopg.runtime.onnx_policy import OnnxPolicy, PolicyMetadata
+from robopg.version import __version__
 from sim.spec import task_spec
 
 OPSET = 18

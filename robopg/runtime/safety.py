@@ -53,6 +53,11 @@ class SafetyCounters:
     obs_out_of_bounds: int = 0
     nonfinite_obs: int = 0
 
+    def __str__(self) -> str:
+        return (f"{self.clipped} steps clipped, {self.rate_limited} rate-limited, {self.nonfinite_actions} non-finite "
+                f"actions replaced, {self.obs_out_of_bounds} observations out of bounds, {self.nonfinite_obs} "
+                "non-finite observations")
+
 
 @dataclass
 class SafetyLayer:

@@ -28,6 +28,8 @@ from robopg.evaluation import EvalResult, evaluate
 from robopg.registry import config_to_dict, make_learner, name_of
 from robopg.training.metrics import RunLogger
 from robopg.training.progress import ProgressReporter
+from robopg.training.tracking import start_wandb
+from robopg.video import frame_rate, make_render_env, video_writer
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
 
@@ -78,6 +80,7 @@ class Trainer(ABC):
         torch.set_num_threads(config.torch_threads)
         torch.manual_seed(config.seed)
         self.eval_env = make_env(env_id)
+        self.video_env: Any = None  # made at the first video
         space = self.eval_env.action_space
         self.obs_dim = int(np.prod(self.eval_env.observation_space.shape))
         self.act_dim = int(np.prod(space.shape))
@@ -117,6 +120,8 @@ class Trainer(ABC):
 
     def close(self) -> None:
         self.eval_env.close()
+        if self.video_env is not None:
+            self.video_env.close()
 
     # ---- shared ---------------------------------------------------------------------------------
     def evaluate(self) -> EvalResult:
@@ -128,6 +133,16 @@ class Trainer(ABC):
             checkpoint.save(self.run_dir / checkpoint.BEST_FILE,
                             {**self.policy_checkpoint(), "eval_returns": list(result.returns)})
         return result
+
+    def record_video(self) -> Path:
+        """A video of one evaluation episode of the current policy: ``videos/step-N.mp4``."""
+        if self.video_env is None:
+            self.video_env = make_render_env(self.env_id)
+        path = self.run_dir / "videos" / f"step-{self.step}.mp4"
+        with video_writer(path, frame_rate(self.video_env)) as add_frame:
+            evaluate(torch_policy_fn(self.learner.policy()), self.video_env, 1,
+                     seed=self.config.seed + EVAL_SEED_OFFSET, on_frame=add_frame)
+        return path
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -181,11 +196,15 @@ class Trainer(ABC):
         self.best_step = int(loop.get("best_step", 0))
         self.load_loop_state(loop)
 
-    def run(self, resume_state: dict[str, Any] | None = None) -> TrainResult:
+    def run(self, resume_state: dict[str, Any] | None = None, *, wandb_project: str | None = None) -> TrainResult:
+        """Train to ``config.total_steps`` (from ``resume_state`` if given); ``wandb_project``: also log to W&B."""
         c = self.config
         if resume_state is not None:
             self.restore(resume_state)
-        logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None)
+        wandb_run = None if wandb_project is None else start_wandb(
+            wandb_project, self.run_dir, f"{self.run_dir.name}", {"env": self.env_id, **config_to_dict(c)})
+        logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None,
+                           wandb_run=wandb_run)
         reporter = ProgressReporter(f"{self.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
         stats: dict[str, torch.Tensor | float] = {}
@@ -218,20 +237,28 @@ class Trainer(ABC):
                     self.eval_seconds += time.perf_counter() - eval_started
                     train_seconds = self.elapsed + time.perf_counter() - started - self.eval_seconds
                     logger.evaluation(self.step, train_seconds, result.mean, result.std)
+                if c.video_every and (crossed(before, self.step, c.video_every) or done):
+                    eval_started = time.perf_counter()
+                    self.record_video()
+                    self.eval_seconds += time.perf_counter() - eval_started
                 checkpoint_due = checkpoint_due or crossed(before, self.step, c.checkpoint_every)
                 if (checkpoint_due and self.safe_to_checkpoint()) or done:
                     self.elapsed += time.perf_counter() - started
                     started = time.perf_counter()
                     self.save()
                     checkpoint_due = False
+            if self.last_eval is None:  # a run resumed past its total_steps before any evaluation
+                self.evaluate()
+            assert self.last_eval is not None and self.best_eval is not None
+            logger.results({"env": self.env_id, **config_to_dict(c)}, {
+                "final/return_mean": self.last_eval.mean, "final/return_std": self.last_eval.std,
+                "final/best_return_mean": self.best_eval.mean})
         finally:
             reporter.close()
             logger.close()
         logger.plot(f"{self.algo.upper()} on {self.env_id}")
-        final_eval = self.last_eval or self.evaluate()
-        assert self.best_eval is not None  # set by the evaluation above, if not before
         self.close()
-        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, final_eval,
+        return TrainResult(self.run_dir, self.step, self.elapsed, self.elapsed - self.eval_seconds, self.last_eval,
                            self.best_eval, self.best_step)
 
     def status(self, rate: float) -> str:

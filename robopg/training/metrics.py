@@ -1,15 +1,18 @@
-"""Training metrics to CSV files and TensorBoard, and the learning-curve picture."""
+"""Training metrics to CSV files, TensorBoard and (optionally) Weights & Biases, and the learning-curve pictures."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
 
 from robopg.atomic import atomic_write
+from robopg.errors import ConfigError, RunDirError
 
 
 class CsvLog:
@@ -52,10 +55,13 @@ def first_reaching(threshold: float, evaluations: list[tuple[int, float, float]]
 
 
 class RunLogger:
-    """Everything a run records: per-episode returns, periodic training stats, evaluations."""
+    """Everything a run records: per-episode returns, periodic training stats, evaluations, and at the end its
+    hyperparameters beside its final results (TensorBoard's HParams tab). ``wandb_run``: a W&B run that gets
+    the same scalars."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
+    def __init__(self, run_dir: Path, resume_step: int | None = None, wandb_run: Any = None) -> None:
         self.run_dir = run_dir
+        self.wandb_run = wandb_run
         self.episodes = CsvLog(run_dir / "episodes.csv", ("step", "return", "length"), resume_step)
         self.progress = CsvLog(
             run_dir / "progress.csv", ("step", "seconds", "steps_per_s", "critic_loss", "actor_loss"), resume_step
@@ -65,21 +71,37 @@ class RunLogger:
 
     def episode(self, step: int, episode_return: float, length: int) -> None:
         self.episodes.append(step=step, **{"return": episode_return}, length=length)
-        self.tensorboard.add_scalar("rollout/episode_return", episode_return, step)
+        self.scalars(step, {"rollout/episode_return": episode_return})
 
     def train_stats(self, step: int, seconds: float, steps_per_s: float, stats: dict[str, float]) -> None:
         self.progress.append(step=step, seconds=round(seconds, 3), steps_per_s=round(steps_per_s, 1),
                              critic_loss=stats.get("critic_loss", ""), actor_loss=stats.get("actor_loss", ""))
-        self.tensorboard.add_scalar("time/steps_per_s", steps_per_s, step)
-        for name, value in stats.items():
-            self.tensorboard.add_scalar(f"train/{name}", value, step)
+        self.scalars(step, {"time/steps_per_s": steps_per_s, **{f"train/{k}": v for k, v in stats.items()}})
 
     def evaluation(self, step: int, train_seconds: float, mean: float, std: float) -> None:
         self.evals.append(step=step, train_seconds=round(train_seconds, 3), return_mean=mean, return_std=std)
-        self.tensorboard.add_scalar("eval/return_mean", mean, step)
+        self.scalars(step, {"eval/return_mean": mean, "eval/return_std": std})
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.tensorboard.add_scalar(name, value, step)
+        if self.wandb_run is not None:
+            self.wandb_run.log(values, step=step)
+
+    def results(self, config: dict[str, Any], final: dict[str, float]) -> None:
+        """The run's hyperparameters beside its final results: TensorBoard's HParams tab, W&B's summary."""
+        plain = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in config.items()}
+        for summary in hparams(plain, final):
+            self.tensorboard.file_writer.add_summary(summary)
+        step = max((int(r["step"]) for r in self.evals.read()), default=0)
+        self.scalars(step, final)
+        if self.wandb_run is not None:
+            self.wandb_run.summary.update(final)
 
     def close(self) -> None:
         self.tensorboard.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
 
     def plot(self, title: str) -> Path:
         """Episode returns (raw and smoothed) and evaluation returns against environment steps."""
@@ -107,3 +129,31 @@ class RunLogger:
         fig.tight_layout()
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
         return path
+
+
+def plot_runs(run_dirs: list[Path], path: Path) -> Path:
+    """The evaluations of several runs on one picture: mean return with a band of ± one standard deviation."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    fig = Figure(figsize=(7, 4))
+    formats = fig.canvas.get_supported_filetypes()
+    if fmt not in formats:
+        raise ConfigError(f"cannot write a picture to {path}: give a file ending in "
+                          f"{', '.join('.' + f for f in sorted(formats))}")
+    ax = fig.subplots()
+    for run_dir in run_dirs:
+        eval_file = Path(run_dir) / "eval.csv"
+        if not eval_file.exists():
+            raise RunDirError(f"no eval.csv in {run_dir}: not a robopg run folder")
+        rows = CsvLog(eval_file, ()).read()
+        steps = np.array([int(r["step"]) for r in rows])
+        mean = np.array([float(r["return_mean"]) for r in rows])
+        std = np.array([float(r["return_std"]) for r in rows])
+        (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=Path(run_dir).name)
+        ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return (mean ± std)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100))
+    return Path(path)

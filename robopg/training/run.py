@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
 from robopg import checkpoint
@@ -12,10 +13,13 @@ from robopg.envs import make_env
 from robopg.errors import ConfigError, RunDirError
 from robopg.registry import Kind, algorithm, config_from_dict, config_to_dict, name_of
 from robopg.settings import to_toml
+from robopg.training import tracking
 from robopg.training.a3c.trainer import A3CTrainer
 from robopg.training.loop import Trainer, TrainResult, prepare_new_run_dir
 from robopg.training.off_policy import OffPolicyTrainer
 from robopg.training.on_policy import EpisodeReplayTrainer, EpisodeTrainer, RolloutTrainer, SILTrainer
+from robopg.version import __version__
+from robopg.video import make_render_env
 
 # The trainer of each kind of algorithm that trains in simulation (robopg/registry.py gives each its kind).
 TRAINERS: dict[Kind, type[Trainer]] = {
@@ -35,14 +39,41 @@ def make_trainer(env_id: str, config: RunConfig, run_dir: Path, show_progress: b
     return TRAINERS[kind](env_id, config, run_dir, show_progress=show_progress)
 
 
-def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True) -> TrainResult:
-    """Train a new run in ``run_dir`` (which must not hold a run yet)."""
+# The packages besides robopg whose versions can change a run's numbers, recorded in its config.toml.
+RECORDED_PACKAGES = ("torch", "gymnasium", "pybullet", "numpy")
+
+
+def versions() -> dict[str, str]:
+    """The versions of robopg and of :data:`RECORDED_PACKAGES` that run here."""
+    return {"robopg": __version__, **{name: metadata.version(name) for name in RECORDED_PACKAGES}}
+
+
+def version_differences(recorded: dict[str, str]) -> list[str]:
+    """One line for each recorded package version that differs from the installed one."""
+    installed = versions()
+    return [f"the run was made with {name} {version}, this is {installed[name]}: results may differ"
+            for name, version in recorded.items() if name in installed and installed[name] != version]
+
+
+def run_file(env_id: str, config: RunConfig) -> str:
+    """A run folder's config.toml: everything ``robopg train-sim --config`` needs to run it again."""
+    return to_toml({"algo": name_of(config), "env": env_id, **config_to_dict(config), "versions": versions()})
+
+
+def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool = True,
+          wandb_project: str | None = None) -> TrainResult:
+    """Train a new run in ``run_dir`` (which must not hold a run yet); ``wandb_project``: also log the run to
+    Weights & Biases (``pip install 'robopg[track]'``)."""
     run_dir = Path(run_dir)
     make_env(env_id).close()  # a bad env id is an error before any folder is made
+    if config.video_every:
+        make_render_env(env_id).close()  # and so is an env that cannot render
+    if wandb_project is not None:
+        tracking.require_wandb()
     prepare_new_run_dir(run_dir)
     trainer = make_trainer(env_id, config, run_dir, show_progress)
-    atomic_write_text(run_dir / checkpoint.CONFIG_FILE, to_toml(config_to_dict(config)))
-    return trainer.run()
+    atomic_write_text(run_dir / checkpoint.CONFIG_FILE, run_file(env_id, config))
+    return trainer.run(wandb_project=wandb_project)
 
 
 def resume(run_dir: Path, *, total_steps: int | None = None, show_progress: bool = True) -> TrainResult:
@@ -57,4 +88,5 @@ def resume(run_dir: Path, *, total_steps: int | None = None, show_progress: bool
     return make_trainer(state["env_id"], config, run_dir, show_progress).run(resume_state=state)
 
 
-__all__ = ["TRAINERS", "RunDirError", "TrainResult", "make_trainer", "resume", "train"]
+__all__ = ["RECORDED_PACKAGES", "TRAINERS", "RunDirError", "TrainResult", "make_trainer", "resume", "run_file", "train",
+           "version_differences", "versions"]

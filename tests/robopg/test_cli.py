@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import invoke
@@ -26,6 +28,7 @@ def run(*args, **kwargs):
         (["--env", "Pendulum-v1", "--config", "/nonexistent.toml"], "cannot read config file"),
         (["--env", "Pendulum-v1", "--out", "/proc/robopg-run"], "cannot write to output folder"),
         (["--resume", "/nonexistent-run"], "no run folder"),
+        (["--resume", "/nonexistent-run", "--set", "gamma=0.9"], "only --steps applies"),
         ([], "--env is required"),
     ],
 )
@@ -87,3 +90,87 @@ def test_config_lists_an_algorithms_settings_and_refuses_an_unknown_name():
     assert result.returncode == 0 and "episodes = 50" in result.stdout and "max_kl = 0.02" in result.stdout
     result = invoke("config", "ppo")
     assert result.returncode == 2 and "cautious_ddpg" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("assignment", "toml"), [
+    ("gamma=2", "gamma = 2"),
+    ("batch_size=abc", 'batch_size = "abc"'),
+    ("actor_hidden=[0]", "actor_hidden = [0]"),
+    ("noise=pink", 'noise = "pink"'),
+    ("no_such_field=1", "no_such_field = 1"),
+])
+def test_set_is_checked_as_the_config_file_is(assignment, toml, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(toml + "\n")
+    by_flag = invoke("train-sim", "--env", "Pendulum-v1", "--set", assignment, "--out", str(tmp_path / "a"))
+    by_file = invoke("train-sim", "--env", "Pendulum-v1", "--config", str(config), "--out", str(tmp_path / "b"))
+    assert by_flag.returncode == by_file.returncode == 2
+    assert by_flag.stderr == by_file.stderr and len(by_flag.stderr.splitlines()) == 1, by_flag.stderr
+
+
+def test_set_without_a_value_is_one_line():
+    result = invoke("train-sim", "--env", "Pendulum-v1", "--set", "batch_size")
+    assert result.returncode == 2
+    assert result.stderr == "error: --set takes KEY=VALUE (e.g. batch_size=64), got 'batch_size'\n"
+
+
+def test_set_and_the_config_files_algo_reach_the_run(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('algo = "td3"\nlearning_starts = 0\nbatch_size = 4\n')
+    result = invoke("train-sim", "--env", "Pendulum-v1", "--config", str(config), "--steps", "1", "--quiet",
+                    "--set", "noise=ou", "--set", "actor_hidden=[8, 4]", "--set", "batch_size=2",
+                    "--set", "eval_episodes=1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    recorded = tomllib.loads((tmp_path / "run" / "config.toml").read_text())
+    assert recorded["algo"] == "td3"  # the file's, not a default of the command line
+    assert (recorded["noise"], recorded["actor_hidden"], recorded["batch_size"]) == ("ou", [8, 4], 2)
+    clash = invoke("train-sim", "--env", "Pendulum-v1", "--config", str(config), "--algo", "ddpg")
+    assert clash.returncode == 2 and clash.stderr == f"error: config file {config} is for algorithm 'td3', not 'ddpg'\n"
+
+
+def test_a_run_that_would_silently_skip_something_warns_once_per_setting(tmp_path):
+    result = invoke("train-sim", "--env", "Pendulum-v1", "--steps", "200", "--quiet", "--set", "eval_episodes=1",
+                    "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: eval_every (5000) is longer than the run (total_steps 200): the only evaluation is at the end",
+        "warning: checkpoint_every (5000) is longer than the run (total_steps 200): the only checkpoint is at the end",
+        "warning: learning_starts (2000) is not below total_steps (200): the run takes random actions only and "
+        "never learns",
+    ]
+
+
+def test_help_lists_choices_and_every_run_setting_with_its_type_range_and_default(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # no wrapping inside the table's cells
+    train_help = invoke("train-sim", "-h")
+    assert train_help.returncode == 0
+    text = " ".join(train_help.stdout.split())
+    assert "[ddpg|td3|dpg|reinforce|ac|a2c|a2c_sil|offpac|a3c]" in text and "[local|ray]" in text
+    assert "total_steps (integer >= 1, at most 1000000000000, default 30000): environment steps to train for" in text
+    assert "seed (integer in [0, 4294967295], default 0)" in text and "anneal_lr (true/false, default false)" in text
+    assert "[lockstep|realtime]" in invoke("robot-sim", "--help").stdout
+    assert "[cautious_a2c|cautious_ddpg]" in invoke("finetune", "--help").stdout
+    assert invoke("-h").returncode == 0 and "train-sim" in invoke("-h").stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["eval", "--policy", "x.onnx", "--episodes", "0"],
+     "error: Invalid value for '--episodes': Input should be greater than or equal to 1"),
+    (["eval", "--policy", "README.md"],
+     "error: README.md is not a policy: give an exported .onnx file, a run folder or a .pt checkpoint"),
+    (["robot-sim", "--env", "robopg/CartPoleSwingUp-v0", "--mode", "fast"],
+     "error: mode must be 'lockstep' or 'realtime', got 'fast'"),
+    (["train-sim", "--env", "Pendulum-v1", "--backend", "mpi", "--algo", "a3c"],
+     "error: backend must be 'local' or 'ray', got 'mpi'"),
+    (["deploy", "--policy", "p.onnx"], "error: Missing option '--port'."),
+    (["no-such-command"], "error: No such command 'no-such-command'."),
+    (["train-sim", "--env", "PointToOrigin-v0", "--video-every", "100"],
+     "error: cannot record a video of PointToOrigin-v0: cannot make environment"),
+    (["plot", "README.md", "--out", "curves.txt"], "error: cannot write a picture to curves.txt: give a file ending"),
+])
+def test_usage_errors_are_one_line(args, message, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[2])  # README.md is there
+    result = invoke(*args)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr

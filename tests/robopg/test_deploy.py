@@ -1,5 +1,6 @@
 """robopg deploy against the virtual robot: checks before motion, the loop, ESTOP on every way out, no torch."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -104,7 +105,8 @@ def test_a_latched_robot_needs_clear(policies, robot):
         link.estop()
     result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port)
     assert result.returncode == 2 and "latched" in result.stderr and "--clear" in result.stderr
-    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--clear", "--busy-poll")
+    result = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--clear", "--busy-poll", "--steps",
+                    "10")
     assert result.returncode == 0, result.stderr
 
 
@@ -115,5 +117,22 @@ def test_a_silent_or_missing_robot_is_one_clear_error(policies, tmp_path):
 
 def test_deploy_imports_neither_torch_nor_pybullet(policies, robot):
     port, _ = robot()
-    _, loaded = modules_loaded_by_cli("deploy", "--policy", str(policies / "cartpole.onnx"), "--port", port)
+    _, loaded = modules_loaded_by_cli("deploy", "--policy", str(policies / "cartpole.onnx"), "--port", port, "--steps",
+                                      "10")
     assert loaded == []
+
+
+def test_deploy_runs_at_the_policys_control_rate_unless_told_otherwise(policies, robot):
+    port, _ = robot()
+    paced = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--steps", "50")
+    assert paced.returncode == 0, paced.stderr
+    assert "pacing: 50 Hz (the policy's control rate" in paced.stdout
+    assert 45 < achieved_rate(paced.stdout) < 52  # 50 Hz with the scheduler's jitter
+    unpaced = deploy("--policy", str(policies / "cartpole.onnx"), "--port", port, "--steps", "50", "--rate", "0")
+    assert unpaced.returncode == 0, unpaced.stderr
+    assert "pacing: none: as fast as the robot answers" in unpaced.stdout
+    assert achieved_rate(unpaced.stdout) > 100
+
+
+def achieved_rate(output: str) -> float:
+    return float(re.search(r"timing: \d+ steps at ([\d.]+) Hz", output).group(1))

@@ -52,7 +52,7 @@ def robopg(*args: str) -> str:
 def deployed_return(policy: Path, log: Path) -> float:
     with VirtualRobot(log, seed=7000) as robot:
         out = robopg("deploy", "--policy", str(policy), "--port", robot.port, "--episodes", str(EPISODES),
-                     "--max-delta", str(MAX_DELTA))
+                     "--max-delta", str(MAX_DELTA), "--rate", "0")
     return float(out.split("\nreturn ")[1].split(" ±")[0])
 
 

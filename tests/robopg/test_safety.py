@@ -19,6 +19,15 @@ def test_clips_to_the_limits_and_counts():
     assert np.allclose(s.filter([0.5, 0.5]), [0.5, 0.5]) and s.counters.clipped == 1
 
 
+def test_counters_read_as_a_sentence():
+    s = layer(max_delta=0.5)
+    s.filter([3.0, 0.0])
+    s.filter([np.nan, 0.0])
+    s.observation_ok([np.inf])
+    assert str(s.counters) == ("0 steps clipped, 1 rate-limited, 1 non-finite actions replaced, 0 observations out "
+                               "of bounds, 1 non-finite observations")
+
+
 def test_rate_limit_moves_at_most_max_delta_per_step_from_the_safe_action():
     s = layer(max_delta=(0.5, 1.0))
     assert np.allclose(s.filter([1.0, 2.0]), [0.5, 1.0])
