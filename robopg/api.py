@@ -15,6 +15,7 @@ onnxruntime, as on a robot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from robopg.errors import ConfigError, PolicyFileError
 from robopg.evaluation import EvalResult
 from robopg.evaluation import evaluate as evaluate_episodes
 from robopg.runtime.episode import PolicyFn
+from sim.randomization import parse_randomize
 
 if TYPE_CHECKING:
     from robopg.config import RunConfig
@@ -94,20 +96,25 @@ def load_policy(source: str | Path) -> Policy:
 
 
 def evaluate(policy: Policy, env_id: str | None = None, *, episodes: int = 10, seed: int = 0,
-             video: str | Path | None = None) -> EvalResult:
+             video: str | Path | None = None, randomize: Sequence[str] = ()) -> EvalResult:
     """Run ``episodes`` noise-free episodes on ``env_id`` (default: the policy's own), seeded ``seed, seed + 1,
-    ...``; ``video``: also write them to this file (.mp4, .gif)."""
+    ...``; ``video``: also write them to this file (.mp4, .gif); ``randomize``: dynamics of a robopg task, fixed
+    (``KEY=VALUE``, a gap) or sampled at each reset (``KEY=LOW:HIGH``), as training's ``randomize``."""
     from robopg.runtime.onnx_policy import check_fits
 
     if episodes < 1:
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     env_id = env_id or policy.env_id
+    try:
+        options = {"dynamics": parse_randomize(randomize)} if randomize else {}
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if video is None:
-        env = make_env(env_id)
+        env = make_env(env_id, **options)
     else:
         from robopg.video import make_render_env
 
-        env = make_render_env(env_id)
+        env = make_render_env(env_id, **options)
     try:
         space = env.action_space
         check_fits(policy.obs_dim, policy.action_low, policy.action_high, env.observation_space.shape[0],

@@ -155,6 +155,13 @@ def train_sim(
     backend: Annotated[str | None, typer.Option(help="A3C: local (processes) or ray.")] = None,
     address: Annotated[str | None, typer.Option(help="A3C on Ray: the cluster's address (default: start one).")]
     = None,
+    randomize: Annotated[list[str] | None, typer.Option(
+        metavar="KEY=LOW:HIGH", help="Domain randomization of a robopg task, repeatable: a range sampled at every "
+        "reset (mass_scale=0.7:1.5, action_latency_steps=0:3) or a fixed value (actuator_gain=0.8); training and "
+        "evaluation alike. Keys: mass_scale, friction_scale, damping_scale, actuator_gain, sensor_noise_std, "
+        "action_latency_steps.")] = None,
+    init_range: Annotated[float | None, typer.Option(help="Scale of a robopg task's random initial-state "
+                                                          "perturbation (0: the nominal state; default 1).")] = None,
     video_every: Annotated[int | None, typer.Option(help="Record a video of an evaluation episode every N steps "
                                                          "(run folder's videos/).")] = None,
     track: Annotated[bool, typer.Option(help="Also log to Weights & Biases (pip install 'robopg\\[track]'; "
@@ -168,7 +175,8 @@ def train_sim(
     from robopg.training import run as training
 
     if resume is not None:
-        if env or algo or config or set_ or seed is not None or video_every is not None or track:
+        if (env or algo or config or set_ or seed is not None or video_every is not None or track or randomize
+                or init_range is not None):
             fail("--resume continues a run with its own env and config: of the run's settings only --steps applies")
         result = training.resume(resume, total_steps=steps, show_progress=not quiet)
     else:
@@ -182,7 +190,8 @@ def train_sim(
         assert env is not None
         name = file.algorithm(algo) if file else algo or DEFAULT_ALGORITHM
         given = {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend, "ray_address": address,
-                 "video_every": video_every}
+                 "video_every": video_every, "randomize": tuple(randomize) if randomize else None,
+                 "init_range": init_range}
         overrides = {**parse_assignments(set_ or [], "--set"), **{k: v for k, v in given.items() if v is not None}}
         cfg = make_config(name, {**(file.values if file else {}), **overrides})
         for warning in cfg.budget_warnings():
@@ -225,13 +234,20 @@ def evaluate_policy(
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first episode; the others follow.")] = 0,
     video: Annotated[Path | None, typer.Option(help="Also write the episodes to this video (.mp4, .gif).")] = None,
+    gap: Annotated[list[str] | None, typer.Option(metavar="KEY=VALUE", help="Evaluate on fixed dynamics of a robopg "
+                                                  "task, repeatable (actuator_gain=0.7).")] = None,
+    randomize: Annotated[list[str] | None, typer.Option(metavar="KEY=LOW:HIGH", help="Evaluate over dynamics sampled "
+                                                        "at every reset, as train-sim --randomize.")] = None,
 ) -> None:
     """Run a policy without exploration noise and print its mean ± std return."""
     from robopg.api import evaluate, load_policy
 
+    dynamics = [*(gap or []), *(randomize or [])]
+    if any(":" in item for item in gap or []):
+        fail("--gap takes KEY=VALUE, a fixed value; a range KEY=LOW:HIGH is --randomize")
     loaded = load_policy(policy)
-    result = evaluate(loaded, env, episodes=episodes, seed=seed, video=video)
-    typer.echo(f"{env or loaded.env_id}: return {result}")
+    result = evaluate(loaded, env, episodes=episodes, seed=seed, video=video, randomize=dynamics)
+    typer.echo(f"{env or loaded.env_id}" + (f" with {', '.join(dynamics)}" if dynamics else "") + f": return {result}")
     if video is not None:
         typer.echo(f"video: {video} ({sum(result.lengths) + len(result.lengths)} frames)")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from robopg.errors import ConfigError
 from robopg.memory import network_bytes, require_memory, transitions_bytes
 from robopg.settings import Settings, require, setting
+from sim.randomization import parse_randomize
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MAX_LAYER_WIDTH = 16_384
@@ -53,6 +55,28 @@ class RunConfig(Settings):
     log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1, most=MAX_STEPS)
     torch_threads: int = setting(1, "threads torch may use", ge=1, most=1024)
     anneal_lr: bool = setting(False, "learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)")
+    randomize: tuple[str, ...] = setting((), "domain randomization of a robopg task, sampled at every reset of "
+                                             "training and evaluation: KEY=LOW:HIGH or KEY=VALUE of mass_scale, "
+                                             "friction_scale, damping_scale, actuator_gain, sensor_noise_std, "
+                                             "action_latency_steps")
+    init_range: float = setting(1.0, "scale of a robopg task's random initial-state perturbation (0: the nominal "
+                                     "state)", ge=0, le=100)
+
+    def check(self) -> None:
+        try:
+            parse_randomize(self.randomize)
+        except ValueError as exc:
+            raise ConfigError(f"randomize: {exc}") from None
+
+    def env_options(self) -> dict[str, Any]:
+        """Keyword arguments of every env the run makes: none unless randomization or the initial-state range
+        differ from the task's defaults (so any Gymnasium env works without them)."""
+        options: dict[str, Any] = {}
+        if self.randomize:
+            options["dynamics"] = parse_randomize(self.randomize)
+        if self.init_range != 1.0:
+            options["init_range"] = self.init_range
+        return options
     video_every: int = setting(0, "steps between videos of an evaluation episode (videos/step-N.mp4); 0: none", ge=0)
 
     def budget_warnings(self) -> list[str]:
@@ -94,6 +118,7 @@ class OffPolicyConfig(RunConfig):
         return found
 
     def check(self) -> None:
+        super().check()
         require(self.batch_size <= self.buffer_size,
                 f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})")
         require_fits_in_memory(self, transitions_bytes(self.buffer_size))
@@ -116,6 +141,7 @@ class OnPolicyConfig(RunConfig):
     normalize_obs: bool = setting(True, "normalize observations by running mean and variance")
 
     def check(self) -> None:
+        super().check()
         require_fits_in_memory(self)
 
 

@@ -178,12 +178,13 @@ def _checked(name: str, hint: Any, value: Any, bounds: Bounds) -> Any:
         return value
     if typing.get_origin(hint) is tuple:
         element = typing.get_args(hint)[0]
-        noun = {int: "integers", float: "numbers"}[element]
+        noun = {int: "integers", float: "numbers", str: "texts"}[element]
         wanted = f"a {'non-empty ' if bounds.nonempty else ''}list of {noun} {bounds.text()}".rstrip()
         ok = isinstance(value, list | tuple) and (len(value) > 0 or not bounds.nonempty) and all(
-            _is(element, v) and bounds.contains(v) for v in value)
+            _is(element, v) and (element is str or bounds.contains(v)) for v in value)
         require(ok, f"{name} must be {wanted}, got {_plain(value)!r}")
-        _check_cap(name, bounds, *value)
+        if element is not str:
+            _check_cap(name, bounds, *value)
         return tuple(element(v) for v in value)
     if hint is bool:
         require(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
@@ -222,6 +223,8 @@ def _is(kind: type, value: Any) -> bool:
         return False
     if kind is int:
         return isinstance(value, int)
+    if kind is str:
+        return isinstance(value, str)
     return isinstance(value, int | float) and math.isfinite(value)
 
 

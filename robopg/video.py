@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import imageio.v2 as imageio
@@ -17,11 +18,11 @@ from robopg.errors import EnvError
 DEFAULT_FPS = 30
 
 
-def make_render_env(env_id: str) -> gym.Env:
+def make_render_env(env_id: str, **options: Any) -> gym.Env:
     """The env of ``env_id`` rendering RGB frames, checked by rendering one (some envs need a package to draw,
     e.g. Gymnasium's classic control needs pygame); one clear error for an env that cannot."""
     try:
-        env = make_env(env_id, render_mode="rgb_array")
+        env = make_env(env_id, render_mode="rgb_array", **options)
     except (EnvError, ImportError) as exc:
         raise EnvError(f"cannot record a video of {env_id}: {exc}") from None
     try:

@@ -7,7 +7,7 @@ from the model's metadata, and maps raw observations to actions in actuator unit
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class PolicyMetadata:
     robopg_version: str
     checkpoint_sha256: str
     opset: int
+    randomize: tuple[str, ...] = ()  # the dynamics training sampled (train-sim --randomize); () for the nominal model
 
     def to_props(self) -> dict[str, str]:
         return {META_PREFIX + key: json.dumps(value) for key, value in self.__dict__.items()}
@@ -41,8 +42,10 @@ class PolicyMetadata:
     @staticmethod
     def from_props(props: dict[str, str], source: str) -> PolicyMetadata:
         fields = PolicyMetadata.__dataclass_fields__
+        required = [key for key, f in fields.items() if f.default is MISSING]
+        optional = [key for key in fields if key not in required and META_PREFIX + key in props]
         try:
-            values = {key: json.loads(props[META_PREFIX + key]) for key in fields}
+            values = {key: json.loads(props[META_PREFIX + key]) for key in [*required, *optional]}
         except KeyError as missing:
             raise PolicyFileError(f"{source} is not a robopg policy (metadata {missing.args[0]} missing)") from None
         except json.JSONDecodeError:

@@ -79,7 +79,7 @@ class Trainer(ABC):
         self.show_progress = show_progress
         torch.set_num_threads(config.torch_threads)
         torch.manual_seed(config.seed)
-        self.eval_env = make_env(env_id)
+        self.eval_env = make_env(env_id, **config.env_options())  # evaluated on the distribution it trains on
         self.video_env: Any = None  # made at the first video
         space = self.eval_env.action_space
         self.obs_dim = int(np.prod(self.eval_env.observation_space.shape))

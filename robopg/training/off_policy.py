@@ -31,7 +31,7 @@ class OffPolicyTrainer(Trainer):
 
     def __init__(self, env_id: str, config: OffPolicyConfig, run_dir, *, show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
-        self.env = make_env(env_id)
+        self.env = make_env(env_id, **config.env_options())
         require_memory("buffer_size", transitions_bytes(config.buffer_size, self.obs_dim, self.act_dim))
         self.buffer = ReplayBuffer(config.buffer_size, self.obs_dim, self.act_dim)
         self.noise = make_noise(config.noise, (self.act_dim,), config.noise_std, self.rng, config.ou_theta)

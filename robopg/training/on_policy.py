@@ -45,7 +45,7 @@ class RolloutTrainer(OnPolicyTrainer):
     def __init__(self, env_id: str, config: A2CConfig | ActorCriticConfig, run_dir: Path, *,
                  show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
-        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma)
+        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options())
         self.started = False
 
 
@@ -125,7 +125,7 @@ class EpisodeTrainer(OnPolicyTrainer):
     def __init__(self, env_id: str, config: ReinforceConfig | OffPACConfig, run_dir: Path, *,
                  show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
-        self.envs = [make_env(env_id) for _ in range(config.num_envs)]
+        self.envs = [make_env(env_id, **config.env_options()) for _ in range(config.num_envs)]
 
     def training_episodes(self, new: list[Episode]) -> list[Episode]:
         """What the update learns from: the new episodes."""

@@ -21,12 +21,15 @@ class RolloutCollector:
     """n-step rollouts from a ``SyncVectorEnv`` of simulators that resets a finished one in the same step.
 
     Used by the synchronous trainers and by each A3C worker. ``record`` sees every step (SIL keeps whole
-    episodes); ``reset_options`` go to every reset (an A3C worker's own initial-state range).
+    episodes); ``env_options`` make each simulator (the run's randomization),
+    ``reset_options`` go to every reset (an A3C worker's own initial-state range).
     """
 
-    def __init__(self, env_id: str, num_envs: int, gamma: float, reset_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, env_id: str, num_envs: int, gamma: float, env_options: dict[str, Any] | None = None,
+                 reset_options: dict[str, Any] | None = None) -> None:
         self.envs = gym.vector.SyncVectorEnv(
-            [lambda: make_env(env_id) for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+            [lambda: make_env(env_id, **(env_options or {})) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
         self.num_envs, self.gamma, self.reset_options = num_envs, gamma, reset_options
         self.obs: np.ndarray | None = None

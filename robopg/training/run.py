@@ -65,7 +65,7 @@ def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool 
     """Train a new run in ``run_dir`` (which must not hold a run yet); ``wandb_project``: also log the run to
     Weights & Biases (``pip install 'robopg[track]'``)."""
     run_dir = Path(run_dir)
-    make_env(env_id).close()  # a bad env id is an error before any folder is made
+    make_env(env_id, **config.env_options()).close()  # a bad env id or option is an error before any folder
     if config.video_every:
         make_render_env(env_id).close()  # and so is an env that cannot render
     if wandb_project is not None:

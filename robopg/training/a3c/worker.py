@@ -102,7 +102,7 @@ class GradientWorker:
         self.learner = A2C(config, obs_dim, action_low, action_high, torch.Generator().manual_seed(spec.seed))
         self.learner.entropy_coef = spec.entropy_coef
         options = None if spec.init_range is None else {"init_range": spec.init_range}
-        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, reset_options=options)
+        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options(), options)
         self.collector.start(spec.seed)
 
     def load(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
