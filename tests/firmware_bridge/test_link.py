@@ -237,13 +237,16 @@ def test_streamed_observations_before_the_answer_are_skipped(connect: Connect) -
 @VIAS
 def test_silent_peer_times_out_on_time(connect: Connect, via: Callable) -> None:
     link, fake = connect(lambda fake, frame: b"", via=via)
-    for timeout in (0.2, 0.05):
+    # Sent at 0, resent after 10 ms and then every 20 ms while the deadline allows: at most 11 and 3 sends.
+    for seq, (timeout, most) in enumerate(((0.2, 11), (0.05, 3))):
         start = time.monotonic()
         with pytest.raises(LinkTimeout, match="HeartbeatMsg"):
             link.heartbeat(timeout=timeout)
         assert timeout <= time.monotonic() - start < timeout + 0.15
+        sends = [frame.seq for frame in fake.received if frame.seq == seq]
+        assert 2 <= len(sends) <= most
     assert link.stats.timeouts == 2
-    assert len(fake.received) == 2
+    assert link.stats.resends == len(fake.received) - 2
 
 
 def test_late_answers_are_counted_and_skipped(connect: Connect) -> None:
@@ -264,6 +267,7 @@ def test_late_answers_are_counted_and_skipped(connect: Connect) -> None:
         return late
 
     link, _ = connect(one_behind)
+    link.resend_after = 1.0  # no resend: it would bring the held answer in time
     requests = (link.heartbeat, lambda timeout: link.step([0.0], timeout=timeout), link.clear)
     for host_seq, request in zip((0, 2, 4), requests, strict=True):
         with pytest.raises(LinkTimeout, match=f"#{host_seq} "):

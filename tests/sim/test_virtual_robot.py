@@ -189,7 +189,9 @@ def test_an_in_memory_robot_speaks_the_protocol_on_robot_time():
     assert info.lockstep and info.obs_dim == 5 and info.control_period == pytest.approx(0.02)
     first = link.reset()
     steps = [link.step(np.array([10.0], dtype=np.float32)) for _ in range(20)]
-    assert steps[-1].t_ms - first.t_ms == 400  # 20 control periods of robot time, whatever the host took
+    # Each physics step's period passes before the next request: 19 periods from the first ACTION to the 20th,
+    # whatever the host took.
+    assert steps[-1].t_ms - first.t_ms == 380
     assert steps[-1].values[0] > first.values[0]  # pushed right
     with pytest.raises(ValueError, match="lockstep"):
         in_memory_robot(RobotSimConfig("robopg/CartPoleSwingUp-v0", mode="realtime"))
