@@ -8,6 +8,7 @@ stops |x| >= end stop. Every test starts its own firmware process and terminates
 
 from __future__ import annotations
 
+import contextlib
 import math
 import select
 import shutil
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge.codes import Capabilities, FaultReason, MessageType, StatusFlags
-from firmware_bridge.errors import RobotFault
+from firmware_bridge.errors import LinkTimeout, RobotFault
 from firmware_bridge.framing import Frame, encode_frame
 from firmware_bridge.link import RobotLink
 from firmware_bridge.messages import (
@@ -123,7 +124,11 @@ class PointMass:
 
 
 def _raw_request(link: RobotLink, wire: bytes, timeout: float = 0.5) -> Message:
-    """Send raw wire bytes and return the next message the firmware sends."""
+    """Send raw wire bytes and return the next message the firmware sends (after dropping any answer still on its
+    way: to a request the link resent on a slow machine)."""
+    with contextlib.suppress(LinkTimeout):
+        while True:
+            link.channel.receive(time.monotonic() + 0.05)
     link.channel.send(wire)
     return decode_message(link.channel.receive(time.monotonic() + timeout))
 
