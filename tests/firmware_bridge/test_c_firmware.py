@@ -8,7 +8,6 @@ stops |x| >= end stop. Every test starts its own firmware process and terminates
 
 from __future__ import annotations
 
-import contextlib
 import math
 import select
 import shutil
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge.codes import Capabilities, FaultReason, MessageType, StatusFlags
-from firmware_bridge.errors import LinkTimeout, RobotFault
+from firmware_bridge.errors import RobotFault
 from firmware_bridge.framing import Frame, encode_frame
 from firmware_bridge.link import RobotLink
 from firmware_bridge.messages import (
@@ -97,6 +96,7 @@ def start(binary: Path, request: pytest.FixtureRequest) -> Callable[..., tuple[H
         firmware = HostFirmware(binary, args)
         request.addfinalizer(firmware.stop)
         link = RobotLink.open(firmware.path, timeout=0.5)
+        link.resend_after = link.timeout  # no resends: these tests count the firmware's answers one by one
         request.addfinalizer(link.close)
         link.hello()
         return firmware, link
@@ -124,11 +124,7 @@ class PointMass:
 
 
 def _raw_request(link: RobotLink, wire: bytes, timeout: float = 0.5) -> Message:
-    """Send raw wire bytes and return the next message the firmware sends (after dropping any answer still on its
-    way: to a request the link resent on a slow machine)."""
-    with contextlib.suppress(LinkTimeout):
-        while True:
-            link.channel.receive(time.monotonic() + 0.05)
+    """Send raw wire bytes and return the next message the firmware sends."""
     link.channel.send(wire)
     return decode_message(link.channel.receive(time.monotonic() + timeout))
 
