@@ -90,7 +90,7 @@ def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) ->
     started = time.monotonic()
     reference = root / f"{algo}-whole"
     proc = subprocess.Popen(train_command(algo, config, reference, steps, seed, False), stdout=subprocess.DEVNULL)
-    while not (reference / "progress.csv").exists() and proc.poll() is None:  # opened when training starts
+    while not reference.exists() and proc.poll() is None:  # the run folder: made when training starts
         time.sleep(0.05)
     start_up = time.monotonic() - started
     if proc.wait() != 0:
