@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_ten_kills_and_resumes_end_in_the_weights_of_an_uninterrupted_run():
     result = subprocess.run([sys.executable, "-m", "tools.kill_resume", "--algos", "ddpg", "--kills", "10", "--steps",
-                             "600", "--json"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+                             "1000", "--json"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["failures"] == [] and report["kills"] >= 5 and report["resumes"] >= 1

@@ -122,6 +122,7 @@ def test_uart_emulation_takes_the_byte_time_of_the_link(serve):
     baud = 19200
     robot = serve(baud=baud)
     with RobotLink.open(robot.port) as link:
+        link.resend_after = link.timeout  # no resends: their answers would take wire time of their own
         link.hello()
         link.reset()
         start = time.monotonic()
@@ -138,6 +139,7 @@ def test_uart_emulation_is_full_duplex(serve):
     baud, n = 19200, 20
     robot = serve(baud=baud)
     with RobotLink.open(robot.port) as link:
+        link.resend_after = link.timeout  # no resends: their answers would take wire time of their own
         link.hello()
         link.reset()
         stats = link.stats
