@@ -116,6 +116,7 @@ class FirmwareCore:
         self._watchdog_deadline: int | None = None
         self._last_action_seq = 0
         self._ack_seq = 0  # the last ACTION or RESET applied: what a streamed OBSERVATION answers
+        self._last_command: tuple[type, int] | None = None  # (type, seq) of that command since the last HELLO
         self._write_safe("start")
 
     # ----- inputs ------------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class FirmwareCore:
     def _dispatch(self, message: msg.Message, seq: int) -> bytes | None:
         match message:
             case msg.HelloMsg():
+                self._last_command = None  # a new session: its host may count from 0 again
                 return self._send(self._info(seq))
             case msg.HeartbeatMsg():
                 return self._status(seq)
@@ -204,6 +206,10 @@ class FirmwareCore:
             return self._fault_frame(FaultReason.LATCHED, 0, seq)
         if len(values) != self.config.action_dim:
             return self._fault_frame(FaultReason.BAD_LENGTH, self.config.action_dim, seq)
+        if self._last_command == (msg.ActionMsg, seq):  # a resend: the command already holds, applied once
+            self.stats.resends += 1
+            self._feed_watchdog()
+            return self._observation(seq) if Capabilities.LOCKSTEP in self.config.capabilities else None
         requested = np.asarray(values, dtype=np.float32)
         bad = np.flatnonzero(~np.isfinite(requested))
         if bad.size:
@@ -212,9 +218,9 @@ class FirmwareCore:
         self._clipped = bool(np.any(applied != requested))
         self._write(requested, applied, seq, "action")
         self._last_action_seq = self._ack_seq = seq
+        self._last_command = (msg.ActionMsg, seq)
         self._episode_start = False
-        if self.config.watchdog_ms:
-            self._watchdog_deadline = self.clock_ms() + self.config.watchdog_ms
+        self._feed_watchdog()
         if Capabilities.LOCKSTEP in self.config.capabilities:
             self.plant.advance()
             return self._observation(seq)
@@ -225,13 +231,21 @@ class FirmwareCore:
             return self._fault_frame(FaultReason.RESET_UNSUPPORTED, 0, seq)
         if self._estop or self._fault:
             return self._fault_frame(FaultReason.LATCHED, 0, seq)
+        if self._last_command == (msg.ResetMsg, seq):  # a resend: the episode has already started
+            self.stats.resends += 1
+            return self._observation(seq)
         self.plant.reset()
         self._watchdog_deadline = None
         self._clipped = False
         self._write_safe("reset")
         self._ack_seq = seq
+        self._last_command = (msg.ResetMsg, seq)
         self._episode_start = True
         return self._observation(seq)
+
+    def _feed_watchdog(self) -> None:
+        if self.config.watchdog_ms:
+            self._watchdog_deadline = self.clock_ms() + self.config.watchdog_ms
 
     # ----- outputs -------------------------------------------------------------------------------------
 

@@ -1,15 +1,21 @@
 """The host's side of the link: typed requests and answers over any :class:`Transport`.
 
 Every request carries the host's sequence number and the firmware answers it with exactly one frame
-whose ``ack_seq`` (or, for a FAULT, ``ref_seq``) names it. Answers that come after their request timed
-out are counted as late and skipped; any other FAULT is raised as :class:`RobotFault`.
-A link is not thread-safe: one thread owns it.
+whose ``ack_seq`` (or, for a FAULT, ``ref_seq``) names it. A request left unanswered is sent again, the
+same frame with the same sequence number, until its deadline: first after twice the smoothed round trip
+(at least ``resend_after``), then after waits that double up to twice that (a bounded backoff: enough
+sends fit in a watchdog's time to ride out a lossy line); the firmware answers a resent
+command without applying it twice (docs/protocol.md, section 5). A command's deadline is the robot's
+watchdog timeout at most: past it the robot has gone to its safe state, and a resend would be refused.
+Answers that come after their request timed out are counted as late and skipped; any other FAULT is
+raised as :class:`RobotFault`. A link is not thread-safe: one thread owns it.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -83,24 +89,34 @@ class RobotLink:
 
     Open with :meth:`open` from a pyserial URL, or pass any :class:`Transport`; call :meth:`hello` first so
     the link knows the robot's sizes and checks actions against them. ``timeout`` is the default answer
-    deadline in seconds.
+    deadline in seconds; ``resend_after`` the shortest wait before a request is sent again (the round trips
+    measured make it longer on a slow line); ``clock`` gives the deadlines (a test may pass a virtual one, as
+    :class:`~firmware_bridge.memory.VirtualClock`).
     """
 
-    def __init__(self, transport: Transport, *, timeout: float = 0.5) -> None:
+    def __init__(self, transport: Transport, *, timeout: float = 0.5, resend_after: float = 0.01,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < resend_after <= timeout:
+            raise ValueError(f"need 0 < resend_after <= timeout, got {resend_after} and {timeout}")
         self.transport = transport
         self.channel = FrameChannel(transport)
-        self.timeout = timeout
+        self.timeout, self.resend_after, self.clock = timeout, resend_after, clock
+        # Smoothed round trip of answers that needed no resend (Karn's rule: the others may answer either send);
+        # the first answer sets it whatever it needed (timed from the last send), so a slow line is learned at once.
+        self._smoothed_rtt: float | None = None
         self.info: RobotInfo | None = None
         self._seq = 0
         self._peer_seq: int | None = None
+        self._last_sent: tuple[int, bytes] | None = None  # the last request's seq and wire frame, to resend
         self._abandoned: deque[int] = deque(maxlen=_ABANDONED_MEMORY)
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5, busy_poll: bool = False) -> RobotLink:
+    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5, busy_poll: bool = False,
+             transport: Callable[[Transport], Transport] = lambda t: t) -> RobotLink:
         """Open ``url`` with pyserial's ``serial_for_url`` (a device path, a pty, ``loop://``, ``socket://h:p``);
-        ``busy_poll``: see :class:`SerialTransport`."""
-        return cls(SerialTransport(url, baudrate=baudrate, write_timeout=max(timeout, 0.1), busy_poll=busy_poll),
-                   timeout=timeout)
+        ``busy_poll``: see :class:`SerialTransport`; ``transport`` wraps the port (a fault injector, in tests)."""
+        port = SerialTransport(url, baudrate=baudrate, write_timeout=max(timeout, 0.1), busy_poll=busy_poll)
+        return cls(transport(port), timeout=timeout)
 
     @property
     def stats(self) -> LinkStats:
@@ -133,6 +149,13 @@ class RobotLink:
         """Send an ACTION without waiting; returns its sequence number (the ``ack_seq`` of the answer)."""
         return self._send(msg.ActionMsg(self._action_values(action)))
 
+    def resend(self, seq: int) -> None:
+        """Send the last request again, as it was (``seq`` names it); the firmware does not apply it twice."""
+        if self._last_sent is None or self._last_sent[0] != seq:
+            raise ValueError(f"#{seq} is not the last request sent")
+        self.channel.send(self._last_sent[1])
+        self.stats.resends += 1
+
     def step(self, action: ArrayLike, timeout: float | None = None) -> Observation:
         """Send an ACTION and return the OBSERVATION that answers it.
 
@@ -140,11 +163,11 @@ class RobotLink:
         one it is the state sampled at the tick that applied the action (its effect shows from the next).
         """
         return self._observation(*self._request(msg.ActionMsg(self._action_values(action)), msg.ObservationMsg,
-                                                         timeout))
+                                                         self.command_timeout(timeout)))
 
     def read_observation(self, timeout: float | None = None) -> Observation:
         """The next OBSERVATION, whatever it answers (a real-time firmware streams one per control period)."""
-        deadline = time.monotonic() + self._timeout(timeout)
+        deadline = self.clock() + self._timeout(timeout)
         while True:
             frame, message = self._receive(deadline)
             if isinstance(message, msg.ObservationMsg):
@@ -153,7 +176,7 @@ class RobotLink:
 
     def reset(self, timeout: float | None = None) -> Observation:
         """Start a new episode; returns its first observation (flag RESET). :class:`RobotFault` if it cannot."""
-        return self._observation(*self._request(msg.ResetMsg(), msg.ObservationMsg, timeout))
+        return self._observation(*self._request(msg.ResetMsg(), msg.ObservationMsg, self.command_timeout(timeout)))
 
     def estop(self, timeout: float | None = None) -> RobotStatus:
         """Engage the e-stop latch; actuators stay safe until :meth:`clear`."""
@@ -181,6 +204,12 @@ class RobotLink:
     def _timeout(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else timeout
 
+    def command_timeout(self, timeout: float | None = None) -> float:
+        """A command's deadline: ``timeout``, else the link's cut to the watchdog's (the robot is safe past it)."""
+        if timeout is not None or self.info is None or self.info.watchdog_timeout is None:
+            return self._timeout(timeout)
+        return min(self.timeout, self.info.watchdog_timeout)
+
     def _action_values(self, action: ArrayLike) -> tuple[float, ...]:
         values = np.asarray(action, dtype=np.float64).reshape(-1)
         if self.info is not None and values.size != self.info.action_dim:
@@ -194,24 +223,41 @@ class RobotLink:
     def _send(self, message: msg.Message) -> int:
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
-        self.channel.send(msg.encode_message(message, seq))
+        wire = msg.encode_message(message, seq)
+        self.channel.send(wire)
+        self._last_sent = (seq, wire)
         return seq
 
     def _request(self, message: msg.Message, answer: type[AnswerT], timeout: float | None) -> tuple[Frame, AnswerT]:
-        """Send ``message`` and wait for its answer of type ``answer``; returns the answer and its frame."""
-        sent_at = time.monotonic()
-        deadline = sent_at + self._timeout(timeout)
+        """Send ``message`` and wait for its answer of type ``answer``, sending it again while none comes and the
+        deadline allows; returns the answer and its frame."""
         seq = self._send(message)
+        sent_at = last_sent_at = self.clock()
+        deadline = sent_at + self._timeout(timeout)
+        first_wait = max(self.resend_after, 2 * (self._smoothed_rtt or 0.0))
+        wait, resends = first_wait, 0
+        resend_at = sent_at + wait  # on a schedule from the first send, which also bounds the number of resends
         while True:
             try:
-                frame, reply = self._receive(deadline)
+                frame, reply = self._receive(min(deadline, resend_at))
             except LinkTimeout:
+                if resend_at < deadline and self.clock() < deadline:
+                    self.resend(seq)
+                    last_sent_at = self.clock()
+                    resends, wait = resends + 1, min(2 * wait, 2 * first_wait)  # bounded backoff
+                    resend_at += wait
+                    continue
                 self._abandoned.append(seq)
                 self.stats.timeouts += 1
                 raise LinkTimeout(f"no answer to {type(message).__name__} #{seq} within "
-                                  f"{self._timeout(timeout)} s") from None
+                                  f"{self._timeout(timeout)} s ({resends} resends)") from None
             if isinstance(reply, answer) and reply.ack_seq == seq:
-                self.stats.rtt.record(time.monotonic() - sent_at)
+                rtt = self.clock() - sent_at
+                self.stats.rtt.record(rtt)
+                if self._smoothed_rtt is None:
+                    self._smoothed_rtt = self.clock() - last_sent_at
+                elif not resends:
+                    self._smoothed_rtt += 0.125 * (rtt - self._smoothed_rtt)
                 return frame, reply
             self._skip(reply)
 

@@ -63,7 +63,8 @@ class LinkStats:
     dropped_frames: int = 0  # gaps in the peer's sequence numbers
     late_frames: int = 0  # answers that arrived after their request had timed out
     skipped_observations: int = 0  # streamed observations passed over while waiting for an answer
-    timeouts: int = 0
+    timeouts: int = 0  # requests that got no answer from any of their sends
+    resends: int = 0  # host: requests sent again for want of an answer; firmware: such resends, not re-applied
     rtt: LatencyStats = field(default_factory=LatencyStats)
 
     def count_sent(self, wire: bytes) -> None:

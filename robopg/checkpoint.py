@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,16 @@ CONFIG_FILE = "config.toml"
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically; :class:`CheckpointError` if the write fails (a full disk), with the file it
+    would have replaced left as it was."""
     payload = {"format": FORMAT, "robopg_version": __version__, **payload}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    try:
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    except (OSError, RuntimeError) as exc:  # torch reports a short write as a RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed"
+        free = shutil.disk_usage(path.parent).free
+        raise CheckpointError(f"cannot write {path} ({reason}; {free / 1e6:.1f} MB free on its disk); "
+                              f"{path.name} is as it was before") from None
 
 
 def load(path: Path) -> dict[str, Any]:

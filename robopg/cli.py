@@ -312,6 +312,13 @@ def robot_sim(
         robot.serve()
 
 
+MaxFaults = Annotated[int, typer.Option(min=0, help="Link faults (a lost line, a corrupted frame, the watchdog "
+                                                  "they trip) to ride out: the episode in flight is discarded, the "
+                                                  "session handshakes again, releases the watchdog's latch and goes "
+                                                  "on; one more ends it. 0: the first ends it.")]
+ReconnectTimeout = Annotated[float, typer.Option(min=0.0, help="Seconds to wait for the line after a link fault.")]
+
+
 def ask_operator_to_reset() -> None:
     """For a robot that cannot reset itself: wait for the operator to put it back."""
     typer.prompt("reset the robot to its start, then press Enter", default="", show_default=False)
@@ -331,7 +338,7 @@ def deploy(
     = None,
     lowpass: Annotated[float | None, typer.Option(help="Low-pass factor in (0, 1] on the commands.")] = None,
     log: Annotated[Path | None, typer.Option(help="Save the trajectory (observations, actions, commands) here, "
-                                                  ".npz.")] = None,
+                                                  ".npz, rewritten as each episode completes.")] = None,
     steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode (default: the task's episode length).")]
     = None,
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
@@ -342,6 +349,8 @@ def deploy(
     busy_poll: Annotated[bool, typer.Option(help="Poll the serial port instead of sleeping until bytes arrive: "
                                                  "tens of microseconds less per frame, for a core kept busy.")]
     = False,
+    max_faults: MaxFaults = 10,
+    reconnect_timeout: ReconnectTimeout = 10.0,
 ) -> None:
     """Run an ONNX policy on a robot at a fixed rate, behind the safety layer (onnxruntime only: no torch)."""
     from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
@@ -355,7 +364,8 @@ def deploy(
         task = task_functions(meta.env_id, steps, need_reward=False)
         pace = meta.control_hz if rate is None else rate or None
         loop = ControlLoop(link, safety, task, rate_hz=pace, wait_for_operator=ask_operator_to_reset,
-                           keep_episodes=log is not None)
+                           keep_episodes=log is not None, max_faults=max_faults,
+                           reconnect_timeout=reconnect_timeout, log=log)
         typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
         typer.echo(f"pacing: {pacing(link.info.lockstep, 1 / link.info.control_period, pace, rate)}")
         returns = []
@@ -366,9 +376,9 @@ def deploy(
                        + (" (ended by the safety layer's observation bounds)" if episode.stopped_by_safety else ""))
     typer.echo(f"return {np.mean(returns):.2f} ± {np.std(returns):.2f} over {len(returns)} episodes")
     typer.echo(f"timing: {loop.deadlines.summary()}; link round trip p50 {1e3 * link.stats.rtt.percentile(50):.2f} ms")
+    typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"safety: {safety.counters}")
     if log is not None:
-        loop.save_trajectory(log)
         typer.echo(f"trajectory: {log}")
 
 
@@ -381,6 +391,12 @@ def pacing(lockstep: bool, robot_hz: float, pace: float | None, rate: float | No
             "none: the policy has no control rate and no --rate was given"
     source = "--rate" if rate else "the policy's control rate; --rate HZ to change it, --rate 0 for none"
     return f"{pace:g} Hz ({source})"
+
+
+def link_summary(loop: Any) -> str:
+    """Link faults ridden out, episodes they discarded, requests resent: one line."""
+    return (f"{len(loop.faults)} faults ridden out, {loop.discarded} episodes discarded, "
+            f"{loop.link.stats.resends} frames resent")
 
 
 @app.command("finetune")
@@ -400,6 +416,10 @@ def finetune(
     max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
     = None,
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+    log: Annotated[Path | None, typer.Option(help="Save every completed robot episode here, .npz, rewritten as each "
+                                                  "one completes.")] = None,
+    max_faults: MaxFaults = 10,
+    reconnect_timeout: ReconnectTimeout = 10.0,
 ) -> None:
     """Fine-tune the deployed policy on the robot (cautious online A2C by default); keeps the result only if it is
     clearly better."""
@@ -421,11 +441,13 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
-        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset)
+        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset,
+                           max_faults=max_faults, reconnect_timeout=reconnect_timeout, log=log)
         result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
+    typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
                f"(means of {cfg.baseline_episodes} and {cfg.eval_episodes}-episode evaluations on the robot)")
     if result.improved:

@@ -52,6 +52,9 @@ class RunConfig(Settings):
     eval_episodes: int = setting(5, "episodes per evaluation", ge=1, most=MAX_EPISODES)
     checkpoint_every: int = setting(5_000, "steps between checkpoints (written at the next episode end)", ge=1,
                                     most=MAX_STEPS)
+    checkpoint_seconds: float = setting(60.0, "training seconds between checkpoints at most, whatever the steps "
+                                              "(the first falls due after a tenth of it): what a kill can lose", gt=0,
+                                        le=86_400)
     log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1, most=MAX_STEPS)
     torch_threads: int = setting(1, "threads torch may use", ge=1, most=1024)
     anneal_lr: bool = setting(False, "learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)")

@@ -34,9 +34,11 @@ import numpy as np
 from firmware_bridge.clock import SPIN_SECONDS
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import AppliedCommand, DeviceConfig, FirmwareCore
+from firmware_bridge.faults import FaultyTransport, LineFaults
 from firmware_bridge.framing import DELIMITER
 from firmware_bridge.link import RobotLink
-from firmware_bridge.memory import MemoryTransport
+from firmware_bridge.memory import MemoryTransport, VirtualClock
+from firmware_bridge.transport import Transport
 from sim.randomization import parse_dynamics
 from sim.spec import task_spec
 
@@ -149,29 +151,38 @@ def firmware_core(config: RobotSimConfig, plant: SimPlant, period: float, clock_
         plant, clock_ms)
 
 
-def in_memory_robot(config: RobotSimConfig) -> RobotLink:
+def in_memory_robot(config: RobotSimConfig, faults: LineFaults | None = None) -> RobotLink:
     """A lockstep virtual robot in this process: the same plant, gap and firmware state machine as
-    :class:`VirtualRobot`, reached through a :class:`MemoryTransport` instead of a pty, on a clock that advances
-    one control period per physics step (so its watchdog sees robot time, never the host's pauses).
+    :class:`VirtualRobot`, reached through a :class:`MemoryTransport` instead of a pty, on a virtual clock that
+    advances one control period per physics step and, while the host waits for an answer, to its deadline (so
+    the watchdog sees robot time, never the host's pauses for thought).
 
     Every byte still goes through the protocol, the host link and the firmware's checks; only the wire is
-    gone, which makes it the robot of benchmarks and tests that run many episodes."""
+    gone, which makes it the robot of benchmarks and tests that run many episodes. ``faults`` puts a noisy
+    line (:class:`FaultyTransport`) between the two, on the same clock."""
     if config.mode != "lockstep":
         raise ValueError("an in-memory robot runs in lockstep")
     period = 1.0 / (config.rate_hz or task_spec(config.env_id).control_hz)
-    plant = CountingPlant(config.env_id, dynamics=config.gap, seed=config.seed)
-    core = firmware_core(config, plant, period, lambda: int(plant.steps * period * 1000))
-    return RobotLink(MemoryTransport(core))
+    clock = VirtualClock(start=0.0)
+    plant = ClockedPlant(config.env_id, dynamics=config.gap, seed=config.seed)
+    plant.clock, plant.period = clock, period
+    core = firmware_core(config, plant, period, clock.ms)
+    transport: Transport = MemoryTransport(core, clock)
+    if faults is not None:
+        transport = FaultyTransport(transport, faults, clock)
+    return RobotLink(transport, clock=clock)
 
 
-class CountingPlant(SimPlant):
-    """A :class:`SimPlant` that counts its physics steps: the clock of an in-memory robot."""
+class ClockedPlant(SimPlant):
+    """A :class:`SimPlant` whose physics steps move a virtual clock by one control period each, before the host's
+    next request (the host paces a lockstep robot at its control rate; the answer itself is immediate)."""
 
-    steps = 0
+    clock: VirtualClock
+    period: float
 
     def advance(self) -> None:
         super().advance()
-        self.steps += 1
+        self.clock.after_answer(self.period)
 
 
 class CommandLog:

@@ -143,6 +143,18 @@ static void on_action(fw_core *core, const fb_frame *frame, uint32_t now)
         send_fault(core, FB_FAULT_BAD_LENGTH, cfg->action_dim, frame->seq, now);
         return;
     }
+    if (core->last_cmd_type == FB_MSG_ACTION && core->last_cmd_seq == frame->seq) {
+        /* A resend: the command already holds, applied once. It feeds the watchdog and is answered again. */
+        core->stats.resends++;
+        if (cfg->watchdog_ms != 0) {
+            core->wd_armed = 1;
+            core->wd_deadline_ms = now + cfg->watchdog_ms;
+        }
+        if (cfg->capabilities & FB_CAP_LOCKSTEP) {
+            send_observation(core, frame->seq, now);
+        }
+        return;
+    }
     for (i = 0; i < action.count; ++i) {
         if (!fb_f32_finite(action.values[i])) {
             core->stats.refused_commands++;
@@ -168,6 +180,8 @@ static void on_action(fw_core *core, const fb_frame *frame, uint32_t now)
         return;
     }
     core->last_action_seq = core->ack_seq = frame->seq;
+    core->last_cmd_type = FB_MSG_ACTION;
+    core->last_cmd_seq = frame->seq;
     core->episode_start = 0;
     if (cfg->watchdog_ms != 0) {
         core->wd_armed = 1;
@@ -197,6 +211,12 @@ static void on_reset(fw_core *core, uint16_t seq, uint32_t now)
         send_fault(core, FB_FAULT_LATCHED, 0, seq, now);
         return;
     }
+    if (core->last_cmd_type == FB_MSG_RESET && core->last_cmd_seq == seq) {
+        /* A resend: the episode has already started. */
+        core->stats.resends++;
+        send_observation(core, seq, now);
+        return;
+    }
     code = core->hal->plant_reset(core->hal->ctx);
     if (code != 0) {
         plant_fault(core, code, now);
@@ -206,6 +226,8 @@ static void on_reset(fw_core *core, uint16_t seq, uint32_t now)
     core->clipped = 0;
     core->hal->write_safe(core->hal->ctx, core->safe, core->cfg->action_dim);
     core->ack_seq = seq;
+    core->last_cmd_type = FB_MSG_RESET;
+    core->last_cmd_seq = seq;
     core->episode_start = 1;
     send_observation(core, seq, now);
 }
@@ -234,6 +256,7 @@ static void handle(fw_core *core, const fb_frame *frame, uint32_t now)
     }
     switch (frame->type) {
     case FB_MSG_HELLO:
+        core->last_cmd_type = 0; /* a new session: its host may count from 0 again */
         send_info(core, frame->seq);
         break;
     case FB_MSG_HEARTBEAT:

@@ -66,6 +66,7 @@ typedef struct fw_stats {
     uint32_t refused_commands;  /* answered with FAULT LATCHED, BAD_VALUE, RESET_UNSUPPORTED, BAD_LENGTH */
     uint32_t watchdog_trips;
     uint32_t plant_faults;
+    uint32_t resends;           /* ACTION or RESET received again (same seq): answered, not applied again */
     uint32_t tx_errors;         /* frames that could not be encoded (a bug if nonzero) */
 } fw_stats;
 
@@ -76,6 +77,8 @@ typedef struct fw_core {
     uint16_t tx_seq;          /* this side's sequence number: +1 per frame sent, wrapping */
     uint16_t last_action_seq; /* the last applied ACTION: ref_seq of a WATCHDOG fault */
     uint16_t ack_seq;         /* the last applied ACTION or RESET: what a streamed OBSERVATION answers */
+    uint8_t last_cmd_type;    /* that command's type since the last HELLO (0: none): a resend is told by */
+    uint16_t last_cmd_seq;    /* its type and seq, and not applied again */
     uint8_t estop;            /* e-stop latch */
     uint8_t fault;            /* fault latch (watchdog, plant) */
     uint8_t clipped;          /* the last applied action was clipped */

@@ -12,6 +12,11 @@ loop reads an observation, asks the policy, passes the safety layer and sends th
 Whatever ends the run early (Ctrl-C, a fault, a lost link, any exception) sends ESTOP first, so the robot
 is left in its safe state. Every episode ends by parking the robot (RESET where it can, ESTOP otherwise),
 so that the host may pause between episodes without the firmware's watchdog tripping.
+
+A **link fault** (no answer after the link's resends, a frame the line corrupted past its CRC, the
+watchdog's FAULT or the latch it left) discards the episode in flight: nobody learns from it or logs it.
+The loop then waits for the line, handshakes again, releases the watchdog's latch and starts the next
+episode, up to ``max_faults`` times; a fault of the plant itself always ends the run.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from firmware_bridge.clock import sleep_until
-from firmware_bridge.codes import StatusFlags
-from firmware_bridge.errors import LinkError
+from firmware_bridge.codes import FaultReason, StatusFlags
+from firmware_bridge.errors import LinkError, LinkTimeout, ProtocolError, RobotFault
 from firmware_bridge.link import Observation, RobotInfo, RobotLink
 from firmware_bridge.stats import LatencyStats
 from robopg.atomic import atomic_path
@@ -145,22 +150,44 @@ def prepare_robot(link: RobotLink, policy: PolicyMetadata, *, clear: bool = Fals
     return link
 
 
+# Refusals the host never causes itself (it checks sizes, values and capabilities before sending): a frame
+# the line corrupted past its CRC, or, LATCHED, the latch a watchdog left whose FAULT was lost.
+_LINE_REFUSALS = frozenset({FaultReason.WATCHDOG, FaultReason.LATCHED, FaultReason.UNSUPPORTED_VERSION,
+                            FaultReason.BAD_TYPE, FaultReason.BAD_LENGTH, FaultReason.BAD_VALUE,
+                            FaultReason.RESET_UNSUPPORTED})
+
+
+def is_link_fault(error: BaseException) -> bool:
+    """Whether ``error`` comes from the line rather than the robot: a session may ride it out."""
+    if isinstance(error, RobotFault):
+        return error.reason in _LINE_REFUSALS
+    return isinstance(error, LinkTimeout | ProtocolError)
+
+
 class ControlLoop:
     """Runs episodes of a policy on a robot through ``link`` (already past :meth:`RobotLink.hello`).
 
-    With ``keep_episodes`` (the default) every episode stays in :attr:`trajectory` for
-    :meth:`save_trajectory`; without, the loop's memory stays flat however many episodes it runs."""
+    ``max_faults``: link faults the loop rides out before it stops (0: the first one stops it);
+    ``reconnect_timeout``: seconds it waits for the line after each; ``log``: the .npz that holds every
+    completed episode, rewritten (atomically) as each one ends. With ``keep_episodes`` (the default) every
+    episode stays in :attr:`trajectory` for :meth:`save_trajectory`; without (and without ``log``), the loop's
+    memory stays flat however many episodes it runs.
+    """
 
     def __init__(self, link: RobotLink, safety: SafetyLayer, task: TaskFunctions, *, rate_hz: float | None = None,
-                 wait_for_operator: Callable[[], None] | None = None, keep_episodes: bool = True) -> None:
+                 wait_for_operator: Callable[[], None] | None = None, keep_episodes: bool = True, max_faults: int = 0,
+                 reconnect_timeout: float = 10.0, log: Path | None = None) -> None:
         if link.info is None:
             raise ValueError("call link.hello() before running a control loop")
         self.link, self.info, self.safety, self.task = link, link.info, safety, task
         period = link.info.control_period if not link.info.lockstep else (None if rate_hz is None else 1 / rate_hz)
         self.deadlines = DeadlineStats(period)
         self.wait_for_operator = wait_for_operator
-        self.keep_episodes = keep_episodes
+        self.keep_episodes = keep_episodes or log is not None
+        self.max_faults, self.reconnect_timeout, self.log = max_faults, reconnect_timeout, log
         self.trajectory: list[RobotEpisode] = []
+        self.faults: list[str] = []  # each link fault ridden out, as its message
+        self.discarded = 0  # episodes a link fault interrupted
 
     def start_episode(self) -> Observation:
         """RESET where the robot can; otherwise the operator puts it back, and CLEAR releases the parking e-stop."""
@@ -186,6 +213,49 @@ class ControlLoop:
             self.link.estop()
 
     def run_episode(self, policy: PolicyFn) -> RobotEpisode:
+        """One complete episode of ``policy``; an episode a link fault interrupts is discarded and run again."""
+        while True:
+            try:
+                episode = self._episode(policy)
+            except (LinkError, RobotError) as exc:
+                if not is_link_fault(exc):
+                    raise
+                self.discarded += 1
+                self.faults.append(str(exc))
+                if len(self.faults) > self.max_faults:
+                    if not self.max_faults:
+                        raise
+                    raise RobotError(f"stopped after {len(self.faults)} link faults (at most {self.max_faults}); "
+                                     f"the last: {exc}") from None
+                self.reconnect()
+                continue
+            if self.keep_episodes:
+                self.trajectory.append(episode)
+            if self.log is not None:
+                self.save_trajectory(self.log)
+            return episode
+
+    def reconnect(self) -> None:
+        """After a link fault: wait for the line, handshake, check it is the same robot, release the latch the
+        watchdog left (or park a robot still mid-episode); :class:`RobotError` if the line stays dead."""
+        deadline = self.link.clock() + self.reconnect_timeout
+        while True:
+            try:
+                info = self.link.hello()
+                if not same_robot(info, self.info):
+                    raise RobotError(f"another robot answered after the link came back ({info.firmware_id}, "
+                                     f"expected {self.info.firmware_id}); nothing more was sent")
+                if not self.link.heartbeat().flags & LATCHES:
+                    self.park()
+                elif self.info.can_reset:  # a robot that cannot reset has its latch released by the next start
+                    self.link.clear()
+                return
+            except LinkError as exc:
+                if not is_link_fault(exc) or self.link.clock() >= deadline:
+                    raise RobotError(f"the link did not come back within {self.reconnect_timeout:g} s after a "
+                                     f"fault ({self.faults[-1]}); the last try: {exc}") from None
+
+    def _episode(self, policy: PolicyFn) -> RobotEpisode:
         obs = self.start_episode().values
         observations, actions, commands, rewards = [obs], [], [], []
         terminated = stopped = False
@@ -221,21 +291,25 @@ class ControlLoop:
             if terminated or stopped:
                 break
         self.park()
-        episode = RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
-                          np.asarray(rewards, dtype=np.float64), terminated, stopped)
-        if self.keep_episodes:
-            self.trajectory.append(episode)
-        return episode
+        return RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
+                            np.asarray(rewards, dtype=np.float64), terminated, stopped)
 
     def _send(self, command: np.ndarray) -> Observation:
         if self.info.lockstep:
             return self.link.step(command)
         seq = self.link.send_action(command)
+        give_up = self.link.clock() + self.link.command_timeout()
         timeout = max(self.link.timeout, 3 * self.info.control_period)
         reply = self.link.read_observation(timeout)
         if reply.ack_seq != seq:  # the command missed the tick it was meant for: skip to the tick that applied it
             self.deadlines.misses += 1
+            ticks = 0
             while reply.ack_seq != seq:
+                ticks += 1
+                if ticks % 2 == 0:  # two ticks without it: it was lost; the firmware applies a resend once
+                    if self.link.clock() > give_up:
+                        raise LinkTimeout(f"ACTION #{seq} not applied within {self.link.command_timeout():g} s")
+                    self.link.resend(seq)
                 reply = self.link.read_observation(timeout)
         return reply
 
@@ -247,6 +321,13 @@ class ControlLoop:
                        f"reward_{i}": ep.rewards}
         with atomic_path(path) as tmp, tmp.open("wb") as f:
             np.savez(f, **arrays)
+
+
+def same_robot(a: RobotInfo, b: RobotInfo) -> bool:
+    """Whether two INFOs describe the same robot (sizes, limits, timing, identity)."""
+    return ((a.firmware_id, a.obs_dim, a.action_dim, a.control_period, a.watchdog_timeout, a.capabilities)
+            == (b.firmware_id, b.obs_dim, b.action_dim, b.control_period, b.watchdog_timeout, b.capabilities)
+            and np.array_equal(a.action_low, b.action_low) and np.array_equal(a.action_high, b.action_high))
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 A ``Trainer`` subclass says how to make its learner and how to ``advance``: take some environment
 steps and learn from them (one step and its updates for off-policy methods, one rollout and its
 update for on-policy ones). The loop around it logs, evaluates and checkpoints when a step count
-crosses the configured interval, and resumes from ``resume.pt`` with every generator restored.
+crosses the configured interval (a checkpoint also when ``checkpoint_seconds`` have passed since the last,
+the first after a tenth of that), and resumes from ``resume.pt`` with every generator restored.
 """
 
 from __future__ import annotations
@@ -211,6 +212,7 @@ class Trainer(ABC):
         optimizers = [part for part in self.learner.parts().values() if isinstance(part, torch.optim.Optimizer)]
         started = interval_start = time.perf_counter()
         interval_step = self.step
+        checkpoint_at = started + c.checkpoint_seconds / 10  # early, so that a kill soon after the start loses little
         try:
             while self.step < c.total_steps:
                 before = self.step
@@ -241,12 +243,14 @@ class Trainer(ABC):
                     eval_started = time.perf_counter()
                     self.record_video()
                     self.eval_seconds += time.perf_counter() - eval_started
-                checkpoint_due = checkpoint_due or crossed(before, self.step, c.checkpoint_every)
+                checkpoint_due = (checkpoint_due or crossed(before, self.step, c.checkpoint_every)
+                                  or time.perf_counter() >= checkpoint_at)
                 if (checkpoint_due and self.safe_to_checkpoint()) or done:
                     self.elapsed += time.perf_counter() - started
                     started = time.perf_counter()
                     self.save()
                     checkpoint_due = False
+                    checkpoint_at = time.perf_counter() + c.checkpoint_seconds
             if self.last_eval is None:  # a run resumed past its total_steps before any evaluation
                 self.evaluate()
             assert self.last_eval is not None and self.best_eval is not None

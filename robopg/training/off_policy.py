@@ -98,17 +98,21 @@ class OffPolicyTrainer(Trainer):
         return self.obs is None
 
     def loop_state(self) -> dict[str, Any]:
-        self.update_normalizer()  # pending statistics belong in the checkpoint, not in memory
+        # The observations not yet folded into the normalizer are saved as they are, not folded in early: when
+        # a checkpoint falls (steps or wall clock) then changes nothing in the run.
+        pending = np.stack(self.pending_obs) if self.pending_obs else np.zeros((0, self.obs_dim), np.float32)
         return {
             "buffer": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
                        for k, v in self.buffer.state_dict().items()},
             "noise": torch.from_numpy(self.noise.get_state()),
+            "pending_obs": torch.from_numpy(pending),
         }
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.buffer.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
                                      for k, v in state["buffer"].items()})
         self.noise.set_state(state["noise"].numpy())
+        self.pending_obs = list(state["pending_obs"].numpy()) if "pending_obs" in state else []
 
     def close(self) -> None:
         super().close()

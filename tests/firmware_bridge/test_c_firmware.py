@@ -25,7 +25,17 @@ from firmware_bridge.codes import Capabilities, FaultReason, MessageType, Status
 from firmware_bridge.errors import RobotFault
 from firmware_bridge.framing import Frame, encode_frame
 from firmware_bridge.link import RobotLink
-from firmware_bridge.messages import ActionMsg, FaultMsg, HelloMsg, InfoMsg, Message, decode_message, encode_message
+from firmware_bridge.messages import (
+    ActionMsg,
+    FaultMsg,
+    HelloMsg,
+    InfoMsg,
+    Message,
+    ObservationMsg,
+    ResetMsg,
+    decode_message,
+    encode_message,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware_bridge" / "firmware"
@@ -86,6 +96,7 @@ def start(binary: Path, request: pytest.FixtureRequest) -> Callable[..., tuple[H
         firmware = HostFirmware(binary, args)
         request.addfinalizer(firmware.stop)
         link = RobotLink.open(firmware.path, timeout=0.5)
+        link.resend_after = link.timeout  # no resends: these tests count the firmware's answers one by one
         request.addfinalizer(link.close)
         link.hello()
         return firmware, link
@@ -337,3 +348,28 @@ def test_bad_option_is_refused(binary: Path) -> None:
     result = subprocess.run([str(binary), "--watchdog-ms", "70000"], capture_output=True, text=True, timeout=5,
                             stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 2 and "usage" in result.stderr
+
+
+def test_a_resent_command_is_answered_but_applied_once(link: RobotLink) -> None:
+    """The same ACTION or RESET again (same seq: its answer was lost) holds, answered again, not applied twice."""
+    plant = PointMass()
+    reset = encode_message(ResetMsg(), 0x0100)
+    first = _raw_request(link, reset)
+    assert isinstance(first, ObservationMsg) and first.ack_seq == 0x0100
+    action = encode_message(ActionMsg((1.0,)), 0x0101)
+    once = _raw_request(link, action)
+    again = _raw_request(link, action)
+    assert isinstance(once, ObservationMsg) and isinstance(again, ObservationMsg)
+    np.testing.assert_array_equal(once.values, plant.step(1.0))
+    assert (again.ack_seq, again.values) == (0x0101, once.values)  # no second physics step
+    nxt = _raw_request(link, encode_message(ActionMsg((1.0,)), 0x0102))
+    assert isinstance(nxt, ObservationMsg)
+    np.testing.assert_array_equal(nxt.values, plant.step(1.0))
+    assert link.hello().firmware_id  # a new session: the same seq is a new command
+    after_hello = _raw_request(link, encode_message(ActionMsg((1.0,)), 0x0102))
+    assert isinstance(after_hello, ObservationMsg)
+    np.testing.assert_array_equal(after_hello.values, plant.step(1.0))
+    resent_reset = _raw_request(link, encode_message(ResetMsg(), 0x0200))
+    resent_again = _raw_request(link, encode_message(ResetMsg(), 0x0200))
+    assert isinstance(resent_reset, ObservationMsg) and isinstance(resent_again, ObservationMsg)
+    assert StatusFlags.RESET in resent_again.flags and resent_again.values == resent_reset.values

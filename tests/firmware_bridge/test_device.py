@@ -34,6 +34,24 @@ def test_lockstep_action_steps_the_plant_once_and_answers_its_observation(make_c
     assert obs.flags == StatusFlags.WATCHDOG_ARMED
 
 
+def test_a_resent_command_is_answered_but_applied_once(make_core):
+    """The same ACTION or RESET again (same seq: its answer was lost) is answered as before and not applied twice;
+    a resent ACTION feeds the watchdog. After HELLO, a new session, the same seq is a new command."""
+    core, plant, clock = make_core()
+    [first] = exchange(core, msg.ResetMsg(), seq=4)
+    [again] = exchange(core, msg.ResetMsg(), seq=4)
+    assert plant.resets == 1 and again == first and StatusFlags.RESET in again.flags
+    [obs] = exchange(core, msg.ActionMsg((0.5,)), seq=5)
+    clock.ms += 60
+    [resent] = exchange(core, msg.ActionMsg((0.5,)), seq=5)
+    assert resent.values == obs.values and resent.ack_seq == 5  # one physics step, not two
+    assert [c.seq for c in core.log if c.cause == "action"] == [5] and core.stats.resends == 2
+    assert core.watchdog_deadline_ms == clock.ms + 100
+    exchange(core, msg.HelloMsg(), seq=0)
+    [new] = exchange(core, msg.ActionMsg((0.5,)), seq=5)
+    assert new.values != obs.values and [c.seq for c in core.log if c.cause == "action"] == [5, 5]
+
+
 def test_out_of_range_action_is_clipped_flagged_and_logged(make_core):
     core, plant, _ = make_core()
     [obs] = exchange(core, msg.ActionMsg((5.0,)), seq=1)

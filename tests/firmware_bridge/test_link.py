@@ -145,11 +145,16 @@ VIAS = pytest.mark.parametrize("via", [pty_pair, socket_pair, partial(pty_pair, 
 
 @pytest.fixture
 def connect() -> Iterator[Connect]:
-    """``connect(script, timeout=0.5, via=pty_pair)``: a link and its fake firmware, both torn down after."""
+    """``connect(script, timeout=0.5, via=pty_pair, resend=False)``: a link and its fake firmware, both torn down
+    after. Without ``resend`` the link never resends (its first resend would fall at the deadline), so that the
+    exchanges these tests count do not depend on how fast a loaded machine runs the fake firmware's thread."""
     opened: list[tuple[RobotLink, FakeFirmware]] = []
 
-    def make(script: Script, timeout: float = 0.5, via: Callable = pty_pair) -> tuple[RobotLink, FakeFirmware]:
+    def make(script: Script, timeout: float = 0.5, via: Callable = pty_pair,
+             resend: bool = False) -> tuple[RobotLink, FakeFirmware]:
         opened.append(via(script, timeout))
+        if not resend:
+            opened[-1][0].resend_after = timeout
         return opened[-1]
 
     yield make
@@ -236,14 +241,17 @@ def test_streamed_observations_before_the_answer_are_skipped(connect: Connect) -
 
 @VIAS
 def test_silent_peer_times_out_on_time(connect: Connect, via: Callable) -> None:
-    link, fake = connect(lambda fake, frame: b"", via=via)
-    for timeout in (0.2, 0.05):
+    link, fake = connect(lambda fake, frame: b"", via=via, resend=True)
+    # Sent at 0, resent after 10 ms and then every 20 ms while the deadline allows: at most 11 and 3 sends.
+    for seq, (timeout, most) in enumerate(((0.2, 11), (0.05, 3))):
         start = time.monotonic()
         with pytest.raises(LinkTimeout, match="HeartbeatMsg"):
             link.heartbeat(timeout=timeout)
         assert timeout <= time.monotonic() - start < timeout + 0.15
+        sends = [frame.seq for frame in fake.received if frame.seq == seq]
+        assert 2 <= len(sends) <= most
     assert link.stats.timeouts == 2
-    assert len(fake.received) == 2
+    assert link.stats.resends == len(fake.received) - 2
 
 
 def test_late_answers_are_counted_and_skipped(connect: Connect) -> None:

@@ -82,18 +82,24 @@ def test_a_robot_that_does_not_match_the_policy_is_refused_before_anything_moves
     assert [c.cause for c in CommandLog.read(log)] == ["start"]
 
 
-def test_ctrl_c_sends_estop_and_leaves_the_robot_safe(policies, robot):
+def test_ctrl_c_sends_estop_leaves_the_robot_safe_and_keeps_the_completed_episodes(policies, robot, tmp_path):
     port, log = robot()
+    trajectory = tmp_path / "traj.npz"
     proc = subprocess.Popen([*ROBOPG, "deploy", "--policy", str(policies / "cartpole.onnx"), "--port", port,
-                             "--episodes", "1000", "--rate", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--episodes", "1000", "--rate", "50", "--steps", "40", "--log", str(trajectory)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(5)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in stderr
     time.sleep(0.2)
     causes = [c.cause for c in CommandLog.read(log)]
     assert "action" in causes and causes[-1] == "estop"
+    lengths = [int(line.split(" over ")[1].split()[0]) for line in stdout.splitlines() if line.startswith("episode ")]
+    saved = np.load(trajectory)
+    saved_episodes = sum(f.startswith("command_") for f in saved.files)  # one more if Ctrl-C fell before its line
+    assert len(lengths) >= 2 and saved_episodes in (len(lengths), len(lengths) + 1)
+    assert [len(saved[f"command_{i}"]) for i in range(len(lengths))] == lengths  # every completed episode, whole
 
 
 def test_a_latched_robot_needs_clear(policies, robot):

@@ -100,3 +100,28 @@ def test_policy_acts_in_actuator_units(tmp_path, tiny):
     learner.load_state_dict(saved["learner"])
     actions = learner.policy()(torch.randn(1000, 3) * 5).detach().numpy()
     assert np.all(actions <= 2.0) and np.all(actions >= -2.0) and actions.std() > 0
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_clear_error_and_the_previous_checkpoint_stays(tmp_path, tiny,
+                                                                                               monkeypatch):
+    real_save, saves = torch.save, []
+
+    def fills_the_disk(payload, path):  # the third file written (resume.pt of the second checkpoint) fills it
+        saves.append(path)
+        if len(saves) == 3:
+            with open(path, "wb") as f:
+                f.write(b"PK\x03\x04 half a file")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+        real_save(payload, path)
+
+    monkeypatch.setattr(torch, "save", fills_the_disk)
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        train("Pendulum-v1", make_config("ddpg", {**tiny, "eval_every": 10_000}), tmp_path / "run", show_progress=False)
+    message = str(caught.value)
+    resume_file = tmp_path / "run" / "resume.pt"
+    assert "\n" not in message and message.startswith(f"cannot write {resume_file} (the write failed")
+    assert "MB free on its disk); resume.pt is as it was before" in message
+    monkeypatch.setattr(torch, "save", real_save)
+    previous = checkpoint.load(tmp_path / "run" / "resume.pt")  # the first checkpoint, whole
+    assert previous["step"] == 200 and checkpoint.load(tmp_path / "run")["step"] == 200
+    assert sorted(p.name for p in (tmp_path / "run").glob(".*.tmp")) == []  # no half file left behind

@@ -122,6 +122,7 @@ def test_uart_emulation_takes_the_byte_time_of_the_link(serve):
     baud = 19200
     robot = serve(baud=baud)
     with RobotLink.open(robot.port) as link:
+        link.resend_after = link.timeout  # no resends: their answers would take wire time of their own
         link.hello()
         link.reset()
         start = time.monotonic()
@@ -138,6 +139,7 @@ def test_uart_emulation_is_full_duplex(serve):
     baud, n = 19200, 20
     robot = serve(baud=baud)
     with RobotLink.open(robot.port) as link:
+        link.resend_after = link.timeout  # no resends: their answers would take wire time of their own
         link.hello()
         link.reset()
         stats = link.stats
@@ -189,7 +191,9 @@ def test_an_in_memory_robot_speaks_the_protocol_on_robot_time():
     assert info.lockstep and info.obs_dim == 5 and info.control_period == pytest.approx(0.02)
     first = link.reset()
     steps = [link.step(np.array([10.0], dtype=np.float32)) for _ in range(20)]
-    assert steps[-1].t_ms - first.t_ms == 400  # 20 control periods of robot time, whatever the host took
+    # Each physics step's period passes before the next request: 19 periods from the first ACTION to the 20th,
+    # whatever the host took.
+    assert steps[-1].t_ms - first.t_ms == 380
     assert steps[-1].values[0] > first.values[0]  # pushed right
     with pytest.raises(ValueError, match="lockstep"):
         in_memory_robot(RobotSimConfig("robopg/CartPoleSwingUp-v0", mode="realtime"))

@@ -1,0 +1,17 @@
+"""Kills at random moments, a resume after each: tools/kill_resume.py at 10 kills of a DDPG run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ten_kills_and_resumes_end_in_the_weights_of_an_uninterrupted_run():
+    result = subprocess.run([sys.executable, "-m", "tools.kill_resume", "--algos", "ddpg", "--kills", "10", "--steps",
+                             "1000", "--json"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["failures"] == [] and report["kills"] >= 5 and report["resumes"] >= 1
+    assert report["max_weight_difference"] == 0.0  # bit-identical
