@@ -58,6 +58,8 @@ class RunConfig(Settings):
     log_every: int = setting(1_000, "steps between progress lines and metrics", ge=1, most=MAX_STEPS)
     torch_threads: int = setting(1, "threads torch may use", ge=1, most=1024)
     anneal_lr: bool = setting(False, "learning rates decay linearly to 0 at total_steps (Mnih et al. 2016)")
+    video_every: int = setting(0, "steps between videos of an evaluation episode (videos/step-N.mp4); 0: none", ge=0,
+                              most=MAX_STEPS)
     randomize: tuple[str, ...] = setting((), "domain randomization of a robopg task, sampled at every reset of "
                                              "training and evaluation: KEY=LOW:HIGH or KEY=VALUE of mass_scale, "
                                              "friction_scale, damping_scale, actuator_gain, sensor_noise_std, "
@@ -80,7 +82,6 @@ class RunConfig(Settings):
         if self.init_range != 1.0:
             options["init_range"] = self.init_range
         return options
-    video_every: int = setting(0, "steps between videos of an evaluation episode (videos/step-N.mp4); 0: none", ge=0)
 
     def budget_warnings(self) -> list[str]:
         """One line for each setting that the step budget makes pointless: the run would silently skip it."""

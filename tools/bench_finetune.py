@@ -75,11 +75,13 @@ def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
     return gapped
 
 
-def trained_run(env_id: str, steps: int, seed: int, out: Path) -> Path:
-    """A DDPG run on ``env_id`` (kept in ``out``, reused when it is there)."""
-    run = out / f"{env_id.replace('/', '_')}-s{seed}"
+def trained_run(env_id: str, steps: int, seed: int, out: Path, randomize: tuple[str, ...] = (),
+                name: str = "") -> Path:
+    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize``."""
+    run = out / f"{env_id.replace('/', '_')}{name}-s{seed}"
     if not (run / "checkpoint.pt").exists():
-        config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps})
+        config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps,
+                                      "randomize": list(randomize)})
         started = time.perf_counter()
         train(env_id, config, run, show_progress=False)
         print(f"  trained {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
