@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ class LatencyStats:
     def __init__(self, window: int = 4096) -> None:
         self.count = 0
         self.total = 0.0
+        self.squares = 0.0  # sum of squared times, for the standard deviation
         self.min = float("inf")
         self.max = 0.0
         self._recent: deque[float] = deque(maxlen=window)
@@ -22,6 +24,7 @@ class LatencyStats:
     def record(self, seconds: float) -> None:
         self.count += 1
         self.total += seconds
+        self.squares += seconds * seconds
         self.min = min(self.min, seconds)
         self.max = max(self.max, seconds)
         self._recent.append(seconds)
@@ -29,6 +32,13 @@ class LatencyStats:
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else float("nan")
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of every time recorded (population); NaN when empty."""
+        if not self.count:
+            return float("nan")
+        return math.sqrt(max(0.0, self.squares / self.count - self.mean * self.mean))
 
     @property
     def last(self) -> float:

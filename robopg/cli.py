@@ -11,7 +11,7 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
@@ -106,7 +106,7 @@ def root(ctx: typer.Context) -> None:
         typer.echo(ctx.get_help())
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
 
@@ -187,7 +187,6 @@ def train_sim(
         env = env or (file.env if file else None)
         if env is None:
             fail("--env is required (or --config of a run folder's config.toml, or --resume RUN_DIR)")
-        assert env is not None
         name = file.algorithm(algo) if file else algo or DEFAULT_ALGORITHM
         given = {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend, "ray_address": address,
                  "video_every": video_every, "randomize": tuple(randomize) if randomize else None,
@@ -242,9 +241,8 @@ def evaluate_policy(
     """Run a policy without exploration noise and print its mean ± std return."""
     from robopg.api import evaluate, load_policy
 
+    parse_gap(gap or [])
     dynamics = [*(gap or []), *(randomize or [])]
-    if any(":" in item for item in gap or []):
-        fail("--gap takes KEY=VALUE, a fixed value; a range KEY=LOW:HIGH is --randomize")
     loaded = load_policy(policy)
     result = evaluate(loaded, env, episodes=episodes, seed=seed, video=video, randomize=dynamics)
     typer.echo(f"{env or loaded.env_id}" + (f" with {', '.join(dynamics)}" if dynamics else "") + f": return {result}")
@@ -253,16 +251,15 @@ def evaluate_policy(
 
 
 def parse_gap(items: list[str]) -> dict[str, float]:
-    gap: dict[str, float] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            gap[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            fail(f"--gap takes KEY=NUMBER (e.g. mass_scale=1.3), got {item!r}")
-    return gap
+    """``--gap KEY=VALUE`` (repeatable): fixed dynamics, written as ``--randomize`` writes a value."""
+    from sim.randomization import parse_randomize
+
+    if any(":" in item.partition("=")[2] for item in items):
+        fail("--gap takes KEY=VALUE, a fixed value; a range KEY=LOW:HIGH is --randomize")
+    try:
+        return parse_randomize(items)  # type: ignore[return-value]  (no ranges: checked above)
+    except ValueError as exc:
+        fail(f"--gap: {exc}")
 
 
 @app.command("robot-sim")

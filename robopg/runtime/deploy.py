@@ -71,17 +71,14 @@ class DeadlineStats:
     periods: LatencyStats = field(default_factory=LatencyStats)
     misses: int = 0
     steps: int = 0
-    squares: float = 0.0  # sum of the squared periods, for their standard deviation
 
     def record(self, period: float) -> None:
         self.periods.record(period)
-        self.squares += period * period
 
     @property
     def jitter(self) -> float:
         """Standard deviation of the periods in seconds (the target is a constant: it does not change it)."""
-        n, mean = self.periods.count, self.periods.mean
-        return math.sqrt(max(0.0, self.squares / n - mean * mean)) if n else float("nan")
+        return self.periods.std
 
     def summary(self) -> str:
         if not self.periods.count:

@@ -138,7 +138,7 @@ class Trainer(ABC):
     def record_video(self) -> Path:
         """A video of one evaluation episode of the current policy: ``videos/step-N.mp4``."""
         if self.video_env is None:
-            self.video_env = make_render_env(self.env_id)
+            self.video_env = make_render_env(self.env_id, **self.config.env_options())
         path = self.run_dir / "videos" / f"step-{self.step}.mp4"
         with video_writer(path, frame_rate(self.video_env)) as add_frame:
             evaluate(torch_policy_fn(self.learner.policy()), self.video_env, 1,
