@@ -423,6 +423,7 @@ def finetune(
     from robopg.checkpoint import restore
     from robopg.finetune import finetune as run_finetune
     from robopg.finetune import finetune_configs
+    from robopg.finetune.twin import simulated_twin
     from robopg.registry import read_toml
     from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
     from robopg.runtime.onnx_policy import OnnxPolicy
@@ -436,14 +437,16 @@ def finetune(
     restored = restore(checkpoint)
     restored.check_source_of(meta.checkpoint_sha256, checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta))
+    safety_config = SafetyConfig(max_delta)
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
         loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset,
                            max_faults=max_faults, reconnect_timeout=reconnect_timeout, log=log)
         result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
-            + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")))
+            + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")),
+            twin=simulated_twin(meta, safety_config, method_cfg.seed))
     typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
                f"(means of {cfg.baseline_episodes} and {cfg.eval_episodes}-episode evaluations on the robot)")

@@ -31,6 +31,7 @@ from sim.randomization import DYNAMICS_KEYS
 LATENCY = "action_latency_steps"
 # What replaying a trajectory cannot tell apart from the state it starts in: noise is not a dynamics.
 NOT_IDENTIFIABLE = {"sensor_noise_std": "sensor noise is not a dynamics that replaying trajectories can fit"}
+IDENTIFIABLE = tuple(k for k in DYNAMICS_KEYS if k not in NOT_IDENTIFIABLE)
 LOG_BOUNDS = (math.log(0.05), math.log(20.0))  # scales within 1/20 … 20 of nominal
 
 

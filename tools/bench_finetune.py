@@ -43,6 +43,7 @@ from robopg.envs import make_env
 from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
+from robopg.finetune.twin import simulated_twin
 from robopg.registry import make_config
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
@@ -62,6 +63,7 @@ TASK_STEPS = {"robopg/CartPoleSwingUp-v0": 30_000, "robopg/Reacher2D-v0": 30_000
 EVAL_EPISODES = 20
 EVAL_SEED = 50_000  # initial states of the independent evaluations: no training, robot or oracle episode has them
 ROBOT_SEED = 20_000  # the robot's first episode's initial state; each later episode its own
+TWIN_SEED = 90_000  # the simulated twin's first initial state
 MAX_DELTA_SHARE = 0.4  # the rate limit of the safety layer: this share of the action range per step
 
 
@@ -128,16 +130,18 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     core = link.transport.core
     half_range = (np.array(meta.action_high) - np.array(meta.action_low)) / 2
     max_delta = MAX_DELTA_SHARE * 2 * half_range
-    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
+    safety_config = SafetyConfig(tuple(max_delta))
+    safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     session, method_config = finetune_configs({"episodes": budget, "seed": seed, **settings}, method)
-    snapshots: list[tuple[int, dict | None, dict]] = []  # (robot episodes, kept actor, current actor)
-    actor = restored.learner.policy().actor
+    snapshots: list[tuple[int, dict | None, dict]] = []  # (robot episodes, kept policy, current policy)
+    live = restored.learner.policy()
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
         loop = ControlLoop(ready, safety, task_functions(env_id))
         result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
                           watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept),
-                                                                      copy.deepcopy(actor.state_dict()))))
+                                                                      copy.deepcopy(live.state_dict()))),
+                          twin=simulated_twin(meta, safety_config, TWIN_SEED + seed))
     seconds = time.perf_counter() - started
     at: dict[str, float] = {}
     learned: dict[str, float] = {}
@@ -146,9 +150,9 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
         for states, into in ((kept, at), (current, learned)):
             policy = copy.deepcopy(deployed)
             if states is not None:
-                policy.actor.load_state_dict(states)
+                policy.load_state_dict(states)
             into[str(mark)] = independent_return(policy, gapped)[0]
-    # "learned": the learner's actor at that point, kept or not: what learning achieved before any decision.
+    # "learned": the learner's policy at that point, kept or not: what learning achieved before any decision.
     return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
             "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}
 

@@ -233,11 +233,11 @@ class CautiousA2C:
         params = list(self.actor.parameters())
         return params[-2:] if self.config.train_output_layer_only else params
 
-    def actor_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.clone() for k, v in self.actor.state_dict().items()}
+    def policy_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.policy.state_dict().items()}
 
     def restore(self, state: dict[str, torch.Tensor]) -> None:
-        self.actor.load_state_dict(state)
+        self.policy.load_state_dict(state)
         self.actor_optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.config.actor_lr)
 
 

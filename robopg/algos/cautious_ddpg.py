@@ -120,10 +120,10 @@ class CautiousDDPG:
     def drift(self) -> float:
         return self.bound.drift()
 
-    def actor_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.clone() for k, v in self.trained.actor.state_dict().items()}
+    def policy_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.trained.policy().state_dict().items()}
 
     def restore(self, state: dict[str, torch.Tensor]) -> None:
-        """Back to an earlier actor (a rollback, or the best one at the end); its target follows it."""
-        self.trained.actor.load_state_dict(state)
-        self.trained.actor_target.load_state_dict(state)
+        """Back to an earlier policy (a rollback, or the best one at the end); the actor's target follows it."""
+        self.trained.policy().load_state_dict(state)
+        self.trained.actor_target.load_state_dict(self.trained.actor.state_dict())

@@ -1,7 +1,9 @@
 """A fine-tuning session on the robot, from the deployed deterministic policy.
 
-A baseline evaluation of the deployed policy; then exploring episodes, each handed to the fine-tuning
-learner, with a noise-free evaluation every ``eval_every`` of them after the warm-up. Each evaluation is
+A baseline evaluation of the deployed policy; then, by default, a rehearsal: the learner's first exploring
+episodes run on the robot's simulated twin, whose dynamics are identified from the baseline's episodes
+(``twin.py``); then exploring episodes on the robot, each handed to the learner, with a noise-free
+evaluation every ``eval_every`` of them after the warm-up. Each evaluation is
 judged against the best so far and the deployed policy (``decide.verdict``): a clearly better one is saved
 (checkpoint and ONNX), a clearly worse one is rolled back. Every command goes through the same safety
 layer as ``robopg deploy``; rewards are the task's reward function of the robot's observations.
@@ -20,7 +22,10 @@ import numpy as np
 
 from robopg.atomic import atomic_path
 from robopg.config import MAX_EPISODES
+from robopg.errors import ConfigError
 from robopg.finetune.decide import save_finetuned, verdict
+from robopg.finetune.twin import Twin, identified_dynamics
+from robopg.identify import IDENTIFIABLE, check_params
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.settings import Settings, build, require, setting
@@ -39,9 +44,15 @@ class FinetuneConfig(Settings):
                                          "every comparison, so the longest evaluation", ge=2, most=MAX_EPISODES)
     eval_every: int = setting(10, "exploring episodes between noise-free evaluations", ge=1, most=MAX_EPISODES)
     eval_episodes: int = setting(5, "episodes per evaluation", ge=2, most=MAX_EPISODES)
+    rehearsal_episodes: int = setting(100, "exploring episodes on the robot's simulated twin, identified from the "
+                                           "baseline's episodes, before the first on the robot (0: none)", ge=0,
+                                  most=MAX_EPISODES)
+    identify_params: tuple[str, ...] = setting(IDENTIFIABLE, "dynamics parameters the twin is identified in")
     confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0, le=10)
 
     def check(self) -> None:
+        if self.rehearsal_episodes:
+            check_params(self.identify_params)
         require(self.episodes >= self.baseline_episodes + 1 + self.eval_episodes,
                 f"episodes ({self.episodes}) must leave room for the baseline ({self.baseline_episodes}), one "
                 f"exploring episode and one evaluation ({self.eval_episodes})")
@@ -62,10 +73,10 @@ def finetune_configs(values: dict[str, Any], method: str = "cautious_ddpg") -> t
     require(not unknown, f"unknown finetune config key(s) for {method}: {', '.join(unknown)}")
     session = build(FinetuneConfig, {k: v for k, v in values.items() if k in own})
     learner_config = build(method_class, {k: v for k, v in values.items() if k not in own})
-    warmup = warmup_episodes(learner_config)
-    require(session.episodes > session.baseline_episodes + warmup,
-            f"episodes ({session.episodes}) must exceed baseline_episodes + warmup_episodes "
-            f"({session.baseline_episodes} + {warmup})")
+    on_robot = max(warmup_episodes(learner_config) - session.rehearsal_episodes, 0)
+    require(session.episodes > session.baseline_episodes + on_robot,
+            f"episodes ({session.episodes}) must exceed baseline_episodes + the warm-up episodes left after the "
+            f"rehearsal ({session.baseline_episodes} + {on_robot})")
     return session, learner_config
 
 
@@ -79,7 +90,7 @@ class FinetuneRecord:
     """One line of finetune.csv."""
 
     episode: int  # robot episodes so far, of every kind
-    kind: str  # "baseline", "eval", "explore"
+    kind: str  # "baseline", "rehearsal" (on the twin: no robot episode), "explore", "eval"
     ret: float  # an evaluation's: the mean over its episodes
     ret_std: float = math.nan  # an evaluation's: the standard deviation over its episodes
     kl: float = math.nan
@@ -95,14 +106,29 @@ class FinetuneResult:
     improved: bool
 
 
-def evaluate_on_robot(robot: Robot, learner: Any, episodes: int) -> list[float]:
-    """Returns of noise-free episodes of the learner's policy; the learner sees them too (an off-policy learner
-    learns from every transition)."""
-    returns = []
+def evaluate_on_robot(robot: Robot, learner: Any, episodes: int) -> list[RobotEpisode]:
+    """Noise-free episodes of the learner's policy; the learner sees them too (an off-policy learner learns from
+    every transition)."""
+    done = []
     for _ in range(episodes):
         episode = robot.run_episode(learner.deterministic_policy())
         learner.observe(episode, exploring=False)
-        returns.append(episode.ret)
+        done.append(episode)
+    return done
+
+
+def returns_of(episodes: list[RobotEpisode]) -> list[float]:
+    return [episode.ret for episode in episodes]
+
+
+def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, episodes: int) -> list[float]:
+    """``episodes`` exploring episodes of the learner on a twin with ``dynamics``; their returns."""
+    returns = []
+    with twin(dynamics) as simulated:
+        for _ in range(episodes):
+            episode = simulated.run_episode(learner.exploring_policy())
+            learner.observe(episode, exploring=True)
+            returns.append(episode.ret)
     return returns
 
 
@@ -111,12 +137,12 @@ Watch = Callable[[int, dict[str, Any] | None], None]
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
              out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None,
-             watch: Watch = lambda total, kept: None) -> FinetuneResult:
+             watch: Watch = lambda total, kept: None, twin: Twin | None = None) -> FinetuneResult:
     """Fine-tune ``trained`` (the learner of checkpoint ``state``, whose policy is deployed) on ``robot`` with the
     method of ``method_config``, within ``config.episodes`` robot episodes in all. Writes out_dir/finetune.csv after
     every episode, and checkpoint.pt and policy.onnx each time an evaluation is clearly better than the deployed
     policy's and the best so far. ``watch(total, kept)`` is told, after each exploring episode and evaluation, the
-    robot episodes so far and the actor state that would be kept if the session stopped there (None: the
+    robot episodes so far and the policy state that would be kept if the session stopped there (None: the
     deployed one)."""
     learner = algorithm(name_of(method_config), robot=True).learner(trained, method_config)
     warmup = warmup_episodes(method_config)
@@ -127,10 +153,21 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
 
-    baseline = best = evaluate_on_robot(robot, learner, config.baseline_episodes)
+    best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
+    baseline_episodes = evaluate_on_robot(robot, learner, config.baseline_episodes)
+    baseline = best = returns_of(baseline_episodes)
     total = config.baseline_episodes
     log(FinetuneRecord(total, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
-    best_state, kept = learner.actor_state(), None
+    if config.rehearsal_episodes:
+        if twin is None:
+            raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
+        dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
+                                       getattr(method_config, "seed", 0))
+        rehearsed = rehearse(twin, dynamics, learner, config.rehearsal_episodes)
+        log(FinetuneRecord(total, "rehearsal", float(np.mean(rehearsed)), float(np.std(rehearsed)),
+                           note="twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())))
+        watch(total, kept)
+        warmup = max(warmup - config.rehearsal_episodes, 0)  # the method's warm-up is spent on the twin first
     explored = 0
     while total < config.episodes:
         ep = robot.run_episode(learner.exploring_policy())
@@ -142,11 +179,11 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
         periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
         if explored > warmup and (periodic or left == config.eval_episodes):
-            returns = evaluate_on_robot(robot, learner, config.eval_episodes)
+            returns = returns_of(evaluate_on_robot(robot, learner, config.eval_episodes))
             total += config.eval_episodes
             note = verdict(returns, best, baseline, config.confidence_z)
             if note == "best, saved":
-                best, best_state = returns, learner.actor_state()
+                best, best_state = returns, learner.policy_state()
                 kept = best_state
                 save_finetuned(trained, state, out_dir)
             elif note == "rolled back":

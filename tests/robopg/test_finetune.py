@@ -48,8 +48,8 @@ def random_episode(rng: np.random.Generator, steps: int = 20) -> Episode:
 def test_config_is_checked():
     with pytest.raises(ConfigError, match="std <= max_std"):
         CautiousA2CConfig(std=0.5, max_std=0.2)
-    with pytest.raises(ConfigError, match=r"must exceed baseline_episodes \+ warmup_episodes"):
-        finetune_configs({"episodes": 20, "warmup_episodes": 10}, "cautious_a2c")
+    with pytest.raises(ConfigError, match=r"must exceed baseline_episodes \+ the warm-up episodes left"):
+        finetune_configs({"episodes": 20, "warmup_episodes": 10, "rehearsal_episodes": 0}, "cautious_a2c")
     with pytest.raises(ConfigError, match="unknown finetune config key"):
         finetune_configs({"episodez": 4})
     with pytest.raises(ConfigError, match="must leave room for the baseline"):
@@ -128,7 +128,7 @@ def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy
     config, method = finetune_configs({"episodes": 110, "baseline_episodes": 20, "eval_episodes": 10,
                                        "warmup_episodes": 6, "episodes_per_update": 2, "eval_every": 4,
                                        "actor_lr": 3e-3, "actor_steps": 1, "std": 0.1, "max_kl": 0.05,
-                                       "value_scale": 1.0}, "cautious_a2c")
+                                       "value_scale": 1.0, "rehearsal_episodes": 0}, "cautious_a2c")
     result = finetune(OneStateRobot(), learner, state, config, method, tmp_path)
     final = learner.policy()(obs).item()
     assert result.improved and result.best > result.baseline
@@ -144,8 +144,8 @@ def test_nothing_is_written_when_no_evaluation_is_clearly_better(toy_run, tmp_pa
     restored = restore(toy_run)
     learner, state = restored.learner, restored.state
     deployed = learner.policy()(torch.tensor([0.3])).item()
-    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state, FinetuneConfig(episodes=16),
-                      CautiousA2CConfig(), tmp_path)
+    result = finetune(OneStateRobot(constant_reward=-1.0), learner, state,
+                      FinetuneConfig(episodes=16, rehearsal_episodes=0), CautiousA2CConfig(), tmp_path)
     assert not result.improved
     assert [p.name for p in tmp_path.iterdir()] == ["finetune.csv"]
     assert learner.policy()(torch.tensor([0.3])).item() == deployed  # the deployed policy is what stays
@@ -162,7 +162,8 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
     try:
         port = robot.stdout.readline().strip()
         (tmp_path / "ft.toml").write_text("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\n"
-                                          "baseline_episodes = 2\n")
+                                          "baseline_episodes = 2\nrehearsal_episodes = 2\n"
+                                          "identify_params = ['actuator_gain']\n")
         result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
                                  str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
                                  "12", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0", "--method",
@@ -173,6 +174,7 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
         robot.wait(timeout=10)
     assert result.returncode == 0, result.stderr
     assert "baseline episode   2" in result.stdout and "episode  12" in result.stdout
+    assert "rehearsal episode   2" in result.stdout and "twin: actuator_gain (" in result.stdout
     assert (tmp_path / "ft" / "policy.onnx").exists() == ("wrote" in result.stdout)
     time.sleep(0.1)
     commands = CommandLog.read(log)
@@ -201,7 +203,7 @@ class CountingRobot(OneStateRobot):
 def test_a_session_takes_exactly_its_budget_of_robot_episodes(toy_run, tmp_path, method):
     restored = restore(toy_run)
     robot = CountingRobot()
-    config, method_config = finetune_configs({"episodes": 37, "warmup_episodes": 2}, method)
+    config, method_config = finetune_configs({"episodes": 37, "warmup_episodes": 2, "rehearsal_episodes": 0}, method)
     result = finetune(robot, restored.learner, restored.state, config, method_config, tmp_path)
     assert robot.episodes == 37 and result.records[-1].episode == 37
     evaluations = [r for r in result.records if r.kind == "eval"]
