@@ -32,7 +32,8 @@ LATENCY = "action_latency_steps"
 # What replaying a trajectory cannot tell apart from the state it starts in: noise is not a dynamics.
 NOT_IDENTIFIABLE = {"sensor_noise_std": "sensor noise is not a dynamics that replaying trajectories can fit"}
 IDENTIFIABLE = tuple(k for k in DYNAMICS_KEYS if k not in NOT_IDENTIFIABLE)
-LOG_BOUNDS = (math.log(0.05), math.log(20.0))  # scales within 1/20 … 20 of nominal
+SMALLEST_SCALE, LARGEST_SCALE = 0.05, 20.0  # what identification searches, and a range stays within
+LOG_BOUNDS = (math.log(SMALLEST_SCALE), math.log(LARGEST_SCALE))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +88,7 @@ class Identification:
                 ranges[key] = (value, value)
                 continue
             half = max(config.range_errors * self.standard_errors[key], config.min_range * value)
-            ranges[key] = (round(max(value - half, 0.0), 4), round(value + half, 4))
+            ranges[key] = (round(max(value - half, SMALLEST_SCALE), 4), round(value + half, 4))
         return ranges
 
 
