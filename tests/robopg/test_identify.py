@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import sim  # noqa: F401  (registers the tasks)
 from robopg.cli import app
 from robopg.errors import ConfigError
-from robopg.identify import IdentifyConfig, identify
+from robopg.identify import Identification, IdentifyConfig, identify
 
 ENV = "robopg/CartPoleSwingUp-v0"
 FAST = IdentifyConfig(horizon=5, stride=5, max_windows=40, max_latency=3, generations=8, screen_generations=3)
@@ -108,3 +108,10 @@ def test_a_file_that_is_not_a_log_and_a_log_of_another_task_are_refused(tmp_path
 def test_identify_settings_are_checked():
     with pytest.raises(ConfigError, match="horizon"):
         IdentifyConfig(horizon=0)
+
+
+def test_a_range_around_an_uncertain_estimate_stays_a_valid_dynamics():
+    # mass 0.5 ± 1.0: three standard errors below would be −2.5; the range stops at the smallest scale searched.
+    found = Identification({"mass_scale": 0.5, "action_latency_steps": 2.0},
+                           {"mass_scale": 1.0, "action_latency_steps": 0.0}, 0.1, 1.0, {}, {})
+    assert found.randomization(IdentifyConfig()) == {"mass_scale": (0.05, 3.5), "action_latency_steps": (2.0, 2.0)}
