@@ -1,12 +1,12 @@
-"""The reference firmware's Cortex-M port (``firmware/ports/mps2-an385``) under QEMU.
+"""The reference firmware's Cortex-M port (``firmware/ports/mps2``) under QEMU.
 
 ``qemu-system-arm -M mps2-an385`` emulates the MPS2 board with the AN385 image (ARM DAI0385D): a Cortex-M3
-at 25 MHz, CMSDK UARTs, SysTick and the CMSDK watchdog. :class:`QemuBoard` runs a firmware image with its
-first UARTs on pseudo-terminals (``-serial pty``; UART0 is the host link), which a
-:class:`~firmware_bridge.link.RobotLink` opens like any serial port. QEMU notices that a pty was opened by
-polling once a second, so the first request after opening may go unanswered for up to a second: give the
-first HELLO a timeout of a few seconds. :func:`run_image` runs a test image to its end: its output on UART0,
-its exit status through semihosting.
+at 25 MHz, CMSDK UARTs, timers and watchdog; ``-M mps2-an386`` is the same board with a Cortex-M4F.
+:class:`QemuBoard` runs a firmware image with its first UARTs on pseudo-terminals (``-serial pty``; UART0 is
+the host link, UART1 the plant), which a :class:`~firmware_bridge.link.RobotLink` opens like any serial
+port. QEMU only hears a pty once it has noticed a client on it, which it checks once a second; the board
+holds each pty open itself from the start, so a client that opens it later is heard at once.
+:func:`run_image` runs a test image to its end: its output on UART0, its exit status through semihosting.
 
 ``icount`` runs the CPU at a fixed 2**shift nanoseconds per instruction (QEMU's ``-icount shift=N``), which
 makes emulated time and instruction counts deterministic.
@@ -14,6 +14,7 @@ makes emulated time and instruction counts deterministic.
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import shutil
@@ -25,7 +26,8 @@ from types import TracebackType
 from firmware_bridge.errors import LinkError
 
 QEMU = "qemu-system-arm"
-MACHINE = "mps2-an385"
+MACHINES = ("mps2-an385", "mps2-an386")
+_CONNECT_POLL = 1.1  # s: QEMU looks for a client on a pty once a second
 _PTY_LINE = re.compile(rb"char device redirected to (\S+) \(label serial(\d+)\)")
 
 
@@ -34,13 +36,15 @@ def qemu_available() -> bool:
     return shutil.which(QEMU) is not None
 
 
-def _command(image: Path, serial: list[str], icount: int | None, semihosting: bool) -> list[str]:
+def _command(image: Path, machine: str, serial: list[str], icount: int | None, semihosting: bool) -> list[str]:
+    if machine not in MACHINES:
+        raise LinkError(f"unknown board {machine!r}; the port runs on {', '.join(MACHINES)}")
     if not image.is_file():
         raise LinkError(f"no firmware image at {image} (make -C firmware_bridge/firmware port)")
     cmd = [
         QEMU,
         "-M",
-        MACHINE,
+        machine,
         "-display",
         "none",
         "-monitor",
@@ -61,23 +65,34 @@ def _command(image: Path, serial: list[str], icount: int | None, semihosting: bo
 
 
 class QemuBoard:
-    """A running ``qemu-system-arm -M mps2-an385`` with ``uarts`` UARTs on pseudo-terminals.
+    """A running ``qemu-system-arm -M machine`` with ``uarts`` UARTs on pseudo-terminals.
 
     ``paths[i]`` is UART i's pty. Use as a context manager, or call :meth:`stop`.
     """
 
-    def __init__(self, image: Path, *, uarts: int = 1, icount: int | None = None, start_timeout: float = 10.0):
+    def __init__(
+        self,
+        image: Path,
+        *,
+        machine: str = MACHINES[0],
+        uarts: int = 1,
+        icount: int | None = None,
+        start_timeout: float = 10.0,
+    ):
         if uarts < 1:
             raise ValueError("a board needs at least its host UART")
         self.proc = subprocess.Popen(
-            _command(image, ["pty"] * uarts, icount, semihosting=False),
+            _command(image, machine, ["pty"] * uarts, icount, semihosting=False),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
         self.paths: list[str] = [""] * uarts
+        self._held: list[int] = []
         try:
             self._read_paths(start_timeout)
+            self._held = [os.open(path, os.O_RDWR | os.O_NOCTTY) for path in self.paths]
+            time.sleep(_CONNECT_POLL)
         except BaseException:
             self.stop()
             raise
@@ -105,6 +120,9 @@ class QemuBoard:
                 self.proc.wait(timeout=5.0)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        for fd in self._held:
+            os.close(fd)
+        self._held = []
         return self.proc.returncode
 
     def __enter__(self) -> QemuBoard:
@@ -114,10 +132,12 @@ class QemuBoard:
         self.stop()
 
 
-def run_image(image: Path, *, timeout: float, icount: int | None = None) -> subprocess.CompletedProcess[str]:
+def run_image(
+    image: Path, *, machine: str = MACHINES[0], timeout: float, icount: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a test image to its end: UART0 on stdout, the exit status the image gives through semihosting."""
     return subprocess.run(
-        _command(image, ["stdio"], icount, semihosting=True),
+        _command(image, machine, ["stdio"], icount, semihosting=True),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

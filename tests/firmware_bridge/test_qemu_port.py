@@ -1,4 +1,4 @@
-"""The firmware's Cortex-M port (firmware/ports/mps2-an385) on QEMU's emulated MPS2 AN385 board.
+"""The firmware's Cortex-M port (firmware/ports/mps2) on QEMU's emulated MPS2 AN385 board (Cortex-M3).
 
 The protocol vectors and the board watchdog run as test images on the target (results over UART0); the
 firmware image serves the Python link over a pty: the point mass in lockstep, the protocol watchdog after a
@@ -50,7 +50,7 @@ def link(images: Path) -> Iterator[RobotLink]:
     with QemuBoard(images / "robopg-fw.elf") as board:
         robot = RobotLink.open(board.paths[0], timeout=0.5)
         try:
-            robot.hello(timeout=3.0)  # QEMU polls for the pty's opening once a second
+            robot.hello()
             yield robot
         finally:
             robot.close()

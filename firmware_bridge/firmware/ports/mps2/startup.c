@@ -1,5 +1,5 @@
 /*
- * startup.c - the vector table and the reset handler of the MPS2 AN385 port (Cortex-M3).
+ * startup.c - the vector table and the reset handler of the MPS2 port (AN385: Cortex-M3, AN386: Cortex-M4F).
  *
  * The table (ARMv7-M ARM DDI0403E B1.5.3): the initial stack pointer, the 15 system exceptions, then the
  * board's 32 interrupts (AN385 DAI0385D table 4-2). Handlers are weak: a module defines the ones it uses
@@ -51,9 +51,14 @@ __attribute__((section(".isr_vector"), used)) static const vector vectors[16 + 3
     default_handler, default_handler, default_handler, default_handler,
 };
 
-/* Copy .data from flash, zero .bss, run main. */
+/* Enable the FPU where there is one (Cortex-M4F: full access to coprocessors 10 and 11, DDI0403E B3.2.20),
+ * copy .data from flash, zero .bss, run main. */
 void reset_handler(void)
 {
+#if defined(__ARM_FP)
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     memcpy(&_sdata, &_sidata, (size_t)((uintptr_t)&_edata - (uintptr_t)&_sdata));
     memset(&_sbss, 0, (size_t)((uintptr_t)&_ebss - (uintptr_t)&_sbss));
     (void)main();
