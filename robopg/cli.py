@@ -209,12 +209,31 @@ def train_sim(
 @user_errors
 def export(
     source: Annotated[Path, typer.Argument(help="A run folder or checkpoint file.")],
-    out: Annotated[Path, typer.Option(help="The ONNX file to write.")] = Path("policy.onnx"),
+    out: Annotated[Path | None, typer.Option(help="The ONNX file to write (default policy.onnx), or with --format c "
+                                             "the folder for the C files (default policy_c).")] = None,
+    format: Annotated[str, typer.Option(help="onnx, or c (float32 C for a microcontroller).")] = "onnx",
 ) -> None:
-    """Write the deterministic policy (the actor, or a Gaussian policy's mean) to ONNX, verified against torch."""
-    from robopg.export import TOLERANCE, export_policy
+    """Write the deterministic policy (the actor, or a Gaussian policy's mean) to ONNX, verified against torch,
+    or as C, verified against onnxruntime."""
+    from robopg.errors import ExportError
+    from robopg.export import TOLERANCE, export_c, export_policy
 
-    report = export_policy(source, out)
+    if format == "c":
+        c_report = export_c(source, out or Path("policy_c"))
+        m = c_report.metadata
+        typer.echo(f"wrote {c_report.directory}/robopg_policy.[ch] and robopg_policy_check.h: {m.algo} policy for "
+                   f"{m.env_id}, {m.obs_dim} observations -> {m.action_dim} actions, "
+                   f"{c_report.flash_bytes} bytes of constants")
+        if c_report.max_normalized_error is None:
+            typer.echo("not compiled here (no C compiler on the PATH): firmware/tests/test_policy.c checks it")
+        else:
+            typer.echo(f"compiled and checked against onnxruntime on {c_report.checked_observations} observations: "
+                       f"largest difference {c_report.max_normalized_error:.3g} of the action range "
+                       f"(limit {c_report.allowed:.3g})")
+        return
+    if format != "onnx":
+        raise ExportError(f"unknown --format {format!r}: onnx or c")
+    report = export_policy(source, out or Path("policy.onnx"))
     m = report.metadata
     typer.echo(f"wrote {report.path}: {m.algo} policy for {m.env_id}, {m.obs_dim} observations -> {m.action_dim} "
                f"actions in [{', '.join(f'{v:g}' for v in m.action_low)}] .. "

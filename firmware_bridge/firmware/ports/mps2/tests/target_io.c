@@ -6,7 +6,8 @@
  * `-semihosting-config enable=on,target=native`).
  *
  * The tests keep their host main(argc, argv): they are compiled with -Dmain=test_main and main() here
- * hands them the vectors file's name. Test images only: the firmware links none of this (it has no heap).
+ * hands them the vectors file's name. target_cycles() counts the 25 MHz system clock (APB timer 0, started
+ * by main) for tests that time themselves. Test images only: the firmware links none of this (it has no heap).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@ extern const char vectors_json[], vectors_json_end[];
 extern char _heap_start, _heap_end;
 
 int test_main(int argc, char **argv);
+uint32_t target_cycles(void);
 int _write(int fd, const char *buf, int len);
 int _read(int fd, char *buf, int len);
 int _open(const char *path, int flags, int mode);
@@ -44,7 +46,15 @@ int main(void)
     static char *argv[] = {name, file, NULL};
     CMSDK_UART0->bauddiv = MPS2_SYSCLK_HZ / 115200u;
     CMSDK_UART0->ctrl = UART_CTRL_TX_EN;
+    CMSDK_TIMER0->reload = 0xFFFFFFFFu;
+    CMSDK_TIMER0->value = 0xFFFFFFFFu;
+    CMSDK_TIMER0->ctrl = TIMER_CTRL_EN;
     exit(test_main(2, argv));
+}
+
+uint32_t target_cycles(void)
+{
+    return 0xFFFFFFFFu - CMSDK_TIMER0->value;
 }
 
 int _write(int fd, const char *buf, int len)
