@@ -296,6 +296,9 @@ def robot_sim(
     rate: Annotated[float | None, typer.Option(help="Control rate in Hz (default: the task's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode's initial state.")] = 0,
     log: Annotated[Path | None, typer.Option(help="CSV log of every actuator command the robot applied.")] = None,
+    plant_port: Annotated[str | None, typer.Option(
+        help="Serve only the plant, on this port: the plant line of real firmware (the C host build's second "
+             "pty, or UART1 of the board under QEMU), which keeps its own limits, latches and watchdog.")] = None,
     busy_poll: Annotated[bool, typer.Option(help="Poll the port instead of sleeping between frames: answers as "
                                                  "promptly as a microcontroller's interrupt, at the cost of a core.")]
     = False,
@@ -310,6 +313,9 @@ def robot_sim(
 
     make_env(env).close()  # an unknown id is one clear error
     gap_values = parse_gap(gap or [])
+    if plant_port is not None:
+        serve_plant(env, plant_port, mode, gap_values, rate, seed, log)
+        return
     try:
         from sim.virtual_robot import RobotSimConfig, VirtualRobot
 
@@ -326,6 +332,27 @@ def robot_sim(
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     with contextlib.suppress(KeyboardInterrupt):  # serve() closes the robot on its way out
         robot.serve()
+
+
+def serve_plant(env: str, port: str, mode: str, gap: dict[str, Any], rate: float | None, seed: int,
+                log: Path | None) -> None:
+    """``robot-sim --plant-port``: the task served on a firmware's plant line until Ctrl-C or SIGTERM."""
+    import signal
+
+    from sim.plant_server import PlantServer
+    from sim.virtual_robot import RobotSimConfig
+
+    try:
+        server = PlantServer(RobotSimConfig(env, mode=mode, gap=gap, rate_hz=rate, seed=seed,  # type: ignore[arg-type]
+                                            log_path=log), port)
+    except (ValueError, KeyError, OSError) as exc:
+        fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+    typer.echo(f"plant: {env} on {port}, {mode}, {1 / server.period:g} Hz, gap {gap or 'none'}"
+               + (f", log {log}" if log else ""))
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    with contextlib.suppress(KeyboardInterrupt):  # serve() closes the plant on its way out
+        server.serve()
 
 
 MaxFaults = Annotated[int, typer.Option(min=0, help="Link faults (a lost line, a corrupted frame, the watchdog "

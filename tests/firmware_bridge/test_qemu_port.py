@@ -1,15 +1,17 @@
 """The firmware's Cortex-M port (firmware/ports/mps2) on QEMU's emulated MPS2 AN385 board (Cortex-M3).
 
-The protocol vectors and the board watchdog run as test images on the target (results over UART0); the
-firmware image serves the Python link over a pty: the point mass in lockstep, the protocol watchdog after a
-cut link, and a flood of random bytes that must neither reset nor stall it. Each run is a second or two of
-emulated time.
+The protocol vectors, the board watchdog and the exported policy run as test images on the target (results
+over UART0); the firmware image serves the Python link on UART0 and drives the swing-up plant on UART1 (a
+PlantServer): the same trajectory as the virtual robot, the protocol watchdog after a cut link (measured in
+the plant's log), and a flood of random bytes that must neither reset nor stall it nor move the plant. Each
+run is a few seconds of emulated time.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +20,17 @@ import numpy as np
 import pytest
 
 from firmware_bridge.codes import FaultReason, StatusFlags
+from firmware_bridge.device import AppliedCommand
 from firmware_bridge.errors import RobotFault
 from firmware_bridge.link import RobotLink, RobotStatus
 from firmware_bridge.qemu import QEMU, QemuBoard, qemu_available, run_image
+from sim.plant_server import PlantServer
+from sim.virtual_robot import CommandLog, RobotSimConfig, in_memory_robot
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware_bridge" / "firmware"
 BUILD = FIRMWARE / "build" / "mps2-an385"
+ENV = "robopg/CartPoleSwingUp-v0"
 ICOUNT = 5  # 32 ns per instruction: about the 25 MHz the board's Cortex-M3 runs at
 
 pytestmark = [
@@ -45,15 +51,36 @@ def images() -> Path:
     return BUILD
 
 
+class PlantInLoop:
+    """The firmware image under QEMU with the swing-up plant on its UART1 (a PlantServer thread logging every
+    actuator command) and a link on its UART0."""
+
+    def __init__(self, image: Path, log: Path) -> None:
+        self.board = QemuBoard(image, uarts=2)
+        self.server = PlantServer(RobotSimConfig(ENV, log_path=log), self.board.paths[1])
+        self.thread = threading.Thread(target=self.server.serve, daemon=True)
+        self.thread.start()
+        self.link = RobotLink.open(self.board.paths[0], timeout=0.5)
+        self.log = log
+
+    def commands(self) -> list[AppliedCommand]:
+        return CommandLog.read(self.log)
+
+    def close(self) -> None:
+        self.link.close()
+        self.server.stop()
+        self.thread.join(timeout=5.0)
+        self.board.stop()
+
+
 @pytest.fixture
-def link(images: Path) -> Iterator[RobotLink]:
-    with QemuBoard(images / "robopg-fw.elf") as board:
-        robot = RobotLink.open(board.paths[0], timeout=0.5)
-        try:
-            robot.hello()
-            yield robot
-        finally:
-            robot.close()
+def rig(images: Path, tmp_path: Path) -> Iterator[PlantInLoop]:
+    loop = PlantInLoop(images / "robopg-fw.elf", tmp_path / "plant.csv")
+    try:
+        loop.link.hello(timeout=3.0)  # the firmware serves once the plant has answered its HELLO
+        yield loop
+    finally:
+        loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,35 +129,44 @@ def test_the_exported_policy_matches_onnxruntime_on_the_board(images: Path, poli
     assert "test_policy: 456 observations" in result.stdout and "hidden [64, 64]" in result.stdout
 
 
-def test_the_port_serves_the_link(link: RobotLink) -> None:
-    info = link.info
+def test_the_port_drives_the_plant_as_the_virtual_robot_does(rig: PlantInLoop) -> None:
+    info = rig.link.info
     assert info is not None and info.firmware_id == "robopg-ref-mps2"
-    assert (info.obs_dim, info.action_dim) == (2, 1) and info.lockstep and info.can_reset
-    assert link.reset().values.tolist() == [0.0, 0.0]
-    x = v = 0.0
-    for force in (0.5, 1.0, -0.25, 3.0):
-        obs = link.step([force])
-        v += min(force, 1.0) * 0.02
-        x += v * 0.02
-        np.testing.assert_allclose(obs.values, [x, v], rtol=1e-6, atol=1e-9)
-        assert (StatusFlags.CLIPPED in obs.flags) == (force > 1.0)
+    assert (info.obs_dim, info.action_dim) == (5, 1) and info.lockstep and info.can_reset
+    virtual = in_memory_robot(RobotSimConfig(ENV))
+    virtual.hello()
+    np.testing.assert_array_equal(rig.link.reset().values, virtual.reset().values)
+    for force in np.random.default_rng(3).uniform(-12, 12, size=25):
+        obs, expected = rig.link.step([force]), virtual.step([force])
+        np.testing.assert_array_equal(obs.values, expected.values)
+        assert obs.flags == expected.flags
+    applied = [c.applied[0] for c in rig.commands() if c.cause == "action"]
+    assert len(applied) == 25 and max(map(abs, applied)) <= 10.0
 
 
-def test_a_cut_link_trips_the_watchdog_and_the_robot_recovers(link: RobotLink) -> None:
+def test_a_cut_link_makes_the_plant_safe_in_time_and_the_robot_recovers(rig: PlantInLoop) -> None:
+    link = rig.link
     link.reset()
-    link.step([1.0])
-    time.sleep(0.5)  # no ACTION for more than the 200 ms watchdog
+    for _ in range(5):
+        link.step([4.0])
+    time.sleep(2.0)  # the link is cut for 2 s
     with pytest.raises(RobotFault) as fault:
-        link.step([1.0])
+        link.step([4.0])
     assert fault.value.reason == FaultReason.WATCHDOG
+    commands = rig.commands()
+    last = max(i for i, c in enumerate(commands) if c.cause == "action")
+    safe = commands[last + 1]
+    assert safe.cause == "safe" and safe.applied == (0.0,)
+    # Measured from the plant's log: the safe action within the watchdog (200 ms) and one period (20 ms).
+    assert safe.t_ms - commands[last].t_ms <= 200 + 20
     assert StatusFlags.FAULT in _status(link).flags
     link.clear()
-    first = link.reset()
-    assert StatusFlags.RESET in first.flags and first.values.tolist() == [0.0, 0.0]
-    assert link.step([0.5]).values[1] == pytest.approx(0.01)
+    assert StatusFlags.RESET in link.reset().flags
+    assert link.step([1.0]).flags == StatusFlags.WATCHDOG_ARMED
 
 
-def test_a_garbage_flood_neither_resets_nor_stalls_the_port(link: RobotLink) -> None:
+def test_a_garbage_flood_neither_resets_nor_stalls_the_port(rig: PlantInLoop) -> None:
+    link = rig.link
     link.reset()
     before = link.step([1.0])
     noise = np.random.default_rng(7).integers(0, 256, size=11520, dtype=np.uint8).tobytes()
@@ -144,7 +180,7 @@ def test_a_garbage_flood_neither_resets_nor_stalls_the_port(link: RobotLink) -> 
     status = _status(link, timeout=3.0)
     assert link.hello().firmware_id == "robopg-ref-mps2"
     assert status.t_ms > before.t_ms + 900  # the clock ran on through the flood: no reset
-    # The plant has held the safe force (0) since the watchdog tripped: nothing in the noise moved it.
-    link.clear()
-    after = link.step([0.0])
-    assert after.values[1] == pytest.approx(before.values[1])
+    commands = rig.commands()
+    assert all(-10.0 <= c.applied[0] <= 10.0 for c in commands)  # nothing outside the limits, ever
+    last = max(i for i, c in enumerate(commands) if c.cause == "action")  # the step before the flood
+    assert [c.cause for c in commands[last + 1 :]] == ["safe"]  # since then, only the watchdog's safe action

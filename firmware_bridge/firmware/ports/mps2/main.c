@@ -1,42 +1,33 @@
 /*
- * main.c - the reference firmware on the MPS2 AN385 board (Cortex-M3), e.g. under `qemu-system-arm
- * -M mps2-an385 -kernel robopg-fw.elf -serial pty`.
+ * main.c - the reference firmware on the MPS2 board (AN385: Cortex-M3, AN386: Cortex-M4F), e.g. under
+ * `qemu-system-arm -M mps2-an385 -kernel robopg-fw.elf -serial pty -serial pty`.
  *
- * The host link is UART0 (interrupt-driven, ring buffers); the plant is the host build's point mass
- * (../../host/sim_plant.c): obs [x m, v m/s], action [force N] in [-1, 1], lockstep and resettable,
- * control period 20 ms, protocol watchdog 200 ms, firmware id "robopg-ref-mps2". The main loop feeds
- * the board watchdog; when it stalls for BOARD_WATCHDOG_MS the NMI puts the plant's force at the safe
- * action, and the board resets if the stall lasts twice that.
+ * UART0 is the host link, UART1 the plant line (docs/protocol.md section 12: a simulated plant, `robopg
+ * robot-sim --plant-port`), both interrupt-driven with ring buffers. At start-up the firmware asks the
+ * plant for its sizes, limits, period and mode until it answers, then serves the host: firmware id
+ * "robopg-ref-mps2", protocol watchdog 200 ms. The main loop feeds the board watchdog; when it stalls for
+ * BOARD_WATCHDOG_MS the NMI sends the plant the safe action, and the board resets if the stall lasts twice
+ * that.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../../fw_core.h"
-#include "../../host/sim_plant.h"
+#include "../../plant_link.h"
 #include "board.h"
 #include "uart.h"
 
 #define FIRMWARE_ID "robopg-ref-mps2"
-#define HOST_BAUD 115200u
-#define PERIOD_US 20000u
-#define BOARD_WATCHDOG_MS 50u
+#define BAUD 115200u
+#define WATCHDOG_MS 200u
+#define PLANT_TIMEOUT_MS 50u   /* per plant request: two per lockstep ACTION */
+#define BOARD_WATCHDOG_MS 150u /* above a lockstep ACTION's worst case (two plant timeouts) */
 
-static uart_port host_uart;
-static sim_plant plant;
+static uart_port host_uart, plant_uart;
+static plant_link plant;
+static fw_config config;
+static fw_hal hal;
 static fw_core core;
-
-static const fw_config config = {
-    .obs_dim = 2,
-    .action_dim = 1,
-    .capabilities = FB_CAP_CAN_RESET | FB_CAP_LOCKSTEP,
-    .control_period_us = PERIOD_US,
-    .watchdog_ms = 200,
-    .action_low = {-1.0f},
-    .action_high = {1.0f},
-    .has_safe_action = 0,
-    .safe_action = {0.0f},
-    .firmware_id = FIRMWARE_ID,
-};
 
 void uart0_rx_handler(void)
 {
@@ -48,90 +39,74 @@ void uart0_tx_handler(void)
     uart_tx_isr(&host_uart);
 }
 
-/* ----- HAL ----------------------------------------------------------------------------------------------- */
+void uart1_rx_handler(void)
+{
+    uart_rx_isr(&plant_uart);
+}
 
-static uint32_t hal_millis(void *ctx)
+void uart1_tx_handler(void)
+{
+    uart_tx_isr(&plant_uart);
+}
+
+/* ----- the board's part of the HAL, and the plant line's bytes ---------------------------------------------- */
+
+static uint32_t board_clock(void *ctx)
 {
     (void)ctx;
     return board_millis();
 }
 
-static int hal_read_sensors(void *ctx, float *obs, uint8_t obs_dim)
-{
-    (void)ctx;
-    (void)obs_dim;
-    obs[0] = (float)plant.x;
-    obs[1] = (float)plant.v;
-    return 0;
-}
-
-static int hal_write_actuators(void *ctx, const float *action, uint8_t action_dim)
-{
-    (void)ctx;
-    (void)action_dim;
-    plant.u = action[0];
-    return 0;
-}
-
-static void hal_write_safe(void *ctx, const float *safe, uint8_t action_dim)
-{
-    (void)ctx;
-    (void)action_dim;
-    plant.u = safe[0];
-}
-
-static int hal_plant_reset(void *ctx)
-{
-    (void)ctx;
-    sim_plant_reset(&plant);
-    return 0;
-}
-
-static int hal_plant_step(void *ctx)
-{
-    (void)ctx;
-    sim_plant_step(&plant);
-    return 0;
-}
-
-static int hal_terminated(void *ctx)
-{
-    (void)ctx;
-    return sim_plant_terminated(&plant);
-}
-
-static void hal_serial_write(void *ctx, const uint8_t *data, size_t len)
+static void host_write(void *ctx, const uint8_t *data, size_t len)
 {
     (void)ctx;
     (void)uart_write(&host_uart, data, len);
 }
 
-static const fw_hal hal = {
-    .ctx = NULL,
-    .millis = hal_millis,
-    .read_sensors = hal_read_sensors,
-    .write_actuators = hal_write_actuators,
-    .write_safe = hal_write_safe,
-    .plant_reset = hal_plant_reset,
-    .plant_step = hal_plant_step,
-    .terminated = hal_terminated,
-    .serial_write = hal_serial_write,
-};
+static void plant_write(void *ctx, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    (void)uart_write(&plant_uart, data, len); /* a dropped request times out: FAULT(PLANT) */
+}
 
-/* The NMI's stall action: the safe force, written to what the NMI may touch (the plant's command). */
+static size_t plant_read(void *ctx, uint8_t *buf, size_t cap)
+{
+    (void)ctx;
+    return uart_read(&plant_uart, buf, cap);
+}
+
+static void plant_idle(void *ctx)
+{
+    (void)ctx;
+    wait_for_interrupt();
+}
+
+/* The NMI's stall action: the safe action to the plant, by polling UART1 (the main loop is stuck, its TX
+ * ring may hold half a frame: the frame's leading delimiter makes the plant drop that). */
 static void on_stall(void)
 {
-    plant.u = config.safe_action[0];
+    static uint8_t wire[FB_MAX_WIRE];
+    size_t n = plant_link_safe_frame(&plant, core.safe, wire, sizeof wire);
+    uart_write_polled(&plant_uart, wire, n);
 }
 
 int main(void)
 {
+    static const plant_io io = {NULL, plant_write, plant_read, board_clock, plant_idle};
+    static const fw_hal board = {NULL, board_clock, NULL, NULL, NULL, NULL, NULL, NULL, host_write};
     static uint8_t buf[64];
     board_clock_start();
-    sim_plant_init(&plant, PERIOD_US / 1e6, 2.0);
-    uart_init(&host_uart, CMSDK_UART0, UART0_RX_IRQ, UART0_TX_IRQ, HOST_BAUD);
+    uart_init(&host_uart, CMSDK_UART0, UART0_RX_IRQ, UART0_TX_IRQ, BAUD);
+    uart_init(&plant_uart, CMSDK_UART1, UART1_RX_IRQ, UART1_TX_IRQ, BAUD);
+    irq_enable();
+    plant_link_init(&plant, &io, PLANT_TIMEOUT_MS);
+    while (plant_link_hello(&plant, &config) != 0) { /* until the plant answers */
+    }
+    config.watchdog_ms = WATCHDOG_MS;
+    config.firmware_id = FIRMWARE_ID;
+    plant_link_hal(&plant, &hal, &board);
     if (fw_core_init(&core, &config, &hal, board_millis()) != FW_INIT_OK) {
-        for (;;) { /* a bad configuration: nothing moves; the board watchdog is not started */
+        for (;;) { /* a plant this firmware cannot serve: nothing moves; the board watchdog is not started */
         }
     }
     board_watchdog_start(BOARD_WATCHDOG_MS, on_stall);
