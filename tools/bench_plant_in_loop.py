@@ -8,8 +8,12 @@ RESET), and prints each robot's returns and their mean against the virtual robot
 same run). ``--mode lockstep`` runs deploy as fast as the robot answers (``--rate 0``); ``--mode realtime``
 makes the firmware stream at the task's 50 Hz with the plant on the wall clock.
 
+``--on-mcu`` adds the policy on the microcontroller: the same policy exported as C, built into the port's
+POLICY-mode firmware (``make port-policy``), which acts at its own 50 Hz ticks on a plant it steps once per
+tick, supervised from the host (robopg.runtime.supervise), from the same initial states.
+
     make -C firmware_bridge/firmware all port
-    python tools/bench_plant_in_loop.py [--mode lockstep|realtime] [--episodes 10] [--gap KEY=VALUE ...]
+    python tools/bench_plant_in_loop.py [--mode lockstep|realtime] [--episodes 10] [--gap KEY=VALUE ...] [--on-mcu]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +53,13 @@ def process(cmd: list[str]) -> Iterator[subprocess.Popen[str]]:
         proc.wait(timeout=10)
 
 
-def plant(port: str, args: argparse.Namespace) -> list[str]:
-    return [*CLI, "robot-sim", "--env", ENV, "--mode", args.mode, "--plant-port", port, *gap_options(args)]
+@contextlib.contextmanager
+def plant(port: str, args: argparse.Namespace) -> Iterator[None]:
+    """The plant on ``port``, serving once it has said so (the firmware waits for it before it serves)."""
+    with process([*CLI, "robot-sim", "--env", ENV, "--mode", args.mode, "--plant-port", port, *gap_options(args)]) as p:
+        p.stdout.readline()
+        time.sleep(0.5)  # the firmware's next HELLO to the plant, and its answer
+        yield
 
 
 def gap_options(args: argparse.Namespace) -> list[str]:
@@ -66,14 +76,14 @@ def virtual_robot(args: argparse.Namespace) -> Iterator[str]:
 def host_build(args: argparse.Namespace) -> Iterator[str]:
     with process([str(FIRMWARE / "robopg-fw-host"), "--plant-pty"]) as firmware:
         link, plant_port = firmware.stdout.readline().strip(), firmware.stdout.readline().strip()
-        with process(plant(plant_port, args)):
+        with plant(plant_port, args):
             yield link
 
 
 @contextlib.contextmanager
 def qemu(args: argparse.Namespace) -> Iterator[str]:
     board = QemuBoard(FIRMWARE / args.board / "robopg-fw.elf", machine=args.board, uarts=2)
-    with board, process(plant(board.paths[1], args)):
+    with board, plant(board.paths[1], args):
         yield board.paths[0]
 
 
@@ -91,12 +101,36 @@ def deploy(policy: Path, port: str, args: argparse.Namespace) -> list[float]:
     return [float(r) for r in EPISODE.findall(ran.stdout)]
 
 
+def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
+    """Episodes of the POLICY-mode firmware under QEMU, supervised: its returns."""
+    from firmware_bridge.link import RobotLink
+    from robopg.runtime.deploy import task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.supervise import supervise_episode
+
+    code = folder / "policy_c"
+    subprocess.run([*CLI, "export", str(FIXTURE), "--format", "c", "--out", str(code)], check=True, capture_output=True)
+    subprocess.run(
+        ["make", "-C", str(FIRMWARE.parent), "port-policy", f"POLICY={code}", f"BOARD={args.board}"],
+        check=True,
+        capture_output=True,
+    )
+    act = OnnxPolicy(folder / "policy.onnx")
+    task = task_functions(ENV)
+    board = QemuBoard(FIRMWARE / args.board / "robopg-fw-policy.elf", machine=args.board, uarts=2)
+    lockstep_plant = argparse.Namespace(**{**vars(args), "mode": "lockstep"})  # stepped by the firmware's ticks
+    with board, plant(board.paths[1], lockstep_plant), RobotLink.open(board.paths[0]) as link:
+        link.hello(timeout=5.0)
+        return [supervise_episode(link, task, act).ret for _ in range(args.episodes)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("lockstep", "realtime"), default="lockstep")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--board", default="mps2-an385", help="mps2-an385 (Cortex-M3) or mps2-an386 (Cortex-M4F)")
     parser.add_argument("--gap", action="append", default=[], metavar="KEY=VALUE", help="reality gap, repeatable")
+    parser.add_argument("--on-mcu", action="store_true", help="also the policy on the microcontroller (QEMU)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policy.onnx"

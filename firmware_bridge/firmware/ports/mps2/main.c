@@ -8,6 +8,10 @@
  * "robopg-ref-mps2", protocol watchdog 200 ms. The main loop feeds the board watchdog; when it stalls for
  * BOARD_WATCHDOG_MS the NMI sends the plant the safe action, and the board resets if the stall lasts twice
  * that.
+ *
+ * Built with -DFW_POLICY and a policy from `robopg export --format c` (make port-policy POLICY=DIR), it is the
+ * POLICY-mode firmware "robopg-ref-mps2-policy" (hal.h): from each RESET it runs the policy at every control
+ * tick, stepping the simulated plant once per tick, and the host only supervises.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,7 +21,12 @@
 #include "board.h"
 #include "uart.h"
 
+#ifdef FW_POLICY
+#include "robopg_policy.h"
+#define FIRMWARE_ID "robopg-ref-mps2-policy"
+#else
 #define FIRMWARE_ID "robopg-ref-mps2"
+#endif
 #define BAUD 115200u
 #define WATCHDOG_MS 200u
 #define PLANT_TIMEOUT_MS 50u   /* per plant request: two per lockstep ACTION */
@@ -90,10 +99,34 @@ static void on_stall(void)
     uart_write_polled(&plant_uart, wire, n);
 }
 
+#ifdef FW_POLICY
+static void run_policy(void *ctx, const float *obs, float *action)
+{
+    (void)ctx;
+    robopg_policy(obs, action);
+}
+
+/* The plant is the policy's task: its sizes, and the firmware acts in real time. 0 if it is not. */
+static int use_policy(void)
+{
+    if (config.obs_dim != ROBOPG_POLICY_OBS_DIM || config.action_dim != ROBOPG_POLICY_ACTION_DIM) {
+        return 0;
+    }
+    config.capabilities = (uint8_t)(config.capabilities & ~FB_CAP_LOCKSTEP);
+    hal.policy = run_policy;
+    return 1;
+}
+#else
+static int use_policy(void)
+{
+    return 1;
+}
+#endif
+
 int main(void)
 {
     static const plant_io io = {NULL, plant_write, plant_read, board_clock, plant_idle};
-    static const fw_hal board = {NULL, board_clock, NULL, NULL, NULL, NULL, NULL, NULL, host_write};
+    static const fw_hal board = {.millis = board_clock, .serial_write = host_write};
     static uint8_t buf[64];
     board_clock_start();
     uart_init(&host_uart, CMSDK_UART0, UART0_RX_IRQ, UART0_TX_IRQ, BAUD);
@@ -105,7 +138,7 @@ int main(void)
     config.watchdog_ms = WATCHDOG_MS;
     config.firmware_id = FIRMWARE_ID;
     plant_link_hal(&plant, &hal, &board);
-    if (fw_core_init(&core, &config, &hal, board_millis()) != FW_INIT_OK) {
+    if (!use_policy() || fw_core_init(&core, &config, &hal, board_millis()) != FW_INIT_OK) {
         for (;;) { /* a plant this firmware cannot serve: nothing moves; the board watchdog is not started */
         }
     }
