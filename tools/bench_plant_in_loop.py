@@ -124,6 +124,10 @@ def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
         return [supervise_episode(link, task, act).ret for _ in range(args.episodes)]
 
 
+def show(name: str, returns: list[float]) -> None:
+    print(f"{name:>20}: mean {np.mean(returns):7.2f}  returns " + " ".join(f"{r:.2f}" for r in returns), flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("lockstep", "realtime"), default="lockstep")
@@ -135,25 +139,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policy.onnx"
         subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
+        robots = {"virtual robot": virtual_robot, "C host build": host_build, f"QEMU {args.board}": qemu}
         results = {}
-        for name, robot in (
-            ("virtual robot", virtual_robot),
-            ("C host build", host_build),
-            (f"QEMU {args.board}", qemu),
-        ):
+        for name, robot in robots.items():
             with robot(args) as port:
                 results[name] = deploy(policy, port, args)
-            print(
-                f"{name:>20}: mean {np.mean(results[name]):7.2f}  returns "
-                + " ".join(f"{r:.2f}" for r in results[name]),
-                flush=True,
-            )
-    peer = np.mean(results["virtual robot"])
-    print(f"{args.mode}, {args.episodes} episodes, gap {args.gap or 'none'}: mean return against the virtual robot's")
+            show(name, results[name])
+        if args.on_mcu:
+            results["on the MCU (QEMU)"] = on_mcu(Path(folder), args)
+            show("on the MCU (QEMU)", results["on the MCU (QEMU)"])
+    print(
+        f"{args.mode}, {args.episodes} episodes, gap {args.gap or 'none'}: mean return against the virtual robot's "
+        "(the policy on the MCU: against the same firmware with the policy on the host)"
+    )
     for name, returns in results.items():
+        peer = results[f"QEMU {args.board}" if name == "on the MCU (QEMU)" else "virtual robot"]
         print(
-            f"{name:>20}: {np.mean(returns) / peer:.4f}  (largest episode difference "
-            f"{np.max(np.abs(np.array(returns) - results['virtual robot'])):.3g})"
+            f"{name:>20}: {np.mean(returns) / np.mean(peer):.4f}  (largest episode difference "
+            f"{np.max(np.abs(np.array(returns) - peer)):.3g})"
         )
     return 0
 

@@ -37,7 +37,12 @@ def supervise_episode(
         raise RobotError("a POLICY-mode robot streams in real time: HELLO first, and it must not be LOCKSTEP")
     limit = steps or task.max_steps
     try:
-        obs = link.reset().values
+        # Not resent: the answer to a resent RESET would read as the first observation of the stream.
+        resend_after, link.resend_after = link.resend_after, link.timeout
+        try:
+            obs = link.reset().values
+        finally:
+            link.resend_after = resend_after
         seen, ret = [obs], 0.0
         for _ in range(limit):
             observation = link.read_observation(2 * link.info.control_period + link.timeout)

@@ -129,6 +129,45 @@ def test_the_exported_policy_matches_onnxruntime_on_the_board(images: Path, poli
     assert "test_policy: 456 observations" in result.stdout and "hidden [64, 64]" in result.stdout
 
 
+def test_the_policy_runs_on_the_board_as_on_the_host(images: Path, policy_c: Path, tmp_path: Path) -> None:
+    from robopg.runtime.deploy import task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.supervise import supervise_episode
+
+    built = subprocess.run(
+        ["make", "-C", str(FIRMWARE), "port-policy", f"POLICY={policy_c}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    onnx = tmp_path / "policy.onnx"
+    from robopg.export import export_policy
+
+    export_policy(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt", onnx)
+    act = OnnxPolicy(onnx)
+    loop = PlantInLoop(images / "robopg-fw-policy.elf", tmp_path / "plant.csv")
+    try:
+        info = loop.link.hello(timeout=3.0)
+        assert info.firmware_id == "robopg-ref-mps2-policy" and not info.lockstep
+        episode = supervise_episode(loop.link, task_functions(ENV), act, steps=25)  # half a second at 50 Hz
+        loop.link.estop()
+    finally:
+        loop.close()
+    # The host-side policy from the same initial state, on the virtual robot: the same trajectory, within
+    # what 1e-5 of the action range moves it in 25 steps.
+    virtual = in_memory_robot(RobotSimConfig(ENV))
+    virtual.hello()
+    obs = virtual.reset().values
+    np.testing.assert_array_equal(episode.observations[0], obs)
+    for k in range(1, episode.steps + 1):
+        obs = virtual.step(act(obs)).values
+        np.testing.assert_allclose(episode.observations[k], obs, atol=1e-3)
+    applied = [c for c in CommandLog.read(tmp_path / "plant.csv") if c.cause == "action"]
+    assert len(applied) >= episode.steps and all(-10.0 <= c.applied[0] <= 10.0 for c in applied)
+
+
 def test_the_port_drives_the_plant_as_the_virtual_robot_does(rig: PlantInLoop) -> None:
     info = rig.link.info
     assert info is not None and info.firmware_id == "robopg-ref-mps2"
