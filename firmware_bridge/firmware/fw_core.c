@@ -331,6 +331,7 @@ static void handle(fw_core *core, const fb_frame *frame, uint32_t now)
     case FB_MSG_ESTOP:
         core->estop = 1;
         core->wd_armed = 0;
+        core->policy_running = 0; /* POLICY mode: the episode is over; CLEAR does not restart it, RESET does */
         core->hal->write_safe(core->hal->ctx, core->safe, core->cfg->action_dim);
         send_status(core, frame->seq, now);
         break;

@@ -32,7 +32,8 @@ def supervise_episode(
     link: RobotLink, task: TaskFunctions, act: Callable[[np.ndarray], np.ndarray], steps: int | None = None
 ) -> SupervisedEpisode:
     """One episode of a POLICY-mode robot: RESET, then ``steps`` (default: the task's) streamed observations
-    or until the task or the firmware ends it; the robot is stopped with ESTOP when anything goes wrong."""
+    or until the task or the firmware ends it, then :func:`park`; the robot is stopped with ESTOP when anything
+    goes wrong."""
     if link.info is None or link.info.lockstep:
         raise RobotError("a POLICY-mode robot streams in real time: HELLO first, and it must not be LOCKSTEP")
     limit = steps or task.max_steps
@@ -56,4 +57,13 @@ def supervise_episode(
     except BaseException:
         link.estop()
         raise
+    park(link)
     return SupervisedEpisode(ret, len(seen) - 1, np.stack(seen))
+
+
+def park(link: RobotLink) -> None:
+    """Between episodes, as ``robopg deploy`` parks a robot (RESET: the next initial state), then stopped there
+    (ESTOP, CLEAR: the policy waits for the next episode's RESET, the latch is not left set)."""
+    link.reset()
+    link.estop()
+    link.clear()

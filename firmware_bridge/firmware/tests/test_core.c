@@ -783,17 +783,16 @@ static void test_policy_mode(void)
     CHECK(r.f.actuators[0] == 0.75f); /* 2 * 0.25 + 0.25, applied on that observation */
     CHECK(!(r.core.wd_armed)); /* the firmware's own actions arm no watchdog */
     send_empty(&r, FB_MSG_ESTOP);
+    send_empty(&r, FB_MSG_CLEAR); /* released before the next tick: the episode stays over */
     take(&r, &got);
     r.f.now = 40;
     fw_core_poll(&r.core, 40);
     take(&r, &got);
     CHECK_EQ_U(r.f.steps, 1); /* stopped: no step, no action, the stream goes on */
-    CHECK(got.n == 1 && (got.msg[0].u.observation.flags & FB_FLAG_ESTOP) && r.f.actuators[0] == 0.0f);
-    send_empty(&r, FB_MSG_CLEAR);
-    take(&r, &got);
+    CHECK(got.n == 1 && !(got.msg[0].u.observation.flags & FB_FLAG_ESTOP) && r.f.actuators[0] == 0.0f);
     r.f.now = 60;
     fw_core_poll(&r.core, 60);
-    CHECK_EQ_U(r.f.steps, 1); /* CLEAR alone does not restart: RESET does */
+    CHECK_EQ_U(r.f.steps, 1); /* CLEAR does not restart the policy: RESET does */
     take(&r, &got);
     r.f.terminated = 1;
     send_empty(&r, FB_MSG_RESET);
