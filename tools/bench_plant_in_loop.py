@@ -121,7 +121,11 @@ def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
     lockstep_plant = argparse.Namespace(**{**vars(args), "mode": "lockstep"})  # stepped by the firmware's ticks
     with board, plant(board.paths[1], lockstep_plant), RobotLink.open(board.paths[0]) as link:
         link.hello(timeout=5.0)
-        return [supervise_episode(link, task, act).ret for _ in range(args.episodes)]
+        returns = []
+        for i in range(args.episodes):
+            returns.append(supervise_episode(link, task, act).ret)
+            print(f"on the MCU, episode {i + 1}: return {returns[-1]:.2f}", flush=True)
+        return returns
 
 
 def show(name: str, returns: list[float]) -> None:
@@ -135,6 +139,9 @@ def main() -> int:
     parser.add_argument("--board", default="mps2-an385", help="mps2-an385 (Cortex-M3) or mps2-an386 (Cortex-M4F)")
     parser.add_argument("--gap", action="append", default=[], metavar="KEY=VALUE", help="reality gap, repeatable")
     parser.add_argument("--on-mcu", action="store_true", help="also the policy on the microcontroller (QEMU)")
+    parser.add_argument(
+        "--only-mcu", action="store_true", help="with --on-mcu: only QEMU, the policy on the host and on the MCU"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policy.onnx"
@@ -142,6 +149,8 @@ def main() -> int:
         robots = {"virtual robot": virtual_robot, "C host build": host_build, f"QEMU {args.board}": qemu}
         results = {}
         for name, robot in robots.items():
+            if args.only_mcu and robot is not qemu:
+                continue
             with robot(args) as port:
                 results[name] = deploy(policy, port, args)
             show(name, results[name])
@@ -153,7 +162,7 @@ def main() -> int:
         "(the policy on the MCU: against the same firmware with the policy on the host)"
     )
     for name, returns in results.items():
-        peer = results[f"QEMU {args.board}" if name == "on the MCU (QEMU)" else "virtual robot"]
+        peer = results[f"QEMU {args.board}" if name == "on the MCU (QEMU)" or args.only_mcu else "virtual robot"]
         print(
             f"{name:>20}: {np.mean(returns) / np.mean(peer):.4f}  (largest episode difference "
             f"{np.max(np.abs(np.array(returns) - peer)):.3g})"

@@ -29,11 +29,15 @@ class SupervisedEpisode:
 
 
 def supervise_episode(
-    link: RobotLink, task: TaskFunctions, act: Callable[[np.ndarray], np.ndarray], steps: int | None = None
+    link: RobotLink,
+    task: TaskFunctions,
+    act: Callable[[np.ndarray], np.ndarray],
+    steps: int | None = None,
+    late: float = 2.0,
 ) -> SupervisedEpisode:
     """One episode of a POLICY-mode robot: RESET, then ``steps`` (default: the task's) streamed observations
     or until the task or the firmware ends it, then :func:`park`; the robot is stopped with ESTOP when anything
-    goes wrong."""
+    goes wrong, or when an observation is more than ``late`` seconds overdue."""
     if link.info is None or link.info.lockstep:
         raise RobotError("a POLICY-mode robot streams in real time: HELLO first, and it must not be LOCKSTEP")
     limit = steps or task.max_steps
@@ -46,7 +50,7 @@ def supervise_episode(
             link.resend_after = resend_after
         seen, ret = [obs], 0.0
         for _ in range(limit):
-            observation = link.read_observation(2 * link.info.control_period + link.timeout)
+            observation = link.read_observation(link.info.control_period + late)
             if observation.flags & (StatusFlags.ESTOP | StatusFlags.FAULT):
                 raise RobotError(f"the robot stopped the episode ({observation.flags!r})")
             ret += task.reward(obs, act(obs), observation.values)

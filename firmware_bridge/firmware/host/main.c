@@ -31,7 +31,7 @@
 
 #define FIRMWARE_ID "robopg-ref-host"
 #define MAX_SLEEP_MS 50 /* longest poll() wait: bounds how late a signal is noticed */
-#define PLANT_TIMEOUT_MS 500 /* a simulated plant on a busy computer can be slow */
+#define PLANT_TIMEOUT_MS 1000 /* a simulated plant on a busy computer can be slow */
 
 typedef struct host {
     sim_plant plant;

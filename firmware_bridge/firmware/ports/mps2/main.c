@@ -29,7 +29,7 @@
 #endif
 #define BAUD 115200u
 #define WATCHDOG_MS 200u
-#define PLANT_TIMEOUT_MS 500u  /* per plant request: a simulated plant on a busy computer can be slow */
+#define PLANT_TIMEOUT_MS 1000u /* per plant request: a simulated plant on a busy computer can be slow */
 #define BOARD_WATCHDOG_MS 150u
 
 static uart_port host_uart, plant_uart;
