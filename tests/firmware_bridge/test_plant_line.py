@@ -66,6 +66,9 @@ def test_the_plant_answers_each_request_with_its_seq(tmp_path: Path) -> None:
         _, sensed = decode_state(ask(PlantType.SENSE, 4).body)
         np.testing.assert_array_equal(sensed, after)  # lockstep: nothing moves between steps
         ask(PlantType.ACTUATE, 5, bytes([1, 1]) + np.float32(0.0).tobytes())
+        os.write(master, encode_frame(Frame(0x01, 6)) + b"\x00\x13\x37\x00")  # not the plant's; noise
+        assert ask(PlantType.SENSE, 7).seq == 7  # neither answered, and the plant goes on
+        assert server.rejected == 2
     finally:
         server.stop()
         thread.join(timeout=5.0)
