@@ -425,6 +425,37 @@ def deploy(
         typer.echo(f"trajectory: {log}")
 
 
+@app.command("supervise")
+@user_errors
+def supervise(
+    policy: Annotated[Path, typer.Option(help="The exported policy.onnx the firmware's C policy was exported with "
+                                              "(for the rewards).")],
+    port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 1,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode (default: the task's episode length).")]
+    = None,
+    baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
+    clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+) -> None:
+    """Supervise a robot whose firmware runs the policy itself (POLICY mode, robopg export --format c): start each
+    episode, read its observations, stop it on any trouble; the host sends no action."""
+    from robopg.runtime.deploy import open_robot, task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.supervise import supervise_episode
+
+    act = OnnxPolicy(policy)
+    meta = act.metadata
+    with open_robot(port, meta, baudrate=baud, clear=clear) as link:
+        task = task_functions(meta.env_id, steps)
+        typer.echo(f"robot {link.info.firmware_id}: runs its own policy for {meta.env_id}; supervising")
+        returns = []
+        for i in range(episodes):
+            episode = supervise_episode(link, task, act, steps)
+            returns.append(episode.ret)
+            typer.echo(f"episode {i + 1}: return {episode.ret:.2f} over {episode.steps} steps")
+    typer.echo(f"return {np.mean(returns):.2f} ± {np.std(returns):.2f} over {len(returns)} episodes")
+
+
 def pacing(lockstep: bool, robot_hz: float, pace: float | None, rate: float | None) -> str:
     """What sets the control loop's rate, in words."""
     if not lockstep:

@@ -10,7 +10,7 @@ makes the firmware stream at the task's 50 Hz with the plant on the wall clock.
 
 ``--on-mcu`` adds the policy on the microcontroller: the same policy exported as C, built into the port's
 POLICY-mode firmware (``make port-policy``), which acts at its own 50 Hz ticks on a plant it steps once per
-tick, supervised from the host (robopg.runtime.supervise), from the same initial states.
+tick, supervised from the host (``robopg supervise``), from the same initial states.
 
     make -C firmware_bridge/firmware all port
     python tools/bench_plant_in_loop.py [--mode lockstep|realtime] [--episodes 10] [--gap KEY=VALUE ...] [--on-mcu]
@@ -102,12 +102,7 @@ def deploy(policy: Path, port: str, args: argparse.Namespace) -> list[float]:
 
 
 def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
-    """Episodes of the POLICY-mode firmware under QEMU, supervised: its returns."""
-    from firmware_bridge.link import RobotLink
-    from robopg.runtime.deploy import task_functions
-    from robopg.runtime.onnx_policy import OnnxPolicy
-    from robopg.runtime.supervise import supervise_episode
-
+    """Episodes of the POLICY-mode firmware under QEMU, supervised with ``robopg supervise``: its returns."""
     code = folder / "policy_c"
     subprocess.run([*CLI, "export", str(FIXTURE), "--format", "c", "--out", str(code)], check=True, capture_output=True)
     subprocess.run(
@@ -115,17 +110,28 @@ def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
         check=True,
         capture_output=True,
     )
-    act = OnnxPolicy(folder / "policy.onnx")
-    task = task_functions(ENV)
     board = QemuBoard(FIRMWARE / args.board / "robopg-fw-policy.elf", machine=args.board, uarts=2)
     lockstep_plant = argparse.Namespace(**{**vars(args), "mode": "lockstep"})  # stepped by the firmware's ticks
-    with board, plant(board.paths[1], lockstep_plant), RobotLink.open(board.paths[0]) as link:
-        link.hello(timeout=5.0)
-        returns = []
-        for i in range(args.episodes):
-            returns.append(supervise_episode(link, task, act).ret)
-            print(f"on the MCU, episode {i + 1}: return {returns[-1]:.2f}", flush=True)
-        return returns
+    with board, plant(board.paths[1], lockstep_plant):
+        ran = subprocess.run(
+            [
+                *CLI,
+                "supervise",
+                "--policy",
+                str(folder / "policy.onnx"),
+                "--port",
+                board.paths[0],
+                "--episodes",
+                str(args.episodes),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+    if ran.returncode != 0:
+        raise SystemExit(f"supervise failed: {ran.stdout[-500:]} {ran.stderr[-500:]}")
+    return [float(r) for r in EPISODE.findall(ran.stdout)]
 
 
 def show(name: str, returns: list[float]) -> None:

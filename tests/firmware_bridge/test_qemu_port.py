@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -166,6 +167,42 @@ def test_the_policy_runs_on_the_board_as_on_the_host(images: Path, policy_c: Pat
         np.testing.assert_allclose(episode.observations[k], obs, atol=1e-3)
     applied = [c for c in CommandLog.read(tmp_path / "plant.csv") if c.cause == "action"]
     assert len(applied) >= episode.steps and all(-10.0 <= c.applied[0] <= 10.0 for c in applied)
+
+
+def test_robopg_supervise_runs_the_boards_policy(images: Path, policy_c: Path, tmp_path: Path) -> None:
+    onnx = tmp_path / "policy.onnx"
+    from robopg.export import export_policy
+
+    export_policy(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt", onnx)
+    cli = [sys.executable, "-m", "robopg.cli", "supervise", "--policy", str(onnx), "--steps", "10"]
+    for image, expected in (("robopg-fw-policy.elf", 0), ("robopg-fw.elf", 2)):
+        if image == "robopg-fw-policy.elf":
+            built = subprocess.run(
+                ["make", "-C", str(FIRMWARE), "port-policy", f"POLICY={policy_c}"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert built.returncode == 0, built.stdout + built.stderr
+        loop = PlantInLoop(images / image, tmp_path / "plant.csv")
+        loop.link.close()  # the command opens the port itself
+        try:
+            ran = subprocess.run(
+                [*cli, "--port", loop.board.paths[0], "--episodes", "2"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            loop.close()
+        assert ran.returncode == expected, ran.stdout + ran.stderr
+        if expected == 0:
+            assert "robopg-ref-mps2-policy" in ran.stdout and "over 2 episodes" in ran.stdout
+            assert ran.stdout.count("over 10 steps") == 2
+        else:  # a robot that waits for actions: one line, nothing moved
+            assert ran.stderr.strip().splitlines()[-1].startswith("error: a POLICY-mode robot streams in real time")
 
 
 def test_the_port_drives_the_plant_as_the_virtual_robot_does(rig: PlantInLoop) -> None:
