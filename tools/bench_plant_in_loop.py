@@ -87,17 +87,17 @@ def qemu(args: argparse.Namespace) -> Iterator[str]:
         yield board.paths[0]
 
 
-def deploy(policy: Path, port: str, args: argparse.Namespace) -> list[float]:
-    rate = ["--rate", "0"] if args.mode == "lockstep" else []
+def episodes(command: list[str], port: str, args: argparse.Namespace) -> list[float]:
+    """Run ``robopg deploy`` or ``robopg supervise`` (``command``) for ``--episodes`` on ``port``: the returns."""
     ran = subprocess.run(
-        [*CLI, "deploy", "--policy", str(policy), "--port", port, "--episodes", str(args.episodes), *rate],
+        [*CLI, *command, "--port", port, "--episodes", str(args.episodes)],
         capture_output=True,
         text=True,
         timeout=3600,
         check=False,
     )
     if ran.returncode != 0:
-        raise SystemExit(f"deploy failed on {port}: {ran.stdout[-500:]} {ran.stderr[-500:]}")
+        raise SystemExit(f"{command[0]} failed on {port}: {ran.stdout[-500:]} {ran.stderr[-500:]}")
     return [float(r) for r in EPISODE.findall(ran.stdout)]
 
 
@@ -113,25 +113,7 @@ def on_mcu(folder: Path, args: argparse.Namespace) -> list[float]:
     board = QemuBoard(FIRMWARE / args.board / "robopg-fw-policy.elf", machine=args.board, uarts=2)
     lockstep_plant = argparse.Namespace(**{**vars(args), "mode": "lockstep"})  # stepped by the firmware's ticks
     with board, plant(board.paths[1], lockstep_plant):
-        ran = subprocess.run(
-            [
-                *CLI,
-                "supervise",
-                "--policy",
-                str(folder / "policy.onnx"),
-                "--port",
-                board.paths[0],
-                "--episodes",
-                str(args.episodes),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-        )
-    if ran.returncode != 0:
-        raise SystemExit(f"supervise failed: {ran.stdout[-500:]} {ran.stderr[-500:]}")
-    return [float(r) for r in EPISODE.findall(ran.stdout)]
+        return episodes(["supervise", "--policy", str(folder / "policy.onnx")], board.paths[0], args)
 
 
 def show(name: str, returns: list[float]) -> None:
@@ -152,13 +134,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policy.onnx"
         subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
+        rate = ["--rate", "0"] if args.mode == "lockstep" else []  # lockstep: as fast as the robot answers
         robots = {"virtual robot": virtual_robot, "C host build": host_build, f"QEMU {args.board}": qemu}
         results = {}
         for name, robot in robots.items():
             if args.only_mcu and robot is not qemu:
                 continue
             with robot(args) as port:
-                results[name] = deploy(policy, port, args)
+                results[name] = episodes(["deploy", "--policy", str(policy), *rate], port, args)
             show(name, results[name])
         if args.on_mcu:
             results["on the MCU (QEMU)"] = on_mcu(Path(folder), args)

@@ -93,6 +93,29 @@ def policy_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_c(fixture, tmp_path_factory.mktemp("policy") / "policy_c").directory
 
 
+@pytest.fixture(scope="module")
+def policy_image(images: Path, policy_c: Path) -> Path:
+    """The AN385's POLICY-mode firmware with the fixture's policy."""
+    built = subprocess.run(
+        ["make", "-C", str(FIRMWARE), "port-policy", f"POLICY={policy_c}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    return images / "robopg-fw-policy.elf"
+
+
+@pytest.fixture(scope="module")
+def policy_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same policy as ONNX: the host side's."""
+    from robopg.export import export_policy
+
+    out = tmp_path_factory.mktemp("onnx") / "policy.onnx"
+    return export_policy(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt", out).path
+
+
 def _status(link: RobotLink, timeout: float | None = None) -> RobotStatus:
     """A HEARTBEAT's STATUS, past the FAULT frames (the refused ACTION's LATCHED) still on the line."""
     for _ in range(3):
@@ -130,25 +153,13 @@ def test_the_exported_policy_matches_onnxruntime_on_the_board(images: Path, poli
     assert "test_policy: 456 observations" in result.stdout and "hidden [64, 64]" in result.stdout
 
 
-def test_the_policy_runs_on_the_board_as_on_the_host(images: Path, policy_c: Path, tmp_path: Path) -> None:
+def test_the_policy_runs_on_the_board_as_on_the_host(policy_image: Path, policy_onnx: Path, tmp_path: Path) -> None:
     from robopg.runtime.deploy import task_functions
     from robopg.runtime.onnx_policy import OnnxPolicy
     from robopg.runtime.supervise import supervise_episode
 
-    built = subprocess.run(
-        ["make", "-C", str(FIRMWARE), "port-policy", f"POLICY={policy_c}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    onnx = tmp_path / "policy.onnx"
-    from robopg.export import export_policy
-
-    export_policy(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt", onnx)
-    act = OnnxPolicy(onnx)
-    loop = PlantInLoop(images / "robopg-fw-policy.elf", tmp_path / "plant.csv")
+    act = OnnxPolicy(policy_onnx)
+    loop = PlantInLoop(policy_image, tmp_path / "plant.csv")
     try:
         info = loop.link.hello(timeout=3.0)
         assert info.firmware_id == "robopg-ref-mps2-policy" and not info.lockstep
@@ -169,23 +180,12 @@ def test_the_policy_runs_on_the_board_as_on_the_host(images: Path, policy_c: Pat
     assert len(applied) >= episode.steps and all(-10.0 <= c.applied[0] <= 10.0 for c in applied)
 
 
-def test_robopg_supervise_runs_the_boards_policy(images: Path, policy_c: Path, tmp_path: Path) -> None:
-    onnx = tmp_path / "policy.onnx"
-    from robopg.export import export_policy
-
-    export_policy(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt", onnx)
-    cli = [sys.executable, "-m", "robopg.cli", "supervise", "--policy", str(onnx), "--steps", "10"]
-    for image, expected in (("robopg-fw-policy.elf", 0), ("robopg-fw.elf", 2)):
-        if image == "robopg-fw-policy.elf":
-            built = subprocess.run(
-                ["make", "-C", str(FIRMWARE), "port-policy", f"POLICY={policy_c}"],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            assert built.returncode == 0, built.stdout + built.stderr
-        loop = PlantInLoop(images / image, tmp_path / "plant.csv")
+def test_robopg_supervise_runs_the_boards_policy(
+    images: Path, policy_image: Path, policy_onnx: Path, tmp_path: Path
+) -> None:
+    cli = [sys.executable, "-m", "robopg.cli", "supervise", "--policy", str(policy_onnx), "--steps", "10"]
+    for image, expected in ((policy_image, 0), (images / "robopg-fw.elf", 2)):
+        loop = PlantInLoop(image, tmp_path / "plant.csv")
         loop.link.close()  # the command opens the port itself
         try:
             ran = subprocess.run(
