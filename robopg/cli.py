@@ -209,12 +209,31 @@ def train_sim(
 @user_errors
 def export(
     source: Annotated[Path, typer.Argument(help="A run folder or checkpoint file.")],
-    out: Annotated[Path, typer.Option(help="The ONNX file to write.")] = Path("policy.onnx"),
+    out: Annotated[Path | None, typer.Option(help="The ONNX file to write (default policy.onnx), or with --format c "
+                                             "the folder for the C files (default policy_c).")] = None,
+    format: Annotated[str, typer.Option(help="onnx, or c (float32 C for a microcontroller).")] = "onnx",
 ) -> None:
-    """Write the deterministic policy (the actor, or a Gaussian policy's mean) to ONNX, verified against torch."""
-    from robopg.export import TOLERANCE, export_policy
+    """Write the deterministic policy (the actor, or a Gaussian policy's mean) to ONNX, verified against torch,
+    or as C, verified against onnxruntime."""
+    from robopg.errors import ExportError
+    from robopg.export import TOLERANCE, export_c, export_policy
 
-    report = export_policy(source, out)
+    if format == "c":
+        c_report = export_c(source, out or Path("policy_c"))
+        m = c_report.metadata
+        typer.echo(f"wrote {c_report.directory}/robopg_policy.[ch] and robopg_policy_check.h: {m.algo} policy for "
+                   f"{m.env_id}, {m.obs_dim} observations -> {m.action_dim} actions, "
+                   f"{c_report.flash_bytes} bytes of constants")
+        if c_report.max_normalized_error is None:
+            typer.echo("not compiled here (no C compiler on the PATH): firmware/tests/test_policy.c checks it")
+        else:
+            typer.echo(f"compiled and checked against onnxruntime on {c_report.checked_observations} observations: "
+                       f"largest difference {c_report.max_normalized_error:.3g} of the action range "
+                       f"(limit {c_report.allowed:.3g})")
+        return
+    if format != "onnx":
+        raise ExportError(f"unknown --format {format!r}: onnx or c")
+    report = export_policy(source, out or Path("policy.onnx"))
     m = report.metadata
     typer.echo(f"wrote {report.path}: {m.algo} policy for {m.env_id}, {m.obs_dim} observations -> {m.action_dim} "
                f"actions in [{', '.join(f'{v:g}' for v in m.action_low)}] .. "
@@ -277,6 +296,9 @@ def robot_sim(
     rate: Annotated[float | None, typer.Option(help="Control rate in Hz (default: the task's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode's initial state.")] = 0,
     log: Annotated[Path | None, typer.Option(help="CSV log of every actuator command the robot applied.")] = None,
+    plant_port: Annotated[str | None, typer.Option(
+        help="Serve only the plant, on this port: the plant line of real firmware (the C host build's second "
+             "pty, or UART1 of the board under QEMU), which keeps its own limits, latches and watchdog.")] = None,
     busy_poll: Annotated[bool, typer.Option(help="Poll the port instead of sleeping between frames: answers as "
                                                  "promptly as a microcontroller's interrupt, at the cost of a core.")]
     = False,
@@ -291,6 +313,9 @@ def robot_sim(
 
     make_env(env).close()  # an unknown id is one clear error
     gap_values = parse_gap(gap or [])
+    if plant_port is not None:
+        serve_plant(env, plant_port, mode, gap_values, rate, seed, log)
+        return
     try:
         from sim.virtual_robot import RobotSimConfig, VirtualRobot
 
@@ -307,6 +332,27 @@ def robot_sim(
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     with contextlib.suppress(KeyboardInterrupt):  # serve() closes the robot on its way out
         robot.serve()
+
+
+def serve_plant(env: str, port: str, mode: str, gap: dict[str, Any], rate: float | None, seed: int,
+                log: Path | None) -> None:
+    """``robot-sim --plant-port``: the task served on a firmware's plant line until Ctrl-C or SIGTERM."""
+    import signal
+
+    from sim.plant_server import PlantServer
+    from sim.virtual_robot import RobotSimConfig
+
+    try:
+        server = PlantServer(RobotSimConfig(env, mode=mode, gap=gap, rate_hz=rate, seed=seed,  # type: ignore[arg-type]
+                                            log_path=log), port)
+    except (ValueError, KeyError, OSError) as exc:
+        fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+    typer.echo(f"plant: {env} on {port}, {mode}, {1 / server.period:g} Hz, gap {gap or 'none'}"
+               + (f", log {log}" if log else ""))
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    with contextlib.suppress(KeyboardInterrupt):  # serve() closes the plant on its way out
+        server.serve()
 
 
 MaxFaults = Annotated[int, typer.Option(min=0, help="Link faults (a lost line, a corrupted frame, the watchdog "
@@ -377,6 +423,37 @@ def deploy(
     typer.echo(f"safety: {safety.counters}")
     if log is not None:
         typer.echo(f"trajectory: {log}")
+
+
+@app.command("supervise")
+@user_errors
+def supervise(
+    policy: Annotated[Path, typer.Option(help="The exported policy.onnx the firmware's C policy was exported with "
+                                              "(for the rewards).")],
+    port: Annotated[str, typer.Option(help="Serial port or pyserial URL of the robot.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 1,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode (default: the task's episode length).")]
+    = None,
+    baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
+    clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
+) -> None:
+    """Supervise a robot whose firmware runs the policy itself (POLICY mode, robopg export --format c): start each
+    episode, read its observations, stop it on any trouble; the host sends no action."""
+    from robopg.runtime.deploy import open_robot, task_functions
+    from robopg.runtime.onnx_policy import OnnxPolicy
+    from robopg.runtime.supervise import supervise_episode
+
+    act = OnnxPolicy(policy)
+    meta = act.metadata
+    with open_robot(port, meta, baudrate=baud, clear=clear) as link:
+        task = task_functions(meta.env_id, steps)
+        typer.echo(f"robot {link.info.firmware_id}: runs its own policy for {meta.env_id}; supervising")
+        returns = []
+        for i in range(episodes):
+            episode = supervise_episode(link, task, act, steps)
+            returns.append(episode.ret)
+            typer.echo(f"episode {i + 1}: return {episode.ret:.2f} over {episode.steps} steps")
+    typer.echo(f"return {np.mean(returns):.2f} ± {np.std(returns):.2f} over {len(returns)} episodes")
 
 
 def pacing(lockstep: bool, robot_hz: float, pace: float | None, rate: float | None) -> str:

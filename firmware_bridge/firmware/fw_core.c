@@ -122,11 +122,84 @@ static void check_watchdog(fw_core *core, uint32_t now)
     send_fault(core, FB_FAULT_WATCHDOG, 0, core->last_action_seq, now);
 }
 
+/* Clip action[] (finite) to the limits into core->applied, set CLIPPED, write it; the HAL's code. */
+static int apply(fw_core *core, const float *action)
+{
+    const fw_config *cfg = core->cfg;
+    uint8_t i, clipped = 0;
+    for (i = 0; i < cfg->action_dim; ++i) {
+        float v = action[i];
+        if (v < cfg->action_low[i]) {
+            v = cfg->action_low[i];
+            clipped = 1;
+        } else if (v > cfg->action_high[i]) {
+            v = cfg->action_high[i];
+            clipped = 1;
+        }
+        core->applied[i] = v;
+    }
+    core->clipped = clipped;
+    return core->hal->write_actuators(core->hal->ctx, core->applied, cfg->action_dim);
+}
+
+/* POLICY mode: the policy's action on the sensors sampled last (core->obs), applied. A terminal state or a
+ * non-finite action ends the episode (the latter as a plant fault); the actuators then hold the safe state. */
+static void policy_act(fw_core *core, uint32_t now)
+{
+    float action[FW_MAX_ACTION];
+    uint8_t i;
+    int code;
+    if (core->hal->terminated != NULL && core->hal->terminated(core->hal->ctx)) {
+        core->policy_running = 0;
+        core->hal->write_safe(core->hal->ctx, core->safe, core->cfg->action_dim);
+        return;
+    }
+    core->hal->policy(core->hal->ctx, core->obs, action);
+    for (i = 0; i < core->cfg->action_dim; ++i) {
+        if (!fb_f32_finite(action[i])) {
+            core->policy_running = 0;
+            plant_fault(core, FW_POLICY_FAULT, now);
+            return;
+        }
+    }
+    code = apply(core, action);
+    if (code != 0) {
+        core->policy_running = 0;
+        plant_fault(core, code, now);
+        return;
+    }
+    core->episode_start = 0;
+}
+
+/* POLICY mode, one control tick: the plant advances one period under the action of the last tick (a
+ * simulator; hardware moves by itself), the sensors stream as OBSERVATION, and the policy acts on them. */
+static void policy_tick(fw_core *core, uint32_t now)
+{
+    int code;
+    if (!core->policy_running || core->estop || core->fault) {
+        core->policy_running = 0;
+        send_observation(core, core->ack_seq, now);
+        return;
+    }
+    if (core->hal->plant_step != NULL) {
+        code = core->hal->plant_step(core->hal->ctx);
+        if (code != 0) {
+            core->policy_running = 0;
+            plant_fault(core, code, now);
+            return;
+        }
+    }
+    send_observation(core, core->ack_seq, now);
+    if (!core->fault) {
+        policy_act(core, now);
+    }
+}
+
 static void on_action(fw_core *core, const fb_frame *frame, uint32_t now)
 {
     const fw_config *cfg = core->cfg;
     fb_action action;
-    uint8_t i, clipped = 0;
+    uint8_t i;
     int code;
     if (fb_decode_action(frame->body, frame->length, &action) != FB_OK) {
         core->stats.rejected_messages++;
@@ -162,19 +235,7 @@ static void on_action(fw_core *core, const fb_frame *frame, uint32_t now)
             return;
         }
     }
-    for (i = 0; i < action.count; ++i) {
-        float v = action.values[i];
-        if (v < cfg->action_low[i]) {
-            v = cfg->action_low[i];
-            clipped = 1;
-        } else if (v > cfg->action_high[i]) {
-            v = cfg->action_high[i];
-            clipped = 1;
-        }
-        core->applied[i] = v;
-    }
-    core->clipped = clipped;
-    code = core->hal->write_actuators(core->hal->ctx, core->applied, cfg->action_dim);
+    code = apply(core, action.values);
     if (code != 0) {
         plant_fault(core, code, now); /* not applied: names the ACTION before */
         return;
@@ -230,6 +291,11 @@ static void on_reset(fw_core *core, uint16_t seq, uint32_t now)
     core->last_cmd_seq = seq;
     core->episode_start = 1;
     send_observation(core, seq, now);
+    if (core->hal->policy != NULL && !core->fault) {
+        /* The first action now, on the state the answer carries: each streamed OBSERVATION is the next. */
+        core->policy_running = 1;
+        policy_act(core, now);
+    }
 }
 
 static void handle(fw_core *core, const fb_frame *frame, uint32_t now)
@@ -265,6 +331,7 @@ static void handle(fw_core *core, const fb_frame *frame, uint32_t now)
     case FB_MSG_ESTOP:
         core->estop = 1;
         core->wd_armed = 0;
+        core->policy_running = 0; /* POLICY mode: the episode is over; CLEAR does not restart it, RESET does */
         core->hal->write_safe(core->hal->ctx, core->safe, core->cfg->action_dim);
         send_status(core, frame->seq, now);
         break;
@@ -321,7 +388,7 @@ fw_init_result fw_core_init(fw_core *core, const fw_config *cfg, const fw_hal *h
     }
     if (hal->read_sensors == NULL || hal->write_actuators == NULL || hal->write_safe == NULL ||
         hal->serial_write == NULL || ((cfg->capabilities & FB_CAP_CAN_RESET) && hal->plant_reset == NULL) ||
-        ((cfg->capabilities & FB_CAP_LOCKSTEP) && hal->plant_step == NULL)) {
+        ((cfg->capabilities & FB_CAP_LOCKSTEP) && (hal->plant_step == NULL || hal->policy != NULL))) {
         return FW_INIT_BAD_HAL;
     }
     memset(core, 0, sizeof *core);
@@ -391,7 +458,11 @@ void fw_core_poll(fw_core *core, uint32_t now_ms)
             core->tick_frac_us = 0;
             advance_tick(core);
         }
-        send_observation(core, core->ack_seq, now_ms);
+        if (core->hal->policy != NULL) {
+            policy_tick(core, now_ms);
+        } else {
+            send_observation(core, core->ack_seq, now_ms);
+        }
     }
 }
 

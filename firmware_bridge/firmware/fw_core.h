@@ -84,6 +84,7 @@ typedef struct fw_core {
     uint8_t clipped;          /* the last applied action was clipped */
     uint8_t episode_start;    /* RESET answered, no ACTION applied since */
     uint8_t wd_armed;
+    uint8_t policy_running;   /* POLICY mode: an episode runs (from RESET until a latch or a terminal state) */
     uint32_t wd_deadline_ms;  /* trips when now > deadline */
     uint32_t next_tick_ms;    /* real time: when the next OBSERVATION streams */
     uint16_t tick_frac_us;    /* sub-millisecond remainder of the tick schedule */
@@ -95,6 +96,9 @@ typedef struct fw_core {
     fw_stats stats;
 } fw_core;
 
+/* FAULT(PLANT) detail when a POLICY-mode policy returns a NaN or infinite action. */
+#define FW_POLICY_FAULT 255u
+
 /* Result of fw_core_init. */
 typedef enum fw_init_result {
     FW_INIT_OK = 0,
@@ -102,7 +106,8 @@ typedef enum fw_init_result {
     FW_INIT_BAD_LIMITS = -2, /* non-finite limits or low > high, non-finite safe action */
     FW_INIT_BAD_TIMING = -3, /* control_period_us 0 */
     FW_INIT_BAD_ID = -4,     /* firmware id missing, too long or not printable ASCII */
-    FW_INIT_BAD_HAL = -5     /* a required HAL function is NULL (plant_reset for CAN_RESET, ...) */
+    FW_INIT_BAD_HAL = -5     /* a required HAL function is NULL (plant_reset for CAN_RESET, ...), or a policy
+                                with LOCKSTEP */
 } fw_init_result;
 
 /* Check the configuration and HAL, reset every state, write the safe state. now_ms starts the real-time

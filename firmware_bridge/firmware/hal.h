@@ -48,6 +48,13 @@ typedef struct fw_hal {
     /* Queue len bytes (one or more whole wire frames) for the serial line. Must not block for longer
      * than the application tolerates; a frame that cannot be sent may be dropped (the host counts it). */
     void (*serial_write)(void *ctx, const uint8_t *data, size_t len);
+
+    /* POLICY mode: the firmware runs the policy itself (robopg export --format c: robopg_policy()), mapping
+     * the sensors' obs[0 .. obs_dim-1] to action[0 .. action_dim-1] in actuator units. NULL: the host sends
+     * the actions. With a policy the firmware must not announce LOCKSTEP: from each RESET on it acts at every
+     * control tick (a simulated plant, plant_step non-NULL, is stepped once per tick) and streams the
+     * observations; the host supervises (RESET to start an episode, ESTOP to stop, the stream as telemetry). */
+    void (*policy)(void *ctx, const float *obs, float *action);
 } fw_hal;
 
 #endif /* FW_HAL_H */

@@ -132,18 +132,25 @@ def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> 
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(tmp))
         observations = verification_observations(policy, metadata.env_id, metadata.obs_dim)
-        with torch.no_grad():
-            expected = copy.deepcopy(policy).double()(torch.from_numpy(observations).double()).numpy()
-            torch_float32 = policy(torch.from_numpy(observations)).numpy()
-        half_range = policy.scaler.half_range.numpy()
+        expected, allowed = reference_actions(policy, observations)
         actual = OnnxPolicy(tmp)(observations)
         error = np.abs(actual - expected)
-        normalized = float(np.max(error / half_range))
-        allowed = limit(float(np.max(np.abs(torch_float32 - expected) / half_range)))
+        normalized = float(np.max(error / policy.scaler.half_range.numpy()))
         if not normalized <= allowed:
             raise ExportError(f"onnxruntime and torch differ by {normalized:.3g} of the action range "
                               f"(> {allowed:.3g}); nothing written")
     return ExportReport(out, metadata, float(error.max()), normalized, len(observations))
+
+
+def reference_actions(policy: torch.nn.Module, observations: np.ndarray) -> tuple[np.ndarray, float]:
+    """torch's actions in float64 (the exact function of the weights) for ``observations``, and the error an
+    exported policy may make against them, in normalized action units (:func:`limit` of torch's own
+    float32 error on them)."""
+    with torch.no_grad():
+        expected = copy.deepcopy(policy).double()(torch.from_numpy(observations).double()).numpy()
+        torch_float32 = policy(torch.from_numpy(observations)).numpy()
+    half_range = policy.scaler.half_range.numpy()
+    return expected, limit(float(np.max(np.abs(torch_float32 - expected) / half_range)))
 
 
 def limit(torch_float32_error: float) -> float:

@@ -1,13 +1,16 @@
 /*
- * main.c - the reference firmware built for a POSIX host, serving a simulated point mass on a pty.
+ * main.c - the reference firmware built for a POSIX host, serving a simulated point mass on a pty, or with
+ * --plant-pty the plant behind a second pty (docs/protocol.md section 12).
  *
- *     build/robopg-fw-host [--watchdog-ms N] [--period-us N] [--end-stop M]
+ *     build/robopg-fw-host [--watchdog-ms N] [--period-us N] [--end-stop M] [--plant-pty]
  *
  * Opens a pseudo-terminal, prints the path of its slave end as the first line of stdout, then runs the
  * firmware core on it until SIGTERM, SIGINT or EOF on stdin. Connect with
  * firmware_bridge.link.RobotLink.open(path). The robot: obs [position m, velocity m/s], action [force N]
  * limited to [-1, 1], lockstep (the plant steps once per ACTION) and resettable, firmware id
- * "robopg-ref-host". Counters go to stderr at exit.
+ * "robopg-ref-host". With --plant-pty, a second pty's path is the second line of stdout; the firmware
+ * waits for a plant there (`robopg robot-sim --plant-port PATH`) and takes its sizes, limits, period and
+ * mode from it (--period-us and --end-stop do not apply). Counters go to stderr at exit.
  */
 #define _XOPEN_SOURCE 600
 
@@ -23,16 +26,20 @@
 #include <unistd.h>
 
 #include "../fw_core.h"
+#include "../plant_link.h"
 #include "sim_plant.h"
 
 #define FIRMWARE_ID "robopg-ref-host"
 #define MAX_SLEEP_MS 50 /* longest poll() wait: bounds how late a signal is noticed */
+#define PLANT_TIMEOUT_MS 1000 /* a simulated plant on a busy computer can be slow */
 
 typedef struct host {
     sim_plant plant;
     int fd;          /* pty master */
+    int plant_fd;    /* the plant line's pty master (--plant-pty), else -1 */
     struct timespec origin;
     unsigned long tx_dropped;
+    unsigned long plant_dropped;
 } host;
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -102,14 +109,13 @@ static int hal_terminated(void *ctx)
     return sim_plant_terminated(&h->plant);
 }
 
-/* Write whole frames; a frame the peer does not drain within ~100 ms is dropped (as a UART would). */
-static void hal_serial_write(void *ctx, const uint8_t *data, size_t len)
+/* Write whole frames to fd; a frame the peer does not drain within ~100 ms is dropped (as a UART would). */
+static void write_frames(int fd, const uint8_t *data, size_t len, unsigned long *dropped)
 {
-    host *h = ctx;
     size_t done = 0;
     int tries = 0;
     while (done < len) {
-        ssize_t n = write(h->fd, data + done, len - done);
+        ssize_t n = write(fd, data + done, len - done);
         if (n > 0) {
             done += (size_t)n;
             continue;
@@ -119,15 +125,51 @@ static void hal_serial_write(void *ctx, const uint8_t *data, size_t len)
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && tries++ < 10) {
             struct pollfd p;
-            p.fd = h->fd;
+            p.fd = fd;
             p.events = POLLOUT;
             p.revents = 0;
             (void)poll(&p, 1, 10);
             continue;
         }
-        h->tx_dropped++;
+        (*dropped)++;
         return;
     }
+}
+
+static void hal_serial_write(void *ctx, const uint8_t *data, size_t len)
+{
+    host *h = ctx;
+    write_frames(h->fd, data, len, &h->tx_dropped);
+}
+
+/* ----- the plant line (--plant-pty) ------------------------------------------------------------------------ */
+
+static void plant_write(void *ctx, const uint8_t *data, size_t len)
+{
+    host *h = ctx;
+    write_frames(h->plant_fd, data, len, &h->plant_dropped);
+}
+
+static size_t plant_read(void *ctx, uint8_t *buf, size_t cap)
+{
+    host *h = ctx;
+    ssize_t n = read(h->plant_fd, buf, cap);
+    return n > 0 ? (size_t)n : 0u;
+}
+
+static uint32_t plant_millis(void *ctx)
+{
+    return hal_millis(ctx);
+}
+
+static void plant_idle(void *ctx)
+{
+    host *h = ctx;
+    struct pollfd p;
+    p.fd = h->plant_fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    (void)poll(&p, 1, 1);
 }
 
 /* ----- pty ------------------------------------------------------------------------------------------------ */
@@ -202,7 +244,8 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: robopg-fw-host [--watchdog-ms N (0..65535, default 200)] "
-               "[--period-us N (1..10000000, default 20000)] [--end-stop MILLIMETRES (default 2000)]\n");
+               "[--period-us N (1..10000000, default 20000)] [--end-stop MILLIMETRES (default 2000)] "
+               "[--plant-pty]\n");
 }
 
 int main(int argc, char **argv)
@@ -211,10 +254,11 @@ int main(int argc, char **argv)
     static fw_hal hal;
     static fw_core core;
     static host h;
+    static plant_link plant;
     static uint8_t buf[512];
-    char path[256];
+    char path[256], plant_path[256];
     long watchdog_ms = 200, period_us = 20000, end_stop_mm = 2000;
-    int i, slave, stdin_open = 1;
+    int i, slave, plant_slave = -1, stdin_open = 1, with_plant = 0;
     fw_init_result init;
     struct sigaction sa;
 
@@ -223,6 +267,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--plant-pty") == 0) {
+            with_plant = 1;
+            continue;
         } else if (strcmp(argv[i], "--watchdog-ms") == 0) {
             target = &watchdog_ms, lo = 0, hi = 65535;
         } else if (strcmp(argv[i], "--period-us") == 0) {
@@ -259,6 +306,7 @@ int main(int argc, char **argv)
     if (h.fd < 0) {
         return 1;
     }
+    h.plant_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &h.origin);
     sim_plant_init(&h.plant, (double)period_us / 1e6, (double)end_stop_mm / 1000.0);
 
@@ -271,16 +319,39 @@ int main(int argc, char **argv)
     hal.plant_step = hal_plant_step;
     hal.terminated = hal_terminated;
     hal.serial_write = hal_serial_write;
+    if (with_plant) {
+        static const plant_io io = {NULL, plant_write, plant_read, plant_millis, plant_idle};
+        plant_io bound = io;
+        static fw_hal board;
+        h.plant_fd = open_pty(&plant_slave, plant_path, sizeof plant_path);
+        if (h.plant_fd < 0) {
+            return 1;
+        }
+        printf("%s\n%s\n", path, plant_path);
+        fflush(stdout);
+        bound.ctx = &h;
+        plant_link_init(&plant, &bound, PLANT_TIMEOUT_MS);
+        while (plant_link_hello(&plant, &cfg) != 0) { /* until the plant answers on its pty */
+            if (stop_requested) {
+                return 0;
+            }
+        }
+        board = hal;
+        plant_link_hal(&plant, &hal, &board);
+    }
     init = fw_core_init(&core, &cfg, &hal, hal_millis(&h));
     if (init != FW_INIT_OK) {
         fprintf(stderr, "fw_core_init failed (%d)\n", (int)init);
         return 1;
     }
 
-    printf("%s\n", path);
-    fflush(stdout);
-    fprintf(stderr, "robopg-fw-host: serving %s (period %ld us, watchdog %ld ms)\n", path, period_us,
-            watchdog_ms);
+    if (!with_plant) {
+        printf("%s\n", path);
+        fflush(stdout);
+    }
+    fprintf(stderr, "robopg-fw-host: serving %s (period %lu us, watchdog %ld ms)%s%s\n", path,
+            (unsigned long)cfg.control_period_us, watchdog_ms, with_plant ? ", plant on " : "",
+            with_plant ? plant_path : "");
 
     while (!stop_requested) {
         struct pollfd fds[2];
@@ -332,6 +403,12 @@ int main(int argc, char **argv)
             (unsigned long)core.stats.crc_errors, (unsigned long)core.stats.malformed_frames,
             (unsigned long)core.stats.rejected_messages, (unsigned long)core.stats.refused_commands,
             (unsigned long)core.stats.watchdog_trips, h.plant.steps, h.tx_dropped);
+    if (with_plant) {
+        fprintf(stderr, "robopg-fw-host: plant line: %lu timeouts, %lu bad answers, %lu dropped\n",
+                (unsigned long)plant.timeouts, (unsigned long)plant.bad_answers, h.plant_dropped);
+        close(plant_slave);
+        close(h.plant_fd);
+    }
     close(slave);
     close(h.fd);
     return 0;

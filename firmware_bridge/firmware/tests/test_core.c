@@ -746,6 +746,68 @@ static void test_real_time_stream(void)
     expect_fault(&r, FB_FAULT_PLANT, 9, seq);
 }
 
+/* POLICY mode's policy: twice the first observation, clipped later by the core; NaN when asked to fail. */
+static int policy_nan;
+
+static void f_policy(void *ctx, const float *obs, float *action)
+{
+    (void)ctx;
+    action[0] = policy_nan ? obs[0] * (0.0f / 0.0f) : 2.0f * obs[0] + 0.25f;
+    action[1] = 3.0f; /* above the limit: clipped to 2 */
+}
+
+static void test_policy_mode(void)
+{
+    rig r;
+    rx_frames got;
+    rig_config(&r);
+    r.hal.policy = f_policy;
+    CHECK_EQ_U(fw_core_init(&r.core, &r.cfg, &r.hal, r.f.now), FW_INIT_BAD_HAL); /* a policy is not LOCKSTEP */
+    r.cfg.capabilities = FB_CAP_CAN_RESET; /* real time, the simulated plant stepped by the firmware's tick */
+    r.f.now = 0;
+    rig_start(&r);
+    fw_core_poll(&r.core, 0);
+    take(&r, &got);
+    CHECK_EQ_U(r.f.steps, 0); /* before RESET: telemetry only, nothing acts */
+    CHECK_EQ_U(r.f.actuator_writes, 0);
+    send_empty(&r, FB_MSG_RESET);
+    take(&r, &got);
+    CHECK(got.n == 1 && (got.msg[0].u.observation.flags & FB_FLAG_RESET));
+    CHECK(r.f.actuator_writes == 1 && r.f.actuators[0] == 0.25f && r.f.actuators[1] == 2.0f); /* acted at once */
+    r.f.now = 20;
+    fw_core_poll(&r.core, 20);
+    take(&r, &got);
+    CHECK_EQ_U(r.f.steps, 1); /* the plant moved one period under 0.25: obs[0] = 0.25 */
+    CHECK(got.n == 1 && got.msg[0].u.observation.values[0] == 0.25f &&
+          (got.msg[0].u.observation.flags & FB_FLAG_CLIPPED));
+    CHECK(r.f.actuators[0] == 0.75f); /* 2 * 0.25 + 0.25, applied on that observation */
+    CHECK(!(r.core.wd_armed)); /* the firmware's own actions arm no watchdog */
+    send_empty(&r, FB_MSG_ESTOP);
+    send_empty(&r, FB_MSG_CLEAR); /* released before the next tick: the episode stays over */
+    take(&r, &got);
+    r.f.now = 40;
+    fw_core_poll(&r.core, 40);
+    take(&r, &got);
+    CHECK_EQ_U(r.f.steps, 1); /* stopped: no step, no action, the stream goes on */
+    CHECK(got.n == 1 && !(got.msg[0].u.observation.flags & FB_FLAG_ESTOP) && r.f.actuators[0] == 0.0f);
+    r.f.now = 60;
+    fw_core_poll(&r.core, 60);
+    CHECK_EQ_U(r.f.steps, 1); /* CLEAR does not restart the policy: RESET does */
+    take(&r, &got);
+    r.f.terminated = 1;
+    send_empty(&r, FB_MSG_RESET);
+    take(&r, &got);
+    CHECK(r.f.actuators[0] == 0.0f && !r.core.policy_running); /* terminal: the safe state, the episode over */
+    r.f.terminated = 0;
+    policy_nan = 1;
+    send_empty(&r, FB_MSG_RESET);
+    take(&r, &got);
+    CHECK(got.n == 2 && got.msg[1].type == FB_MSG_FAULT && got.msg[1].u.fault.reason == FB_FAULT_PLANT &&
+          got.msg[1].u.fault.detail == FW_POLICY_FAULT);
+    CHECK(r.core.fault && r.f.actuators[0] == 0.0f);
+    policy_nan = 0;
+}
+
 static void test_run_uses_hal_clock(void)
 {
     rig r;
@@ -806,6 +868,7 @@ int main(void)
     test_plant_faults();
     test_sequence_numbers();
     test_real_time_stream();
+    test_policy_mode();
     test_run_uses_hal_clock();
     test_noise_never_breaks_the_core();
     printf("test_core: %d checks, %d failed (sizeof(fw_core) = %lu bytes)\n", check_count, check_failures,

@@ -70,10 +70,17 @@ static char *parse_string(parser *ps)
 {
     char *out;
     size_t n = 0;
+    const char *q;
     if (!expect(ps, '"')) {
         return NULL;
     }
-    out = malloc((size_t)(ps->end - ps->p) + 1);
+    /* The raw text up to the closing quote bounds the decoded string (escapes only shorten it). */
+    for (q = ps->p; q < ps->end && *q != '"'; ++q) {
+        if (*q == '\\' && q + 1 < ps->end) {
+            ++q;
+        }
+    }
+    out = malloc((size_t)(q - ps->p) + 1);
     if (out == NULL) {
         exit(2);
     }
