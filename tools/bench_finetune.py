@@ -76,21 +76,22 @@ def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
 
 
 def trained_run(env_id: str, steps: int, seed: int, out: Path, randomize: tuple[str, ...] = (),
-                name: str = "") -> Path:
-    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize``."""
+                name: str = "", history: int = 0) -> Path:
+    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize`` and
+    ``history`` steps of history in the policy's input."""
     run = out / f"{env_id.replace('/', '_')}{name}-s{seed}"
     if not (run / "checkpoint.pt").exists():
         config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps,
-                                      "randomize": list(randomize)})
+                                      "randomize": list(randomize), "history": history})
         started = time.perf_counter()
         train(env_id, config, run, show_progress=False)
         print(f"  trained {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return run
 
 
-def independent_return(policy: torch.nn.Module, env_id: str) -> tuple[float, float]:
-    """Mean and standard error over the fresh initial states."""
-    env = make_env(env_id)
+def independent_return(policy: torch.nn.Module, env_id: str, history: int = 0) -> tuple[float, float]:
+    """Mean and standard error over the fresh initial states (``history``: the policy's, fed as in training)."""
+    env = make_env(env_id, history=history)
     try:
         result = evaluate(torch_policy_fn(policy.eval()), env, EVAL_EPISODES, EVAL_SEED)
     finally:
