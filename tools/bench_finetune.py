@@ -135,7 +135,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     actor = restored.learner.policy().actor
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
-        loop = ControlLoop(ready, safety, task_functions(env_id))
+        loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
         result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
                           watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept),
                                                                       copy.deepcopy(actor.state_dict()))))

@@ -63,7 +63,7 @@ def deploy_log(env_id: str, run: Path, dynamics: dict[str, float], episodes: int
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
     policy = torch_policy_fn(restored.policy().eval())
     with prepare_robot(link, meta) as ready, robot_session(ready):
-        loop = ControlLoop(ready, safety, task_functions(env_id))
+        loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
         for _ in range(episodes):
             loop.run_episode(policy)
     return [(ep.observations.astype(np.float64), ep.commands.astype(np.float64)) for ep in loop.trajectory]
