@@ -250,3 +250,17 @@ def test_finetuning_a_history_policy_learns_from_the_inputs_it_fed(history_run, 
         result = finetune(loop, restored.learner, restored.state, session, method, tmp_path)
     assert result.records[0].kind == "baseline" and result.records[-1].kind == "eval"
     assert all(ep.inputs.shape[1] == history_input_dim(5, 1, 3) for ep in loop.trajectory)
+
+
+def test_the_command_line_and_a_config_file_set_the_history(tmp_path):
+    small = ["--set", "num_envs=1", "--set", "actor_hidden=[8]", "--set", "critic_hidden=[8]", "--quiet"]
+    flag = invoke("train-sim", "--env", TOY, "--algo", "a2c", "--steps", "80", "--set", "history=2", *small,
+                  "--out", str(tmp_path / "flag"))
+    assert flag.returncode == 0, flag.stderr
+    assert "history = 2" in (tmp_path / "flag" / "config.toml").read_text()
+    again = invoke("train-sim", "--config", str(tmp_path / "flag" / "config.toml"), "--out", str(tmp_path / "file"))
+    assert again.returncode == 0, again.stderr
+    assert restore(tmp_path / "file").history == 2
+    refused = invoke("train-sim", "--env", TOY, "--set", "history=-1", "--out", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: history must be an integer >= 0, got -1"]
