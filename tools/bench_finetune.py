@@ -148,7 +148,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
             policy = copy.deepcopy(deployed)
             if states is not None:
                 policy.actor.load_state_dict(states)
-            into[str(mark)] = independent_return(policy, gapped)[0]
+            into[str(mark)] = independent_return(policy, gapped, restored.history)[0]
     # "learned": the learner's actor at that point, kept or not: what learning achieved before any decision.
     return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
             "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}
