@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from robopg.core.history import HistoryWrapper
 from robopg.envs import make_env
 from robopg.errors import ConfigError, PolicyFileError
 from robopg.evaluation import EvalResult
@@ -60,13 +61,17 @@ def export_onnx(source: str | Path, path: str | Path) -> ExportReport:
 
 @dataclass(frozen=True)
 class Policy:
-    """A trained policy: ``policy(observation)`` is its deterministic action, in actuator units."""
+    """A trained policy: ``policy(observation)`` is its deterministic action, in actuator units. A policy with a
+    history (``history = k`` in training) takes its input in the layout of :class:`robopg.core.history.History`,
+    which keeps it along an episode (``History(k, obs_dim, len(action_low))``: ``start`` at the first
+    observation, ``step`` with each command and the next observation); :func:`evaluate` does that itself."""
 
     act: PolicyFn
     env_id: str  # the environment it was trained on
-    obs_dim: int
+    obs_dim: int  # of one observation
     action_low: np.ndarray
     action_high: np.ndarray
+    history: int = 0  # steps of history in its input
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         return self.act(np.asarray(observation, dtype=np.float32))
@@ -82,7 +87,7 @@ def load_policy(source: str | Path) -> Policy:
 
         onnx = OnnxPolicy(source)
         m = onnx.metadata
-        return Policy(onnx, m.env_id, m.obs_dim, np.asarray(m.action_low), np.asarray(m.action_high))
+        return Policy(onnx, m.env_id, m.obs_dim, np.asarray(m.action_low), np.asarray(m.action_high), m.history)
     if not (source.is_dir() or source.suffix == ".pt"):
         raise PolicyFileError(f"{source} is not a policy: give an exported .onnx file, a run folder or a .pt "
                               "checkpoint")
@@ -91,8 +96,8 @@ def load_policy(source: str | Path) -> Policy:
 
     restored = restore(source)
     state = restored.state
-    return Policy(torch_policy_fn(restored.policy()), state["env_id"], int(state["obs_dim"]),
-                  state["action_low"].numpy(), state["action_high"].numpy())
+    return Policy(torch_policy_fn(restored.policy()), state["env_id"], restored.obs_dim,
+                  state["action_low"].numpy(), state["action_high"].numpy(), restored.history)
 
 
 def evaluate(policy: Policy, env_id: str | None = None, *, episodes: int = 10, seed: int = 0,
@@ -119,6 +124,8 @@ def evaluate(policy: Policy, env_id: str | None = None, *, episodes: int = 10, s
         space = env.action_space
         check_fits(policy.obs_dim, policy.action_low, policy.action_high, env.observation_space.shape[0],
                    space.low, space.high, f"environment {env_id}")
+        if policy.history:  # fed as in training: the same wrapper
+            env = HistoryWrapper(env, policy.history)
         if video is None:
             return evaluate_episodes(policy, env, episodes, seed)
         from robopg.video import frame_rate, video_writer

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from robopg.atomic import atomic_write
+from robopg.core.history import observation_dim
 from robopg.errors import CheckpointError
 from robopg.registry import config_from_dict, make_learner
 from robopg.version import __version__
@@ -83,8 +84,19 @@ class Restored:
     sha256: str
 
     def policy(self) -> torch.nn.Module:
-        """The deployable policy (raw observation -> actuator units), in eval mode."""
+        """The deployable policy (raw observation, with :attr:`history` steps of history -> actuator units), in
+        eval mode."""
         return self.learner.policy().eval()
+
+    @property
+    def history(self) -> int:
+        """Steps of history in the policy's input (``robopg.core.history``); 0 for runs made before it existed."""
+        return int(self.state["config"].get("history", 0))
+
+    @property
+    def obs_dim(self) -> int:
+        """The width of one observation of the task (the policy's input is wider with a history)."""
+        return observation_dim(int(self.state["obs_dim"]), len(self.state["action_low"]), self.history)
 
     def check_source_of(self, policy_sha256: str, source: Path) -> None:
         """Refuse this checkpoint (read from ``source``) if the policy about to be fine-tuned was not exported

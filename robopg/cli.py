@@ -235,8 +235,9 @@ def export(
         raise ExportError(f"unknown --format {format!r}: onnx or c")
     report = export_policy(source, out or Path("policy.onnx"))
     m = report.metadata
-    typer.echo(f"wrote {report.path}: {m.algo} policy for {m.env_id}, {m.obs_dim} observations -> {m.action_dim} "
-               f"actions in [{', '.join(f'{v:g}' for v in m.action_low)}] .. "
+    history = f" + {m.history} steps of history" if m.history else ""
+    typer.echo(f"wrote {report.path}: {m.algo} policy for {m.env_id}, {m.obs_dim} observations{history} -> "
+               f"{m.action_dim} actions in [{', '.join(f'{v:g}' for v in m.action_low)}] .. "
                f"[{', '.join(f'{v:g}' for v in m.action_high)}], opset {m.opset}")
     typer.echo(f"verified with onnxruntime on {report.checked_observations} observations: largest difference "
                f"{report.max_abs_error:.3g} in actuator units, {report.max_normalized_error:.3g} of the action range "
@@ -408,8 +409,9 @@ def deploy(
         pace = meta.control_hz if rate is None else rate or None
         loop = ControlLoop(link, safety, task, rate_hz=pace, wait_for_operator=ask_operator_to_reset,
                            keep_episodes=log is not None, max_faults=max_faults,
-                           reconnect_timeout=reconnect_timeout, log=log)
-        typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}")
+                           reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
+        typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}"
+                   + (f", {meta.history} steps of history" if meta.history else ""))
         typer.echo(f"pacing: {pacing(link.info.lockstep, 1 / link.info.control_period, pace, rate)}")
         returns = []
         for i in range(episodes):
@@ -518,7 +520,7 @@ def finetune(
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
         loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset,
-                           max_faults=max_faults, reconnect_timeout=reconnect_timeout, log=log)
+                           max_faults=max_faults, reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
         result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from robopg.errors import ConfigError
 from robopg.memory import network_bytes, require_memory, transitions_bytes
 from robopg.settings import Settings, require, setting
-from sim.randomization import parse_randomize
+from sim.randomization import MAX_LATENCY_STEPS, parse_randomize
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MAX_LAYER_WIDTH = 16_384
@@ -20,6 +20,7 @@ MAX_LAYER_WIDTH = 16_384
 MAX_STEPS = 10**12  # environment steps, and anything counted in them
 MAX_EPISODES = 10**6  # episodes, wherever they are counted
 MAX_BATCH = 10**6  # samples in one update
+MAX_HISTORY = MAX_LATENCY_STEPS  # steps of history in a policy's input: as long as the longest latency a task takes
 NoiseKind = Literal["gaussian", "ou"]
 
 
@@ -66,6 +67,9 @@ class RunConfig(Settings):
                                              "action_latency_steps")
     init_range: float = setting(1.0, "scale of a robopg task's random initial-state perturbation (0: the nominal "
                                      "state)", ge=0, le=100)
+    history: int = setting(0, "steps of history in the policy's input: the current observation and the last "
+                              "`history` observations and commands (0: the current observation alone)", ge=0,
+                           most=MAX_HISTORY)
 
     def check(self) -> None:
         try:
@@ -74,13 +78,15 @@ class RunConfig(Settings):
             raise ConfigError(f"randomize: {exc}") from None
 
     def env_options(self) -> dict[str, Any]:
-        """Keyword arguments of every env the run makes: none unless randomization or the initial-state range
-        differ from the task's defaults (so any Gymnasium env works without them)."""
+        """Keyword arguments of every env the run makes (``envs.make_env``'s): none unless randomization, the
+        initial-state range or the history differ from the defaults (so any Gymnasium env works without them)."""
         options: dict[str, Any] = {}
         if self.randomize:
             options["dynamics"] = parse_randomize(self.randomize)
         if self.init_range != 1.0:
             options["init_range"] = self.init_range
+        if self.history:
+            options["history"] = self.history
         return options
 
     def budget_warnings(self) -> list[str]:
@@ -149,5 +155,5 @@ class OnPolicyConfig(RunConfig):
         require_fits_in_memory(self)
 
 
-__all__ = ["MAX_BATCH", "MAX_EPISODES", "MAX_LAYER_WIDTH", "MAX_SEED", "MAX_STEPS", "OffPolicyConfig", "OnPolicyConfig",
-           "RunConfig", "require_fits_in_memory"]
+__all__ = ["MAX_BATCH", "MAX_EPISODES", "MAX_HISTORY", "MAX_LAYER_WIDTH", "MAX_SEED", "MAX_STEPS", "OffPolicyConfig",
+           "OnPolicyConfig", "RunConfig", "require_fits_in_memory"]

@@ -8,11 +8,14 @@ import gymnasium as gym
 import numpy as np
 
 import sim  # noqa: F401  (registers the robopg/... ids)
+from robopg.core.history import HistoryWrapper
 from robopg.errors import EnvError
 
 
-def make_env(env_id: str, **kwargs: Any) -> gym.Env:
-    """``gym.make`` for our ids, Gymnasium's own, or ``module:EnvId``; the action space must be a bounded Box."""
+def make_env(env_id: str, history: int = 0, **kwargs: Any) -> gym.Env:
+    """``gym.make`` for our ids, Gymnasium's own, or ``module:EnvId``; the action space must be a bounded Box.
+    ``history``: observations are the current one and the last ``history`` observations and commands
+    (:class:`robopg.core.history.HistoryWrapper`)."""
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
@@ -26,7 +29,7 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     except EnvError:
         env.close()
         raise
-    return env
+    return HistoryWrapper(env, history) if history else env
 
 
 def check_continuous(env: gym.Env, env_id: str) -> None:

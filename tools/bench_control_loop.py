@@ -51,7 +51,7 @@ def measure(policy: OnnxPolicy, mode: str, rate: float, baud: int, seconds: floa
             safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig())
             # No reward or termination: one long episode of exactly ``steps`` steps.
             task = TaskFunctions(lambda *_: 0.0, lambda _: False, steps)
-            loop = ControlLoop(link, safety, task, rate_hz=rate)
+            loop = ControlLoop(link, safety, task, rate_hz=rate, history=meta.history)
             loop.run_episode(policy)
             bytes_per_exchange = (link.stats.bytes_sent + link.stats.bytes_received) / link.stats.frames_sent
     finally:

@@ -78,21 +78,22 @@ def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
 
 
 def trained_run(env_id: str, steps: int, seed: int, out: Path, randomize: tuple[str, ...] = (),
-                name: str = "") -> Path:
-    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize``."""
+                name: str = "", history: int = 0) -> Path:
+    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize`` and
+    ``history`` steps of history in the policy's input."""
     run = out / f"{env_id.replace('/', '_')}{name}-s{seed}"
     if not (run / "checkpoint.pt").exists():
         config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps,
-                                      "randomize": list(randomize)})
+                                      "randomize": list(randomize), "history": history})
         started = time.perf_counter()
         train(env_id, config, run, show_progress=False)
         print(f"  trained {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return run
 
 
-def independent_return(policy: torch.nn.Module, env_id: str) -> tuple[float, float]:
-    """Mean and standard error over the fresh initial states."""
-    env = make_env(env_id)
+def independent_return(policy: torch.nn.Module, env_id: str, history: int = 0) -> tuple[float, float]:
+    """Mean and standard error over the fresh initial states (``history``: the policy's, fed as in training)."""
+    env = make_env(env_id, history=history)
     try:
         result = evaluate(torch_policy_fn(policy.eval()), env, EVAL_EPISODES, EVAL_SEED)
     finally:
@@ -137,7 +138,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     live = restored.learner.policy()
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
-        loop = ControlLoop(ready, safety, task_functions(env_id))
+        loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
         result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
                           watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept),
                                                                       copy.deepcopy(live.state_dict()))),
@@ -151,7 +152,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
             policy = copy.deepcopy(deployed)
             if states is not None:
                 policy.load_state_dict(states)
-            into[str(mark)] = independent_return(policy, gapped)[0]
+            into[str(mark)] = independent_return(policy, gapped, restored.history)[0]
     # "learned": the learner's policy at that point, kept or not: what learning achieved before any decision.
     return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
             "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}

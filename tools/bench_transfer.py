@@ -17,6 +17,11 @@ Results: --out/identify.json and a table.
 With --randomized: instead, a policy trained with randomization over all five gaps at once (1.5 times the
 nominal policy's steps) against the nominal policy (R0) and each gap's oracle (R*), on each gap and on the
 nominal task, by the fine-tuning benchmark's independent evaluation (20 fresh initial states).
+
+With --history K: instead, two policies per seed trained with randomization over the latency and the gain
+(action_latency_steps=0:3, actuator_gain=0.7:1), one on the current observation alone and one with K steps of
+history in its input, at the nominal policy's budget, against the nominal policy (R0) and each gap's oracle
+(R*), on the latency gap, the gain gap and the nominal task, by the same independent evaluation.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def deploy_log(env_id: str, run: Path, dynamics: dict[str, float], episodes: int
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(tuple(max_delta)))
     policy = torch_policy_fn(restored.policy().eval())
     with prepare_robot(link, meta) as ready, robot_session(ready):
-        loop = ControlLoop(ready, safety, task_functions(env_id))
+        loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
         for _ in range(episodes):
             loop.run_episode(policy)
     return [(ep.observations.astype(np.float64), ep.commands.astype(np.float64)) for ep in loop.trajectory]
@@ -91,6 +96,33 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], out: Path) -> None:
                   f"{100 * rand / star:.0f} % |", flush=True)
 
 
+LATENCY_AND_GAIN = ("action_latency_steps=0:3", "actuator_gain=0.7:1")
+
+
+def history_versus_none(env_id: str, seeds: list[int], history: int, out: Path) -> None:
+    """Randomized over the latency and the gain, with and without ``history``, on those gaps and the nominal
+    task, beside the nominal policy and each gap's oracle."""
+    steps = TASK_STEPS[env_id]
+    print(f"\n| task | seed | evaluated on | nominal policy (R0) | oracle (R*) | randomized | randomized, "
+          f"history {history} |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for seed in seeds:
+        nominal = trained_run(env_id, steps, seed, out / "policies")
+        without = trained_run(env_id, steps, seed, out / "policies", LATENCY_AND_GAIN, "-latency-gain")
+        with_history = trained_run(env_id, steps, seed, out / "policies", LATENCY_AND_GAIN,
+                                   f"-latency-gain-history{history}", history)
+        rows = [("nominal", env_id, nominal)]
+        for gap in ("latency", "gain"):
+            gapped = gapped_id(env_id, gap, GAPS[gap])
+            rows.append((gap, gapped, trained_run(gapped, steps, 0, out / "policies")))
+        for name, evaluated_on, oracle in rows:
+            r0, star, rand = (independent_return(restore(run).policy(), evaluated_on)[0]
+                              for run in (nominal, oracle, without))
+            rand_history = independent_return(restore(with_history).policy(), evaluated_on, history)[0]
+            print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {r0:.1f} | {star:.1f} | {rand:.1f} | "
+                  f"{rand_history:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", nargs="+", default=list(TASK_STEPS))
@@ -102,8 +134,14 @@ def main() -> None:
     parser.add_argument("--noise", action="store_true", help="add the sensor-noise gap to every gap")
     parser.add_argument("--randomized", action="store_true",
                         help="measure a policy trained with randomization over every gap instead")
+    parser.add_argument("--history", type=int, default=0, metavar="K",
+                        help="measure randomization over latency and gain with K steps of history against without")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.history:
+        for env_id in args.envs:
+            history_versus_none(env_id, args.seeds, args.history, args.out)
+        return
     if args.randomized:
         for env_id in args.envs:
             randomized_versus_oracles(env_id, args.seeds, args.out)

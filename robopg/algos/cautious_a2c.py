@@ -149,7 +149,7 @@ class CautiousA2C:
 
     def log_prob(self, episode: RobotEpisode) -> torch.Tensor:
         """log π(a|s) of each step's action under the current policy."""
-        states = torch.as_tensor(episode.observations[:-1], dtype=torch.float32)
+        states = torch.as_tensor(episode.inputs[:-1], dtype=torch.float32)
         actions = self.scaler.to_unit(torch.as_tensor(episode.actions, dtype=torch.float32))
         return self.distribution(states).log_prob(actions).sum(-1)
 
@@ -158,7 +158,7 @@ class CautiousA2C:
         obs, targets = [], []
         for ep in episodes:
             states, rewards, terminated = episode_tensors(ep)
-            bootstrap = self.value(ep.observations[-1:])[0] * (1.0 - terminated[-1])
+            bootstrap = self.value(ep.inputs[-1:])[0] * (1.0 - terminated[-1])
             targets.append(discounted_returns(rewards, terminated, self.config.gamma, bootstrap))
             obs.append(states)
         x, y = self.normalizer(torch.cat(obs)), torch.cat(targets) / self.config.value_scale
@@ -183,7 +183,7 @@ class CautiousA2C:
         obs, actions, advantages = [], [], []
         for ep in episodes:
             states, rewards, terminated = episode_tensors(ep)
-            values = self.value(ep.observations)
+            values = self.value(ep.inputs)
             advantages.append(gae_advantages(rewards, terminated, values[:-1], values[-1], c.gamma, c.gae_lambda))
             obs.append(states)
             actions.append(self.scaler.to_unit(torch.as_tensor(ep.actions, dtype=torch.float32)))
@@ -204,7 +204,7 @@ class CautiousA2C:
             self.actor_optimizer.step()
             kl = self._backtrack_to_trust_region(x, old, before)
         for ep in episodes:
-            self.bound.remember(ep.observations)
+            self.bound.remember(ep.inputs)
         return kl, self.bound.enforce()
 
     def _kl(self, x: torch.Tensor, old: torch.distributions.Normal) -> float:
@@ -246,4 +246,4 @@ def episode_tensors(ep: RobotEpisode) -> tuple[torch.Tensor, torch.Tensor, torch
     rewards = torch.as_tensor(ep.rewards, dtype=torch.float32)
     terminated = torch.zeros_like(rewards)
     terminated[-1] = float(ep.terminated)
-    return torch.as_tensor(ep.observations[:-1], dtype=torch.float32), rewards, terminated
+    return torch.as_tensor(ep.inputs[:-1], dtype=torch.float32), rewards, terminated

@@ -93,7 +93,7 @@ class CautiousDDPG:
         """Keep the episode's transitions; after the warm-up (and the critic's calibration, once), make
         ``updates_per_step`` updates per transition of it. Returns (NaN, drift): no KL here."""
         self.store(episode)
-        self.bound.remember(episode.observations)
+        self.bound.remember(episode.inputs)
         self.episodes += 1
         if self.episodes < self.config.warmup_episodes:
             return math.nan, math.nan
@@ -111,7 +111,7 @@ class CautiousDDPG:
         units = self.scaler.to_unit(torch.as_tensor(episode.commands, dtype=torch.float32)).numpy()
         for t in range(len(episode)):
             last = t == len(episode) - 1
-            self.buffer.add(episode.observations[t], units[t], float(episode.rewards[t]), episode.observations[t + 1],
+            self.buffer.add(episode.inputs[t], units[t], float(episode.rewards[t]), episode.inputs[t + 1],
                             bool(last and episode.terminated))
 
     def sample(self):

@@ -24,9 +24,10 @@ class DriftBound:
         self.deployed = copy.deepcopy(actor).requires_grad_(False)
         self.seen: deque[np.ndarray] = deque(maxlen=DRIFT_EPISODES)
 
-    def remember(self, observations: np.ndarray) -> None:
-        """An episode's raw observations: states the bound must hold on."""
-        self.seen.append(np.asarray(observations, dtype=np.float32))
+    def remember(self, inputs: np.ndarray) -> None:
+        """An episode's policy inputs (raw observations, with their history if the policy has one): states the
+        bound must hold on."""
+        self.seen.append(np.asarray(inputs, dtype=np.float32))
 
     def drift(self) -> float:
         """max over the recent states seen of |μθ(s) − μ₀(s)|, normalized action units."""

@@ -277,8 +277,11 @@ def write_c(policy: nn.Module, metadata: PolicyMetadata, out: Path) -> CExportRe
         raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
     if out.exists() and not out.is_dir():
         raise ExportError(f"cannot write C into {out}: it is a file (--out names a folder for --format c)")
+    if metadata.history:
+        raise ExportError(f"cannot write a policy with a history input (history = {metadata.history}) as C: the "
+                          "firmware's POLICY mode feeds it the observation alone; export it to ONNX")
     p = c_policy(policy)
-    observations = verification_observations(policy, metadata.env_id, metadata.obs_dim)
+    observations = verification_observations(policy, metadata.env_id, metadata.input_dim)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_report = write_onnx(policy, metadata, Path(tmp) / "policy.onnx")
         expected = OnnxPolicy(onnx_report.path)(observations)

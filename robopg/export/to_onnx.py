@@ -2,7 +2,8 @@
 
 The exported graph is the learner's ``policy()``: observation normalization, the deterministic actor
 (or a Gaussian policy's mean) and the scaling to actuator units, so it takes raw observations and
-returns actions within the action space's bounds. The batch dimension is dynamic.
+returns actions within the action space's bounds. The batch dimension is dynamic. A policy with a history
+(``history = k``) takes one stacked input, the layout of ``robopg.core.history`` (docs/design.md says why).
 """
 
 from __future__ import annotations
@@ -57,22 +58,25 @@ def metadata_for(restored: checkpoint.Restored) -> PolicyMetadata:
     except KeyError:  # not one of our tasks: no names; the env's own rate if it states one
         obs_names, action_names, control_hz = (), (), None
     return PolicyMetadata(
-        obs_dim=int(state["obs_dim"]), action_dim=len(state["action_low"]),
+        obs_dim=restored.obs_dim, action_dim=len(state["action_low"]),
         obs_names=tuple(obs_names), action_names=tuple(action_names),
         action_low=tuple(float(v) for v in state["action_low"]),
         action_high=tuple(float(v) for v in state["action_high"]),
         control_hz=control_hz, env_id=state["env_id"], algo=state["algo"], robopg_version=__version__,
         checkpoint_sha256=restored.sha256, opset=OPSET, randomize=tuple(state["config"].get("randomize", ())),
+        history=restored.history,
     )
 
 
-def verification_observations(policy: torch.nn.Module, env_id: str, obs_dim: int, seed: int = 0) -> np.ndarray:
-    """Observations recorded from one episode of the policy, plus random ones around the normalizer's
-    statistics, out to ten standard deviations so that the clipping is exercised too."""
+def verification_observations(policy: torch.nn.Module, env_id: str, input_dim: int, history: int = 0,
+                              seed: int = 0) -> np.ndarray:
+    """Inputs recorded from one episode of the policy (with a history, the sequence of its inputs as training
+    and the runtime build them), plus random ones around the normalizer's statistics, out to ten standard
+    deviations so that the clipping is exercised too."""
     rng = np.random.default_rng(seed)
     recorded = []
     try:
-        env = make_env(env_id)
+        env = make_env(env_id, history=history)
     except EnvError:
         env = None
     if env is not None:
@@ -86,10 +90,10 @@ def verification_observations(policy: torch.nn.Module, env_id: str, obs_dim: int
                 break
         env.close()
     normalizer = policy.normalizer  # a RunningNormalizer, or Identity when normalization is off
-    mean = normalizer.mean.numpy() if isinstance(normalizer, RunningNormalizer) else np.zeros(obs_dim)
-    std = np.sqrt(normalizer.var.numpy()) if isinstance(normalizer, RunningNormalizer) else np.ones(obs_dim)
+    mean = normalizer.mean.numpy() if isinstance(normalizer, RunningNormalizer) else np.zeros(input_dim)
+    std = np.sqrt(normalizer.var.numpy()) if isinstance(normalizer, RunningNormalizer) else np.ones(input_dim)
     spread = rng.choice([0.5, 1.0, 3.0, 10.0], size=(256, 1))
-    random = (mean + std * spread * rng.normal(size=(256, obs_dim))).astype(np.float32)
+    random = (mean + std * spread * rng.normal(size=(256, input_dim))).astype(np.float32)
     return np.concatenate([np.stack(recorded), random]) if recorded else random
 
 
@@ -120,7 +124,7 @@ def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> 
     out = Path(out)
     if not out.parent.is_dir():
         raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
-    dummy = torch.zeros(1, metadata.obs_dim)
+    dummy = torch.zeros(1, metadata.input_dim)
     with atomic_path(out) as tmp:
         with exporter_quiet():
             program = torch.onnx.export(policy, (dummy,), input_names=["observation"], output_names=["action"],
@@ -128,10 +132,11 @@ def write_onnx(policy: torch.nn.Module, metadata: PolicyMetadata, out: Path) -> 
                                         dynamo=True, verbose=False)
         model = program.model_proto
         onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **metadata.to_props()})
-        model.doc_string = f"robopg {metadata.algo} policy for {metadata.env_id}: raw observation -> action"
+        model.doc_string = f"robopg {metadata.algo} policy for {metadata.env_id}: raw observation" + (
+            f" and its last {metadata.history} observations and commands" if metadata.history else "") + " -> action"
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(tmp))
-        observations = verification_observations(policy, metadata.env_id, metadata.obs_dim)
+        observations = verification_observations(policy, metadata.env_id, metadata.input_dim, metadata.history)
         expected, allowed = reference_actions(policy, observations)
         actual = OnnxPolicy(tmp)(observations)
         error = np.abs(actual - expected)

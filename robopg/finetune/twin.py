@@ -47,6 +47,6 @@ def simulated_twin(meta: PolicyMetadata, safety: SafetyConfig, seed: int) -> Twi
         link = in_memory_robot(RobotSimConfig(meta.env_id, gap=dict(gap), seed=seed))
         layer = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety)
         with prepare_robot(link, meta) as ready, robot_session(ready):
-            yield ControlLoop(ready, layer, task_functions(meta.env_id))
+            yield ControlLoop(ready, layer, task_functions(meta.env_id), history=meta.history)
 
     return twin

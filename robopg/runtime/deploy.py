@@ -36,6 +36,7 @@ from firmware_bridge.errors import LinkError, LinkTimeout, ProtocolError, RobotF
 from firmware_bridge.link import Observation, RobotInfo, RobotLink
 from firmware_bridge.stats import LatencyStats
 from robopg.atomic import atomic_path
+from robopg.core.history import History
 from robopg.errors import RobopgError
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.runtime.onnx_policy import PolicyMetadata, check_fits
@@ -168,15 +169,18 @@ class ControlLoop:
     ``reconnect_timeout``: seconds it waits for the line after each; ``log``: the .npz that holds every
     completed episode, rewritten (atomically) as each one ends. With ``keep_episodes`` (the default) every
     episode stays in :attr:`trajectory` for :meth:`save_trajectory`; without (and without ``log``), the loop's
-    memory stays flat however many episodes it runs.
+    memory stays flat however many episodes it runs. ``history``: the policy's (``PolicyMetadata.history``);
+    the loop feeds it the last ``history`` observations and commands sent, in training's layout
+    (:class:`robopg.core.history.History`), started afresh at each episode's first observation.
     """
 
     def __init__(self, link: RobotLink, safety: SafetyLayer, task: TaskFunctions, *, rate_hz: float | None = None,
                  wait_for_operator: Callable[[], None] | None = None, keep_episodes: bool = True, max_faults: int = 0,
-                 reconnect_timeout: float = 10.0, log: Path | None = None) -> None:
+                 reconnect_timeout: float = 10.0, log: Path | None = None, history: int = 0) -> None:
         if link.info is None:
             raise ValueError("call link.hello() before running a control loop")
         self.link, self.info, self.safety, self.task = link, link.info, safety, task
+        self.history = History(history, link.info.obs_dim, link.info.action_dim)
         period = link.info.control_period if not link.info.lockstep else (None if rate_hz is None else 1 / rate_hz)
         self.deadlines = DeadlineStats(period)
         self.wait_for_operator = wait_for_operator
@@ -254,7 +258,8 @@ class ControlLoop:
 
     def _episode(self, policy: PolicyFn) -> RobotEpisode:
         obs = self.start_episode().values
-        observations, actions, commands, rewards = [obs], [], [], []
+        policy_input = self.history.start(obs)
+        observations, actions, commands, rewards, inputs = [obs], [], [], [], [policy_input]
         terminated = stopped = False
         paced = self.deadlines.target_period is not None and self.info.lockstep  # the host keeps the time
         next_deadline = time.monotonic()
@@ -262,7 +267,7 @@ class ControlLoop:
         for _ in range(self.task.max_steps):
             if paced:
                 sleep_until(next_deadline)
-            action = np.asarray(policy(obs), dtype=np.float32)
+            action = np.asarray(policy(policy_input), dtype=np.float32)
             command = self.safety.filter(action)
             sent = time.monotonic()
             reply = self._send(command)
@@ -282,6 +287,8 @@ class ControlLoop:
             observations.append(next_obs)
             actions.append(action)
             commands.append(command)
+            policy_input = self.history.step(command, next_obs)
+            inputs.append(policy_input)
             obs = next_obs
             terminated = bool(self.task.terminated(next_obs)) or StatusFlags.TERMINATED in reply.flags
             stopped = not self.safety.observation_ok(next_obs)
@@ -289,7 +296,8 @@ class ControlLoop:
                 break
         self.park()
         return RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
-                            np.asarray(rewards, dtype=np.float64), terminated, stopped)
+                            np.asarray(rewards, dtype=np.float64), terminated, stopped,
+                            np.asarray(inputs) if self.history.k else None)
 
     def _send(self, command: np.ndarray) -> Observation:
         if self.info.lockstep:

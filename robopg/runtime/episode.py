@@ -13,7 +13,8 @@ PolicyFn = Callable[[np.ndarray], np.ndarray]  # raw observation -> action in ac
 
 @dataclass
 class RobotEpisode:
-    """Observations (T+1), the policy's actions and the commands the safety layer sent (T each), rewards."""
+    """Observations (T+1), the policy's actions and the commands the safety layer sent (T each), rewards, and the
+    policy's inputs (T+1): the observations themselves, or with a history its layout (``robopg.core.history``)."""
 
     observations: np.ndarray
     actions: np.ndarray
@@ -21,6 +22,11 @@ class RobotEpisode:
     rewards: np.ndarray
     terminated: bool
     stopped_by_safety: bool
+    inputs: np.ndarray | None = None  # None: the observations
+
+    def __post_init__(self) -> None:
+        if self.inputs is None:
+            self.inputs = self.observations
 
     @property
     def ret(self) -> float:

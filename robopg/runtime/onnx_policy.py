@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from robopg.core.history import history_input_dim
 from robopg.errors import PolicyFileError
 
 META_PREFIX = "robopg."
@@ -35,6 +36,12 @@ class PolicyMetadata:
     checkpoint_sha256: str
     opset: int
     randomize: tuple[str, ...] = ()  # the dynamics training sampled (train-sim --randomize); () for the nominal model
+    history: int = 0  # steps of history in the input (robopg.core.history); 0: the observation alone
+
+    @property
+    def input_dim(self) -> int:
+        """The width of the graph's input: one observation, or the history's layout."""
+        return history_input_dim(self.obs_dim, self.action_dim, self.history)
 
     def to_props(self) -> dict[str, str]:
         return {META_PREFIX + key: json.dumps(value) for key, value in self.__dict__.items()}
@@ -74,7 +81,8 @@ def session_options(threads: int = 1, spinning: bool = False) -> ort.SessionOpti
 
 
 class OnnxPolicy:
-    """An exported policy under onnxruntime: ``policy(obs)`` for one observation or a batch.
+    """An exported policy under onnxruntime: ``policy(obs)`` for one input or a batch; the input is the observation,
+    or with a history (``metadata.history``) the layout of :class:`robopg.core.history.History`.
 
     ``threads`` and ``spinning`` as in :func:`session_options` (docs/export.md).
     """
@@ -92,7 +100,7 @@ class OnnxPolicy:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Raw observation(s) -> action(s) in actuator units; a single vector gives a single action."""
+        """Raw input(s) -> action(s) in actuator units; a single vector gives a single action."""
         obs = np.asarray(obs, dtype=np.float32)
         (action,) = self.session.run(None, {self.input_name: obs[None] if obs.ndim == 1 else obs})
         return action[0] if obs.ndim == 1 else action
