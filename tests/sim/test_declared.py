@@ -205,3 +205,23 @@ def test_one_id_declared_by_two_files_is_refused(declare):
     with pytest.raises(DeclarationError, match="'robopg/Reacher2D-v0' is already a registered environment"):
         resolve_task(declare(base("robopg/Reacher2D-v0") + TORQUE + FURUTA_OBS, "three.toml"))
     assert "test/Twice-v0" in gym.registry
+
+
+def test_an_mjcf_model_is_loaded_with_loadmjcf_and_its_robot_found_by_joint_name(declare, tmp_path):
+    import pybullet_data
+
+    model = Path(pybullet_data.getDataPath()) / "mjcf" / "reacher.xml"  # an arena, the arm, a target body
+    arm = "".join(f'[[actuators]]\njoint = "{j}"\nmode = "torque"\nlow = -0.05\nhigh = 0.05\n' for j in
+                  ("joint0", "joint1"))
+    obs = "".join(f'[[observations]]\nquantity = "{q}"\njoint = "{j}"\n' for q, j in
+                  (("cos_sin", "joint0"), ("cos_sin", "joint1"), ("velocity", "joint0"), ("velocity", "joint1")))
+    (tmp_path / "tip.py").write_text("import numpy as np\n\ndef distance(obs, action, next_obs):\n"
+                                     "    return -np.linalg.norm(np.asarray(next_obs)[..., 6:8], axis=-1)\n")
+    path = declare(base(model=f'"{model}"', reward='"tip:distance"') + arm + obs +
+                   '[[observations]]\nquantity = "position"\nlink = "fingertip"\naxes = "xy"\n', "reacher.toml")
+    env = make_env(path, init_range=0.0)
+    first, _ = env.reset(seed=0)
+    np.testing.assert_allclose(first[6:8], [0.21, 0.0], atol=1e-6)  # links of 0.1 and 0.11 m along +x
+    obs_after, *_ = env.step(np.array([0.05, 0.0]))
+    assert obs_after[4] > 0  # the shoulder turns the positive way
+    env.close()
