@@ -19,7 +19,7 @@ import math
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -100,6 +100,8 @@ class Observation:
     def __post_init__(self) -> None:
         _require(self.quantity in QUANTITIES,
                  f"unknown observation quantity {self.quantity!r} (known: {', '.join(QUANTITIES)})")
+        _require(all(name is None or (isinstance(name, str) and name) for name in (self.joint, self.link)),
+                 f"observation {self.quantity}: joint and link are names")
         needs_joint = self.quantity in ("angle", "cos_sin", "velocity")
         _require(needs_joint == (self.joint is not None),
                  f"observation {self.quantity}: " + ("needs a joint" if needs_joint else "takes no joint"))
@@ -313,10 +315,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     _require(not unknown, f"unknown key(s) {', '.join(unknown)} in {where} (known: {', '.join(sorted(known))})")
-    try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except TypeError as exc:  # a required key left out
-        raise DeclarationError(f"{where}: {exc}") from None
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in values]
+    _require(not missing, f"{where} needs {', '.join(missing)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def read_declaration(path: Path) -> Declaration:

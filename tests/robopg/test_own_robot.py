@@ -5,10 +5,15 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from robopg.runtime.deploy import RobotError, task_functions
+from robopg.runtime.onnx_policy import PolicyMetadata
+from sim.spec import task_spec
 from sim.virtual_robot import CommandLog
 
 ROOT = Path(__file__).parents[2]
@@ -69,3 +74,16 @@ def test_the_readmes_commands_take_the_declared_robot_from_simulation_to_the_rob
     assert len(applied) > 0 and np.all(np.abs(applied) <= 0.1 + 1e-7)  # the declared torque limit, on the robot
     with np.load(tmp_path / "traj.npz") as trajectory:
         assert trajectory["obs_0"].shape[1] == 6
+
+
+def test_a_task_given_in_place_of_the_policys_own_must_name_the_same_observations_and_actions():
+    task = str(ROOT / "examples" / "furuta" / "robot.toml")
+    spec = task_spec(task)
+    policy = PolicyMetadata(obs_dim=6, action_dim=1, obs_names=spec.obs_names, action_names=spec.action_names,
+                            action_low=(-0.1,), action_high=(0.1,), control_hz=50.0, env_id="elsewhere/robot.toml",
+                            algo="ddpg", robopg_version="0", checkpoint_sha256="", opset=18)
+    assert task_functions(task, policy=policy).max_steps == 250
+    renamed = replace(policy, action_names=("motor_current",))
+    with pytest.raises(RobotError, match=r"names the actions arm_torque; the policy was exported with motor_current; "
+                                         r"nothing was sent$"):
+        task_functions(task, policy=renamed)

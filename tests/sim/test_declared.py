@@ -135,6 +135,7 @@ def test_velocity_and_position_servos_a_link_position_and_a_target(declare):
     ({"terminated": '"reward:balance"'}, r"reward:balance fails on one transition of zero observations: TypeError"),
     ({"control_hz": "0"}, r"control_hz must be a positive finite number, got 0"),
     ({"colour": '"red"'}, r"unknown key\(s\) colour in the top level"),
+    ({"reward": ""}, r"the top level needs reward$"),
 ])
 def test_a_bad_declaration_is_one_line_naming_the_problem(declare, edit, message):
     path = declare(base(**edit) + TORQUE + FURUTA_OBS)
