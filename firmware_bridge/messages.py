@@ -260,3 +260,20 @@ def decode_message(frame: Frame) -> Message:
         _expect_size(frame.body, 0, code.name)
         return bodyless()
     return _DECODERS[code](frame.body)
+
+
+BITS_PER_BYTE = 10  # a UART's 8N1 character: start bit, 8 data bits, stop bit
+
+
+def exchange_bytes(obs_dim: int, action_dim: int) -> tuple[int, int]:
+    """Wire bytes (frame and delimiter) of a lockstep exchange: the ACTION of ``action_dim`` values and the
+    OBSERVATION of ``obs_dim`` values that answers it. COBS adds one byte per 254, whatever the values."""
+    request = encode_message(ActionMsg((1.0,) * action_dim), 0)
+    answer = encode_message(ObservationMsg(0, 0, StatusFlags(0), (1.0,) * obs_dim), 0)
+    return len(request), len(answer)
+
+
+def lockstep_rate_limit(obs_dim: int, action_dim: int, baud: int) -> float:
+    """Exchanges per second a UART at ``baud`` can carry with one request in flight: the byte-time limit
+    ``baud / (10 × (request + answer))`` of docs/benchmarks.md, which no control loop over that line can pass."""
+    return baud / (BITS_PER_BYTE * sum(exchange_bytes(obs_dim, action_dim)))

@@ -115,6 +115,14 @@ def warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
 
 
+def warn_about_task(reference: str) -> None:
+    """A declared task's warnings (a control rate its serial link cannot carry), one line each."""
+    from robopg.envs import task_warnings
+
+    for line in task_warnings(reference):
+        warn(line)
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the library's input errors into one clear line and exit code 2."""
     @functools.wraps(command)
@@ -135,8 +143,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @app.command("train-sim", epilog=run_settings_help())
 @user_errors
 def train_sim(
-    env: Annotated[str | None, typer.Option(help="Gymnasium id: ours (robopg/...), Gymnasium's, or module:Id "
-                                                 "(default: the --config file's env).")] = None,
+    env: Annotated[str | None, typer.Option("--env", "--task", help="Gymnasium id: ours (robopg/...), Gymnasium's, "
+                                            "module:Id, or a task declaration robot.toml (default: the --config file's "
+                                            "env).")] = None,
     algo: Annotated[str | None, typer.Option(
         help="The algorithm (default: the --config file's algo, else ddpg); `robopg config ALGO` lists its settings.")]
     = None,
@@ -195,6 +204,7 @@ def train_sim(
         cfg = make_config(name, {**(file.values if file else {}), **overrides})
         for warning in cfg.budget_warnings():
             warn(warning)
+        warn_about_task(env)
         run_dir = out or Path("runs") / f"{name}-{env.replace('/', '_').replace(':', '_')}-{cfg.seed}"
         result = training.train(env, cfg, run_dir, show_progress=not quiet,
                                 wandb_project=wandb_project if track else None)
@@ -248,7 +258,8 @@ def export(
 @user_errors
 def evaluate_policy(
     policy: Annotated[Path, typer.Option(help="policy.onnx (onnxruntime only, no torch), a run folder or checkpoint.")],
-    env: Annotated[str | None, typer.Option(help="Gymnasium id (default: the one the policy was trained on).")]
+    env: Annotated[str | None, typer.Option("--env", "--task", help="Gymnasium id, module:Id or robot.toml "
+                                                                   "(default: the one the policy was trained on).")]
     = None,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to run.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the first episode; the others follow.")] = 0,
@@ -285,7 +296,8 @@ def parse_gap(items: list[str]) -> dict[str, float]:
 @app.command("robot-sim")
 @user_errors
 def robot_sim(
-    env: Annotated[str, typer.Option(help="The task the virtual robot simulates (a robopg/... id).")],
+    env: Annotated[str, typer.Option("--env", "--task", help="The task the virtual robot simulates: a robopg/... id, "
+                                                             "module:Id or a task declaration robot.toml.")],
     mode: Annotated[str, typer.Option(help="lockstep (physics steps once per ACTION) or realtime.")] = "lockstep",
     baud: Annotated[int | None, typer.Option(help="Emulate a UART at this baud rate (default: no wire delay).")]
     = None,
@@ -313,6 +325,7 @@ def robot_sim(
     from robopg.envs import make_env
 
     make_env(env).close()  # an unknown id is one clear error
+    warn_about_task(env)
     gap_values = parse_gap(gap or [])
     if plant_port is not None:
         serve_plant(env, plant_port, mode, gap_values, rate, seed, log)
@@ -361,6 +374,9 @@ MaxFaults = Annotated[int, typer.Option(min=0, help="Link faults (a lost line, a
                                                   "session handshakes again, releases the watchdog's latch and goes "
                                                   "on; one more ends it. 0: the first ends it.")]
 ReconnectTimeout = Annotated[float, typer.Option(min=0.0, help="Seconds to wait for the line after a link fault.")]
+PolicyTask = Annotated[str | None, typer.Option(help="The policy's task (robot.toml or module:Id) when the one its "
+                                                     "metadata names is not found here; it must name the same "
+                                                     "observations and actions.")]
 
 
 def ask_operator_to_reset() -> None:
@@ -395,6 +411,7 @@ def deploy(
     = False,
     max_faults: MaxFaults = 10,
     reconnect_timeout: ReconnectTimeout = 10.0,
+    task: PolicyTask = None,
 ) -> None:
     """Run an ONNX policy on a robot at a fixed rate, behind the safety layer (onnxruntime only: no torch)."""
     from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
@@ -405,9 +422,10 @@ def deploy(
     meta = act.metadata
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), SafetyConfig(max_delta, lowpass))
     with open_robot(port, meta, baudrate=baud, clear=clear, busy_poll=busy_poll) as link, robot_session(link):
-        task = task_functions(meta.env_id, steps, need_reward=False)
+        warn_about_task(task or meta.env_id)
+        functions = task_functions(task or meta.env_id, steps, need_reward=False, policy=meta)
         pace = meta.control_hz if rate is None else rate or None
-        loop = ControlLoop(link, safety, task, rate_hz=pace, wait_for_operator=ask_operator_to_reset,
+        loop = ControlLoop(link, safety, functions, rate_hz=pace, wait_for_operator=ask_operator_to_reset,
                            keep_episodes=log is not None, max_faults=max_faults,
                            reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
         typer.echo(f"robot {link.info.firmware_id}: {meta.algo} policy for {meta.env_id}"
@@ -496,9 +514,12 @@ def finetune(
                                                   "one completes.")] = None,
     max_faults: MaxFaults = 10,
     reconnect_timeout: ReconnectTimeout = 10.0,
+    task: PolicyTask = None,
 ) -> None:
     """Fine-tune the deployed policy on the robot (cautious online A2C by default); keeps the result only if it is
     clearly better."""
+    from dataclasses import replace
+
     from robopg.checkpoint import restore
     from robopg.finetune import finetune as run_finetune
     from robopg.finetune import finetune_configs
@@ -518,14 +539,16 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     safety_config = SafetyConfig(max_delta)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
+    warn_about_task(task or meta.env_id)
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
-        loop = ControlLoop(link, safety, task_functions(meta.env_id), wait_for_operator=ask_operator_to_reset,
-                           max_faults=max_faults, reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
+        loop = ControlLoop(link, safety, task_functions(task or meta.env_id, policy=meta),
+                           wait_for_operator=ask_operator_to_reset, max_faults=max_faults,
+                           reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
         result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")),
-            twin=simulated_twin(meta, safety_config, method_cfg.seed))
+            twin=simulated_twin(replace(meta, env_id=task) if task else meta, safety_config, method_cfg.seed))
     typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
                f"(means of {cfg.baseline_episodes} and {cfg.eval_episodes}-episode evaluations on the robot)")
@@ -539,7 +562,8 @@ def finetune(
 @user_errors
 def identify_dynamics(
     log: Annotated[Path, typer.Option(help="A robot trajectory log (.npz of `robopg deploy --log`).")],
-    env: Annotated[str, typer.Option(help="The simulated task the robot runs (robopg/...).")],
+    env: Annotated[str, typer.Option("--env", "--task", help="The simulated task the robot runs (robopg/..., "
+                                                             "module:Id or robot.toml).")],
     params: Annotated[str, typer.Option(help="Comma-separated dynamics to fit: mass_scale, friction_scale, "
                                              "damping_scale, actuator_gain, action_latency_steps.")],
     config: Annotated[Path | None, typer.Option(help="TOML file of identify settings (horizon, stride, ...).")]

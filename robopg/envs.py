@@ -10,14 +10,18 @@ import numpy as np
 import sim  # noqa: F401  (registers the robopg/... ids)
 from robopg.core.history import HistoryWrapper
 from robopg.errors import EnvError
+from sim.declared import DeclarationError, link_warnings, resolve_task
+from sim.spec import TaskSpec, task_spec
 
 
 def make_env(env_id: str, history: int = 0, **kwargs: Any) -> gym.Env:
-    """``gym.make`` for our ids, Gymnasium's own, or ``module:EnvId``; the action space must be a bounded Box.
-    ``history``: observations are the current one and the last ``history`` observations and commands
-    (:class:`robopg.core.history.HistoryWrapper`)."""
+    """``gym.make`` for our ids, Gymnasium's own, ``module:EnvId`` or a task declaration (``robot.toml``,
+    :mod:`sim.declared`); the action space must be a bounded Box. ``history``: observations are the current one
+    and the last ``history`` observations and commands (:class:`robopg.core.history.HistoryWrapper`)."""
     try:
-        env = gym.make(env_id, **kwargs)
+        env = gym.make(resolve_task(env_id), **kwargs)
+    except DeclarationError as exc:
+        raise EnvError(str(exc)) from None
     except gym.error.Error as exc:
         raise EnvError(f"unknown environment {env_id!r}: {exc}") from None
     except ModuleNotFoundError as exc:
@@ -45,3 +49,24 @@ def check_continuous(env: gym.Env, env_id: str) -> None:
         raise EnvError(
             f"environment {env_id!r} must have a flat Box observation space, got {env.observation_space}"
         )
+
+
+def spec_of(reference: str) -> TaskSpec | None:
+    """The robot side's spec of a task reference; ``None`` for an env that has none (not a robopg task), and
+    :class:`EnvError` for a declaration or module that cannot be loaded."""
+    try:
+        return task_spec(reference)
+    except KeyError:
+        return None
+    except DeclarationError as exc:
+        raise EnvError(str(exc)) from None
+    except ImportError as exc:
+        raise EnvError(f"cannot import the module of task {reference!r}: {exc}") from None
+
+
+def task_warnings(reference: str) -> list[str]:
+    """What a declared task does that may not work on the robot (a control rate its serial link cannot carry)."""
+    try:
+        return link_warnings(reference)
+    except DeclarationError as exc:
+        raise EnvError(str(exc)) from None

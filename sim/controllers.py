@@ -37,12 +37,17 @@ def _cartpole_lqr_gain() -> np.ndarray:
         term = term @ m / k
         expm = expm + term
     ad, bd = expm[:4, :4], expm[:4, 4:]
-    q, r = np.diag([1.0, 0.1, 10.0, 0.1]), np.array([[0.05]])
+    return discrete_lqr(ad, bd, np.diag([1.0, 0.1, 10.0, 0.1]), np.array([[0.05]]))[0]
+
+
+def discrete_lqr(a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray, iterations: int = 2000) -> np.ndarray:
+    """The gain ``K`` of the discrete LQR ``u = −K x`` for ``x' = A x + B u`` and cost ``Σ xᵀQx + uᵀRu``, by
+    Riccati iteration to the fixed point."""
     p = q.copy()
-    for _ in range(2000):  # Riccati iteration to the fixed point
-        k_gain = np.linalg.solve(r + bd.T @ p @ bd, bd.T @ p @ ad)
-        p = q + ad.T @ p @ (ad - bd @ k_gain)
-    return k_gain[0]
+    for _ in range(iterations):
+        k_gain = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+        p = q + a.T @ p @ (a - b @ k_gain)
+    return k_gain
 
 
 _LQR_GAIN = _cartpole_lqr_gain()

@@ -71,13 +71,19 @@ _SPECS: dict[str, TaskSpec] = {}
 
 
 def register_spec(spec: TaskSpec) -> None:
+    """Make ``spec`` the robot side's view of ``spec.env_id``: a module that registers a Gymnasium id of its own
+    calls this beside ``gym.register`` so that export, robot-sim, deploy and finetune know the task."""
     _SPECS[spec.env_id] = spec
 
 
-def task_spec(env_id: str) -> TaskSpec:
-    """The spec of one of our tasks; ``KeyError`` naming the known ids otherwise."""
+def task_spec(reference: str) -> TaskSpec:
+    """The spec of a task reference: a registered id, ``module:Id`` or a ``.toml`` declaration
+    (:func:`sim.declared.resolve_task`, which also raises its errors); ``KeyError`` naming the known ids otherwise."""
+    from sim.declared import resolve_task  # loading a declaration registers its spec
+
+    env_id = resolve_task(reference)
     try:
         return _SPECS[env_id]
     except KeyError:
         known = ", ".join(sorted(_SPECS)) or "none"
-        raise KeyError(f"no robopg task spec for {env_id!r} (known: {known})") from None
+        raise KeyError(f"no robopg task spec for {reference!r} (known: {known})") from None

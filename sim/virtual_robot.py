@@ -38,12 +38,13 @@ from firmware_bridge.faults import FaultyTransport, LineFaults
 from firmware_bridge.framing import DELIMITER
 from firmware_bridge.link import RobotLink
 from firmware_bridge.memory import MemoryTransport, VirtualClock
+from firmware_bridge.messages import BITS_PER_BYTE
 from firmware_bridge.transport import Transport
+from sim.declared import resolve_task
 from sim.randomization import parse_dynamics
 from sim.spec import task_spec
 
 Mode = Literal["lockstep", "realtime"]
-BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
 IDLE_WAKE_SECONDS = 0.1  # the longest the serve loop blocks, so that stop() is noticed
 
 
@@ -55,7 +56,7 @@ class SimPlant:
         kwargs: dict[str, Any] = {"dynamics": dict(dynamics or {})}
         if init_range is not None:
             kwargs["init_range"] = init_range
-        self.env = gym.make(env_id, **kwargs).unwrapped
+        self.env = gym.make(resolve_task(env_id), **kwargs).unwrapped
         self._seed = seed
         self._action = np.zeros(self.env.action_space.shape, dtype=np.float32)
         self.terminated = False
@@ -142,12 +143,13 @@ class RobotSimConfig:
 def firmware_core(config: RobotSimConfig, plant: SimPlant, period: float, clock_ms: Callable[[], int]) -> FirmwareCore:
     """The firmware state machine of a virtual robot over ``plant``, announcing the task's sizes and limits."""
     space = plant.env.action_space
+    name = resolve_task(config.env_id).split("/")[-1]
     capabilities = Capabilities.CAN_RESET | (Capabilities.LOCKSTEP if config.mode == "lockstep" else 0)
     return FirmwareCore(
         DeviceConfig(obs_dim=int(np.prod(plant.env.observation_space.shape)),
                      action_low=tuple(map(float, space.low)), action_high=tuple(map(float, space.high)),
                      control_period_us=round(period * 1e6), watchdog_ms=config.watchdog_ms,
-                     firmware_id=f"virtual {config.env_id.split('/')[-1]}"[:32], capabilities=capabilities),
+                     firmware_id=f"virtual {name}"[:32], capabilities=capabilities),
         plant, clock_ms)
 
 

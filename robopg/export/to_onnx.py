@@ -23,11 +23,10 @@ import torch
 from robopg import checkpoint
 from robopg.atomic import atomic_path
 from robopg.core.nets import RunningNormalizer
-from robopg.envs import make_env
+from robopg.envs import make_env, spec_of
 from robopg.errors import EnvError, ExportError
 from robopg.runtime.onnx_policy import OnnxPolicy, PolicyMetadata
 from robopg.version import __version__
-from sim.spec import task_spec
 
 OPSET = 18
 # Largest difference allowed between onnxruntime and torch, in normalized action units (the error divided by
@@ -52,10 +51,10 @@ class ExportReport:
 
 def metadata_for(restored: checkpoint.Restored) -> PolicyMetadata:
     state = restored.state
-    try:
-        spec = task_spec(state["env_id"])
+    spec = spec_of(state["env_id"])
+    if spec is not None:
         obs_names, action_names, control_hz = spec.obs_names, spec.action_names, spec.control_hz
-    except KeyError:  # not one of our tasks: no names; the env's own rate if it states one
+    else:  # not one of our tasks: no names; the env's own rate if it states one
         obs_names, action_names, control_hz = (), (), None
     return PolicyMetadata(
         obs_dim=restored.obs_dim, action_dim=len(state["action_low"]),

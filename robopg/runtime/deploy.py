@@ -101,18 +101,27 @@ class TaskFunctions:
     max_steps: int
 
 
-def task_functions(env_id: str, max_steps: int | None = None, *, need_reward: bool = True) -> TaskFunctions:
-    """Reward, termination and episode length of one of our tasks, computed from observations on the host.
+def task_functions(env_id: str, max_steps: int | None = None, *, need_reward: bool = True,
+                   policy: PolicyMetadata | None = None) -> TaskFunctions:
+    """Reward, termination and episode length of one of our tasks (an id, ``module:Id`` or a ``robot.toml``
+    declaration), computed from observations on the host.
 
-    For another env (no task spec) deploying still works without rewards (NaN) given ``max_steps``.
+    For another env (no task spec) deploying still works without rewards (NaN) given ``max_steps``. With
+    ``policy``, the task must name the observations and actions the policy was exported with (a task given
+    in place of the policy's own, e.g. a declaration that moved).
     """
-    from sim.spec import task_spec  # numpy only: sim's physics is not imported
+    from robopg.envs import spec_of  # numpy only: sim's physics is not imported
 
-    try:
-        spec = task_spec(env_id)
-    except KeyError as exc:
+    spec = spec_of(env_id)
+    if spec is not None and policy is not None:
+        for what, ours, theirs in (("observations", spec.obs_names, policy.obs_names),
+                                   ("actions", spec.action_names, policy.action_names)):
+            if ours != theirs:
+                raise RobotError(f"task {env_id} names the {what} {', '.join(ours)}; the policy was exported with "
+                                 f"{', '.join(theirs) or 'no names'}; nothing was sent")
+    if spec is None:
         if need_reward:
-            raise RobotError(f"{exc.args[0]}: the robot side needs the task's reward function") from None
+            raise RobotError(f"no robopg task spec for {env_id!r}: the robot side needs the task's reward function")
         if max_steps is None:
             raise RobotError(f"{env_id} is not a robopg task, so its episode length is unknown: give --steps") from None
         return TaskFunctions(lambda *_: math.nan, lambda _: False, max_steps)
