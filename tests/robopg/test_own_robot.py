@@ -26,7 +26,8 @@ SMALL = {
     "--episodes 10": "--episodes 2",
     "--episodes 30": "--episodes 12",
 }
-FINETUNE_SETTINGS = "warmup_episodes = 2\neval_every = 2\neval_episodes = 2\nbaseline_episodes = 2\n"
+FINETUNE_SETTINGS = ("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\nbaseline_episodes = 2\n"
+                     "rehearsal_episodes = 2\nidentify_params = ['actuator_gain']\n")
 
 
 def readme_commands(runs: Path) -> dict[str, list[str]]:
