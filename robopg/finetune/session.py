@@ -73,16 +73,17 @@ def finetune_configs(values: dict[str, Any], method: str = "cautious_ddpg") -> t
     require(not unknown, f"unknown finetune config key(s) for {method}: {', '.join(unknown)}")
     session = build(FinetuneConfig, {k: v for k, v in values.items() if k in own})
     learner_config = build(method_class, {k: v for k, v in values.items() if k not in own})
-    on_robot = max(warmup_episodes(learner_config) - session.rehearsal_episodes, 0)
+    on_robot = robot_warmup_episodes(session, learner_config)
     require(session.episodes > session.baseline_episodes + on_robot,
             f"episodes ({session.episodes}) must exceed baseline_episodes + the warm-up episodes left after the "
             f"rehearsal ({session.baseline_episodes} + {on_robot})")
     return session, learner_config
 
 
-def warmup_episodes(method_config: Settings) -> int:
-    """Exploring episodes before the method's first update (no evaluation is due before it has learned)."""
-    return getattr(method_config, "warmup_episodes", 0)
+def robot_warmup_episodes(config: FinetuneConfig, method_config: Settings) -> int:
+    """Exploring episodes on the robot before the method's first update (no evaluation is due before it has
+    learned): its warm-up, less what the rehearsal on the twin took."""
+    return max(getattr(method_config, "warmup_episodes", 0) - config.rehearsal_episodes, 0)
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,10 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     policy's and the best so far. ``watch(total, kept)`` is told, after each exploring episode and evaluation, the
     robot episodes so far and the policy state that would be kept if the session stopped there (None: the
     deployed one)."""
+    if config.rehearsal_episodes and twin is None:  # refused before the robot runs an episode
+        raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
     learner = algorithm(name_of(method_config), robot=True).learner(trained, method_config)
-    warmup = warmup_episodes(method_config)
+    warmup = robot_warmup_episodes(config, method_config)
     records: list[FinetuneRecord] = []
 
     def log(record: FinetuneRecord) -> None:
@@ -158,16 +161,13 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     baseline = best = returns_of(baseline_episodes)
     total = config.baseline_episodes
     log(FinetuneRecord(total, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
-    if config.rehearsal_episodes:
-        if twin is None:
-            raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
+    if config.rehearsal_episodes and twin is not None:  # one without a twin is refused above
         dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
                                        getattr(method_config, "seed", 0))
         rehearsed = rehearse(twin, dynamics, learner, config.rehearsal_episodes)
         log(FinetuneRecord(total, "rehearsal", float(np.mean(rehearsed)), float(np.std(rehearsed)),
                            note="twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())))
         watch(total, kept)
-        warmup = max(warmup - config.rehearsal_episodes, 0)  # the method's warm-up is spent on the twin first
     explored = 0
     while total < config.episodes:
         ep = robot.run_episode(learner.exploring_policy())
