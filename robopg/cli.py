@@ -520,7 +520,7 @@ def finetune(
     clearly better."""
     from dataclasses import replace
 
-    from robopg.checkpoint import restore
+    from robopg.checkpoint import RESUME_FILE, checkpoint_file, restore
     from robopg.finetune import finetune as run_finetune
     from robopg.finetune import finetune_configs
     from robopg.finetune.twin import simulated_twin
@@ -536,6 +536,10 @@ def finetune(
     meta = OnnxPolicy(policy).metadata
     restored = restore(checkpoint)
     restored.check_source_of(meta.checkpoint_sha256, checkpoint)
+    run_state = checkpoint_file(checkpoint).parent / RESUME_FILE
+    if cfg.twin_training_steps and not run_state.is_file():
+        fail(f"training on the twin continues the policy's run, and {run_state} is missing (copy the run folder "
+             "with the checkpoint, or set twin_training_steps = 0)")
     out.mkdir(parents=True, exist_ok=True)
     safety_config = SafetyConfig(max_delta)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
@@ -548,10 +552,11 @@ def finetune(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")),
-            twin=simulated_twin(replace(meta, env_id=task) if task else meta, safety_config, method_cfg.seed))
+            twin=simulated_twin(replace(meta, env_id=task) if task else meta, safety_config, method_cfg.seed),
+            run_state=run_state)
     typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "
-               f"(means of {cfg.baseline_episodes} and {cfg.eval_episodes}-episode evaluations on the robot)")
+               "(mean returns of noise-free episodes on the robot)")
     if result.improved:
         typer.echo(f"wrote {out / 'checkpoint.pt'} and {out / 'policy.onnx'}")
     else:

@@ -135,14 +135,13 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     session, method_config = finetune_configs({"episodes": budget, "seed": seed, **settings}, method)
     snapshots: list[tuple[int, dict | None, dict]] = []  # (robot episodes, kept policy, current policy)
-    live = restored.learner.policy()
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
         loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
         result = finetune(loop, restored.learner, restored.state, session, method_config, scratch,
-                          watch=lambda total, kept: snapshots.append((total, kept and copy.deepcopy(kept),
-                                                                      copy.deepcopy(live.state_dict()))),
-                          twin=simulated_twin(meta, safety_config, TWIN_SEED + seed))
+                          watch=lambda total, kept, current: snapshots.append((total, kept, current)),
+                          twin=simulated_twin(meta, safety_config, TWIN_SEED + seed),
+                          run_state=run / "resume.pt")
     seconds = time.perf_counter() - started
     at: dict[str, float] = {}
     learned: dict[str, float] = {}

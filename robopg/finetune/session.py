@@ -1,11 +1,14 @@
 """A fine-tuning session on the robot, from the deployed deterministic policy.
 
-A baseline evaluation of the deployed policy; then, by default, a rehearsal: the learner's first exploring
-episodes run on the robot's simulated twin, whose dynamics are identified from the baseline's episodes
-(``twin.py``); then exploring episodes on the robot, each handed to the learner, with a noise-free
-evaluation every ``eval_every`` of them after the warm-up. Each evaluation is
-judged against the best so far and the deployed policy (``decide.verdict``): a clearly better one is saved
-(checkpoint and ONNX), a clearly worse one is rolled back. Every command goes through the same safety
+A baseline evaluation of the deployed policy, whose episodes also identify the robot's dynamics
+(``twin.py``); then, by default, work on the robot's simulated twin while the robot is parked: the policy's
+own training run continued on the identified dynamics (``twin_training.py``), whose best snapshot on the twin
+is evaluated on the robot as the first candidate (kept if clearly better, dropped as soon as it is no better
+than the deployed policy), and a rehearsal (the learner's first exploring episodes on the twin). Then
+exploring episodes on the robot, each handed to the learner, with a noise-free evaluation every
+``eval_every`` of them after the warm-up. Each evaluation is judged against the best so far and the deployed
+policy (``decide.verdict``): a clearly better one is saved (checkpoint and ONNX), a clearly worse one is
+rolled back. Every command goes through the same safety
 layer as ``robopg deploy``; rewards are the task's reward function of the robot's observations.
 """
 
@@ -25,6 +28,7 @@ from robopg.config import MAX_EPISODES
 from robopg.errors import ConfigError
 from robopg.finetune.decide import save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics
+from robopg.finetune.twin_training import train_on_twin
 from robopg.identify import IDENTIFIABLE, check_params
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -44,6 +48,14 @@ class FinetuneConfig(Settings):
                                          "every comparison, so the longest evaluation", ge=2, most=MAX_EPISODES)
     eval_every: int = setting(10, "exploring episodes between noise-free evaluations", ge=1, most=MAX_EPISODES)
     eval_episodes: int = setting(5, "episodes per evaluation", ge=2, most=MAX_EPISODES)
+    twin_training_steps: int = setting(10_000, "steps of the policy's own training run continued on the robot's "
+                                               "simulated twin before the robot explores; its best snapshot is "
+                                               "the first candidate (0: none)", ge=0, most=10**9)
+    twin_eval_every: int = setting(1_000, "steps of twin training between its evaluations on the twin", ge=1,
+                                   most=10**9)
+    twin_eval_episodes: int = setting(10, "episodes per evaluation on the twin", ge=1, most=MAX_EPISODES)
+    candidate_evals: int = setting(3, "evaluations (eval_episodes each, pooled) of the twin's candidate on the "
+                                      "robot at most, before it is kept or dropped", ge=1, most=MAX_EPISODES)
     rehearsal_episodes: int = setting(100, "exploring episodes on the robot's simulated twin, identified from the "
                                            "baseline's episodes, before the first on the robot (0: none)", ge=0,
                                   most=MAX_EPISODES)
@@ -51,11 +63,16 @@ class FinetuneConfig(Settings):
     confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0, le=10)
 
     def check(self) -> None:
-        if self.rehearsal_episodes:
+        if self.uses_twin:
             check_params(self.identify_params)
         require(self.episodes >= self.baseline_episodes + 1 + self.eval_episodes,
                 f"episodes ({self.episodes}) must leave room for the baseline ({self.baseline_episodes}), one "
                 f"exploring episode and one evaluation ({self.eval_episodes})")
+
+    @property
+    def uses_twin(self) -> bool:
+        """Whether the session identifies the robot and works on its simulated twin."""
+        return bool(self.rehearsal_episodes or self.twin_training_steps)
 
 
 class Robot(Protocol):
@@ -133,21 +150,28 @@ def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, episodes: int) 
     return returns
 
 
-Watch = Callable[[int, dict[str, Any] | None], None]
+Watch = Callable[[int, dict[str, Any] | None, dict[str, Any]], None]
 
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
              out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None,
-             watch: Watch = lambda total, kept: None, twin: Twin | None = None) -> FinetuneResult:
+             watch: Watch = lambda total, kept, current: None, twin: Twin | None = None,
+             run_state: Path | None = None) -> FinetuneResult:
     """Fine-tune ``trained`` (the learner of checkpoint ``state``, whose policy is deployed) on ``robot`` with the
     method of ``method_config``, within ``config.episodes`` robot episodes in all. Writes out_dir/finetune.csv after
     every episode, and checkpoint.pt and policy.onnx each time an evaluation is clearly better than the deployed
-    policy's and the best so far. ``watch(total, kept)`` is told, after each exploring episode and evaluation, the
-    robot episodes so far and the policy state that would be kept if the session stopped there (None: the
-    deployed one)."""
-    if config.rehearsal_episodes and twin is None:  # refused before the robot runs an episode
+    policy's and the best so far. ``twin`` makes the robot's simulated twin for a rehearsal; ``run_state`` is the
+    deployed policy's run (its resume.pt), which training on the twin continues (out_dir/twin-run).
+    ``watch(total, kept, current)`` is told, after each robot episode or evaluation, the robot episodes so far,
+    the policy state that would be kept if the session stopped there (None: the deployed one) and the learner's."""
+    # Refused before the robot runs an episode.
+    if config.rehearsal_episodes and twin is None:
         raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
-    learner = algorithm(name_of(method_config), robot=True).learner(trained, method_config)
+    if config.twin_training_steps and run_state is None:
+        raise ConfigError("training on the twin continues the policy's run: pass its resume.pt, or set "
+                          "twin_training_steps = 0")
+    make_learner = algorithm(name_of(method_config), robot=True).learner
+    learner = make_learner(trained, method_config)
     warmup = robot_warmup_episodes(config, method_config)
     records: list[FinetuneRecord] = []
 
@@ -155,26 +179,50 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         records.append(record)
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
+        watch(total, kept, learner.policy_state())
 
     best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
     baseline_episodes = evaluate_on_robot(robot, learner, config.baseline_episodes)
     baseline = best = returns_of(baseline_episodes)
     total = config.baseline_episodes
     log(FinetuneRecord(total, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
+    dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
+                                   getattr(method_config, "seed", 0)) if config.uses_twin else {}
+    twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
+    if config.twin_training_steps and run_state is not None:  # one without a run is refused above
+        found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
+                              config.twin_eval_episodes, out_dir / "twin-run")
+        log(FinetuneRecord(total, "twin", found.best, note=f"{twin_note}; deployed {found.deployed:.1f} on the twin, "
+                           f"best {found.best:.1f} after {found.best_step} steps"))
+        if found.candidate is not None:
+            candidate = make_learner(found.candidate.learner, method_config)
+            returns: list[float] = []
+            while len(returns) < config.candidate_evals * config.eval_episodes and \
+                    config.episodes - total >= config.eval_episodes:
+                evaluated = evaluate_on_robot(robot, candidate, config.eval_episodes)
+                returns += returns_of(evaluated)
+                total += config.eval_episodes
+                note = verdict(returns, best, baseline, config.confidence_z)
+                if note == "best, saved":  # the session goes on from the candidate
+                    learner, trained = candidate, found.candidate.learner
+                    best, best_state = returns, learner.policy_state()
+                    kept = best_state
+                    save_finetuned(trained, state, out_dir)
+                elif np.mean(returns) <= np.mean(baseline):
+                    note = "dropped"  # no better than the deployed policy so far: more episodes will not show it
+                log(FinetuneRecord(total, "candidate", float(np.mean(returns)), float(np.std(returns, ddof=1)),
+                                   note=note))
+                if note:
+                    break
     if config.rehearsal_episodes and twin is not None:  # one without a twin is refused above
-        dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
-                                       getattr(method_config, "seed", 0))
         rehearsed = rehearse(twin, dynamics, learner, config.rehearsal_episodes)
-        log(FinetuneRecord(total, "rehearsal", float(np.mean(rehearsed)), float(np.std(rehearsed)),
-                           note="twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())))
-        watch(total, kept)
+        log(FinetuneRecord(total, "rehearsal", float(np.mean(rehearsed)), float(np.std(rehearsed)), note=twin_note))
     explored = 0
-    while total < config.episodes:
+    while config.episodes - total > config.eval_episodes:  # room for an exploring episode and the last evaluation
         ep = robot.run_episode(learner.exploring_policy())
         total, explored = total + 1, explored + 1
         kl, drift = learner.observe(ep, exploring=True)
         log(FinetuneRecord(total, "explore", ep.ret, kl=kl, drift=drift))
-        watch(total, kept)
         left = config.episodes - total
         # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
         periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
@@ -189,7 +237,6 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
             elif note == "rolled back":
                 learner.restore(best_state)
             log(FinetuneRecord(total, "eval", float(np.mean(returns)), float(np.std(returns, ddof=1)), note=note))
-            watch(total, kept)
     learner.restore(best_state)
     return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, kept is not None)
 

@@ -24,6 +24,7 @@ from sim.virtual_robot import CommandLog
 
 ROBOPG = [sys.executable, "-m", "robopg.cli"]
 SWING_UP = "robopg/CartPoleSwingUp-v0"
+ROBOT_ALONE = {"rehearsal_episodes": 0, "twin_training_steps": 0}  # no work on a twin
 
 
 class SmallDeployed:
@@ -49,7 +50,7 @@ def test_config_is_checked():
     with pytest.raises(ConfigError, match="std <= max_std"):
         CautiousA2CConfig(std=0.5, max_std=0.2)
     with pytest.raises(ConfigError, match=r"must exceed baseline_episodes \+ the warm-up episodes left"):
-        finetune_configs({"episodes": 20, "warmup_episodes": 10, "rehearsal_episodes": 0}, "cautious_a2c")
+        finetune_configs({"episodes": 20, "warmup_episodes": 10, **ROBOT_ALONE}, "cautious_a2c")
     with pytest.raises(ConfigError, match="unknown finetune config key"):
         finetune_configs({"episodez": 4})
     with pytest.raises(ConfigError, match="must leave room for the baseline"):
@@ -128,7 +129,7 @@ def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy
     config, method = finetune_configs({"episodes": 110, "baseline_episodes": 20, "eval_episodes": 10,
                                        "warmup_episodes": 6, "episodes_per_update": 2, "eval_every": 4,
                                        "actor_lr": 3e-3, "actor_steps": 1, "std": 0.1, "max_kl": 0.05,
-                                       "value_scale": 1.0, "rehearsal_episodes": 0}, "cautious_a2c")
+                                       "value_scale": 1.0, **ROBOT_ALONE}, "cautious_a2c")
     result = finetune(OneStateRobot(), learner, state, config, method, tmp_path)
     final = learner.policy()(obs).item()
     assert result.improved and result.best > result.baseline
@@ -145,7 +146,7 @@ def test_nothing_is_written_when_no_evaluation_is_clearly_better(toy_run, tmp_pa
     learner, state = restored.learner, restored.state
     deployed = learner.policy()(torch.tensor([0.3])).item()
     result = finetune(OneStateRobot(constant_reward=-1.0), learner, state,
-                      FinetuneConfig(episodes=16, rehearsal_episodes=0), CautiousA2CConfig(), tmp_path)
+                      FinetuneConfig(episodes=16, **ROBOT_ALONE), CautiousA2CConfig(), tmp_path)
     assert not result.improved
     assert [p.name for p in tmp_path.iterdir()] == ["finetune.csv"]
     assert learner.policy()(torch.tensor([0.3])).item() == deployed  # the deployed policy is what stays
@@ -163,6 +164,8 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
         port = robot.stdout.readline().strip()
         (tmp_path / "ft.toml").write_text("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\n"
                                           "baseline_episodes = 2\nrehearsal_episodes = 2\n"
+                                          "twin_training_steps = 500\ntwin_eval_every = 250\n"
+                                          "twin_eval_episodes = 1\n"
                                           "identify_params = ['actuator_gain']\n")
         result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
                                  str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
@@ -203,7 +206,7 @@ class CountingRobot(OneStateRobot):
 def test_a_session_takes_exactly_its_budget_of_robot_episodes(toy_run, tmp_path, method):
     restored = restore(toy_run)
     robot = CountingRobot()
-    config, method_config = finetune_configs({"episodes": 37, "warmup_episodes": 2, "rehearsal_episodes": 0}, method)
+    config, method_config = finetune_configs({"episodes": 37, "warmup_episodes": 2, **ROBOT_ALONE}, method)
     result = finetune(robot, restored.learner, restored.state, config, method_config, tmp_path)
     assert robot.episodes == 37 and result.records[-1].episode == 37
     evaluations = [r for r in result.records if r.kind == "eval"]
@@ -233,3 +236,55 @@ def test_cautious_ddpg_needs_a_critic_over_actions(tmp_path):
     _, method_config = finetune_configs({}, "cautious_ddpg")
     with pytest.raises(ConfigError, match="use --method cautious_a2c"):
         CautiousDDPG(restore(run).learner, method_config)
+
+
+def acting(restored, action: float):
+    """``restored``'s learner, its actor changed to answer ``action`` in every state."""
+    last = restored.learner.actor.net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(float(np.arctanh(action)))  # the scaler of the toy task's [-1, 1] actions is the identity
+    return restored
+
+
+@pytest.mark.parametrize("candidate_action, kept", [(0.5, True), (-0.9, False)])
+def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better(toy_run, tmp_path, monkeypatch,
+                                                                               candidate_action, kept):
+    """Training on the twin stands in here as a snapshot that acts ``candidate_action``: the best action (0.5) is
+    saved and the session goes on from it; a bad one is dropped after one evaluation, and the deployed policy
+    stays (and the robot's own exploring goes on from it)."""
+    from robopg.finetune import session
+    from robopg.finetune.twin_training import TwinTraining
+
+    restored = restore(toy_run)
+    trained = []
+
+    def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir):
+        trained.append((run_state, steps))
+        return TwinTraining(deployed=-1.0, best=0.0, best_step=steps, candidate=acting(restore(toy_run),
+                                                                                      candidate_action))
+
+    monkeypatch.setattr(session, "train_on_twin", twin_training)
+    monkeypatch.setattr(session, "identified_dynamics", lambda *args: {"actuator_gain": (0.9, 1.0)})
+    robot = CountingRobot()
+    config, method = finetune_configs({"episodes": 30, "warmup_episodes": 2, "rehearsal_episodes": 0,
+                                       "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
+    result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
+                      run_state=toy_run / "resume.pt")
+    assert trained == [(toy_run / "resume.pt", 300)]
+    kinds = [r.kind for r in result.records]
+    assert kinds[:3] == ["baseline", "twin", "candidate"] and kinds.count("candidate") == 1
+    assert robot.episodes == 30 and result.records[-1].episode == 30
+    assert result.records[2].note == ("best, saved" if kept else "dropped")
+    assert result.records[2].episode == 10 + 5  # decided on its first evaluation, either way
+    if kept:  # saved, and the session went on from the candidate, which the robot found optimal
+        assert result.improved
+        exported = OnnxPolicy(tmp_path / "policy.onnx")(np.array([0.3], dtype=np.float32))[0]
+        assert exported == pytest.approx(0.5, abs=0.05)
+
+
+def test_training_on_the_twin_needs_the_run(toy_run, tmp_path):
+    restored = restore(toy_run)
+    config, method = finetune_configs({"episodes": 20, "rehearsal_episodes": 0}, "cautious_a2c")
+    with pytest.raises(ConfigError, match="continues the policy's run"):
+        finetune(CountingRobot(), restored.learner, restored.state, config, method, tmp_path)

@@ -25,7 +25,8 @@ MAX_DELTA = 8.0
 EPISODES = 20  # before and after
 FINETUNE_EPISODES = 80  # exploring; with 20 baseline and three 10-episode evaluations, 130 robot episodes
 # Cautious A2C on the robot alone: no rehearsal on a twin (test_finetune_rehearsal.py covers that).
-SESSION = "baseline_episodes = 20\neval_episodes = 10\neval_every = 24\nrehearsal_episodes = 0\n"
+SESSION = ("baseline_episodes = 20\neval_episodes = 10\neval_every = 24\nrehearsal_episodes = 0\n"
+           "twin_training_steps = 0\n")
 RECOVERED_SHARE = 0.15  # measured: 20 % (145.7 in simulation, 105.4 -> 113.4 on the robot)
 
 

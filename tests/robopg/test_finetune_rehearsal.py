@@ -35,7 +35,8 @@ def test_the_twin_has_the_identified_latency_and_takes_the_rehearsal_episodes(tm
         twin_episodes.append(len(loop.trajectory))
 
     config, method = finetune_configs({"episodes": 6, "baseline_episodes": 2, "eval_episodes": 2,
-                                       "rehearsal_episodes": 3, "identify_params": ["action_latency_steps"],
+                                       "rehearsal_episodes": 3, "twin_training_steps": 0,
+                                       "identify_params": ["action_latency_steps"],
                                        "warmup_episodes": 2}, "cautious_a2c")
     link = in_memory_robot(RobotSimConfig(ENV, gap={"action_latency_steps": 3}, seed=1))
     with prepare_robot(link, meta) as ready, robot_session(ready):
@@ -56,7 +57,8 @@ def test_a_rehearsal_needs_a_twin_and_identifiable_parameters(tmp_path):
     with pytest.raises(ConfigError, match="sensor_noise_std cannot be identified"):
         FinetuneConfig(identify_params=("sensor_noise_std",))
     config, method = finetune_configs({"episodes": 5, "baseline_episodes": 2, "eval_episodes": 2,
-                                       "rehearsal_episodes": 1, "identify_params": ["action_latency_steps"],
+                                       "rehearsal_episodes": 1, "twin_training_steps": 0,
+                                       "identify_params": ["action_latency_steps"],
                                        "warmup_episodes": 1}, "cautious_a2c")
     robot = in_memory_robot(RobotSimConfig(ENV, seed=1))
     meta = metadata_for(restored)

@@ -241,7 +241,8 @@ def test_finetuning_a_history_policy_learns_from_the_inputs_it_fed(history_run, 
     restored = restore(history_run)
     meta = OnnxPolicy(history_run / "policy.onnx").metadata
     session, method = finetune_configs({"episodes": 6, "baseline_episodes": 2, "eval_every": 1, "eval_episodes": 2,
-                                        "warmup_episodes": 0, "rehearsal_episodes": 0}, "cautious_a2c")
+                                        "warmup_episodes": 0, "rehearsal_episodes": 0, "twin_training_steps": 0},
+                                       "cautious_a2c")
     assert isinstance(session, FinetuneConfig)
     link = in_memory_robot(RobotSimConfig(SWING_UP, gap={"actuator_gain": 0.7}, seed=4))
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high))

@@ -110,7 +110,8 @@ def test_finetuning_learns_only_from_complete_episodes(tmp_path):
 
     restored = restore(ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt")
     config, method = finetune_configs({"episodes": 6, "baseline_episodes": 2, "eval_episodes": 2,
-                                       "warmup_episodes": 1, "rehearsal_episodes": 0}, "cautious_a2c")
+                                       "warmup_episodes": 1, "rehearsal_episodes": 0, "twin_training_steps": 0},
+                                      "cautious_a2c")
     loop, _ = session(LineFaults(cuts=((HOST_BYTES_PER_EPISODE * 3 + 800, 2.0),)), max_faults=3)
     finetune(loop, restored.learner, restored.state, config, method, tmp_path)
     # Six episodes reached the session (baseline 2, exploring 2, evaluation 2), all whole; the one the cut

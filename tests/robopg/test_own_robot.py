@@ -27,7 +27,8 @@ SMALL = {
     "--episodes 30": "--episodes 12",
 }
 FINETUNE_SETTINGS = ("warmup_episodes = 2\neval_every = 2\neval_episodes = 2\nbaseline_episodes = 2\n"
-                     "rehearsal_episodes = 2\nidentify_params = ['actuator_gain']\n")
+                     "rehearsal_episodes = 2\nidentify_params = ['actuator_gain']\ntwin_training_steps = 300\n"
+                     "twin_eval_every = 150\ntwin_eval_episodes = 1\n")
 
 
 def readme_commands(runs: Path) -> dict[str, list[str]]:
