@@ -2,7 +2,8 @@
 with a reality gap behind a serial port, deploy, fine-tune on the robot, deploy the result; then print the
 returns before and after and plot them.
 
-    python tools/demo.py [--steps 25000] [--out runs/demo] [--gap action_latency_steps=3 ...] [--finetune-episodes 150]
+    python tools/demo.py [--steps 25000] [--out runs/demo] [--gap action_latency_steps=3 ...] [--finetune-episodes 50]
+        [--seed 0]
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25000)
     parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"))
     parser.add_argument("--gap", nargs="+", default=["action_latency_steps=3"])
-    parser.add_argument("--finetune-episodes", type=int, default=150)
+    parser.add_argument("--finetune-episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training run")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes before and after")
     args = parser.parse_args()
     out = args.out
@@ -90,7 +92,7 @@ def main() -> None:
     run, policy = out / "train", out / "policy.onnx"
 
     step("1. train DDPG in simulation", "train-sim", "--env", ENV, "--algo", "ddpg", "--steps", str(args.steps),
-         "--out", str(run))
+         "--seed", str(args.seed), "--out", str(run))
     step("2. export the policy to ONNX (verified against torch)", "export", str(run), "--out", str(policy))
     sim_return = mean_return(step("3. the ONNX policy in simulation (onnxruntime only)", "eval", "--policy",
                                   str(policy), "--episodes", str(args.episodes)))
@@ -105,8 +107,9 @@ def main() -> None:
                                   "--port", port, "--episodes", str(args.episodes), *UNPACED, *SAFETY))
     tuned = out / "finetune"
     with virtual_robot(gap_args, out / "robot_finetune.csv", 0) as port:
-        step("6. fine-tune on the robot (cautious online A2C)", "finetune", "--policy", str(policy), "--checkpoint",
-             str(run), "--port", port, "--out", str(tuned), "--episodes", str(args.finetune_episodes), *SAFETY)
+        step("6. fine-tune on the robot (training on its identified twin, then cautious online A2C)", "finetune",
+             "--policy", str(policy), "--checkpoint", str(run), "--port", port, "--out", str(tuned), "--episodes",
+             str(args.finetune_episodes), *SAFETY)
     after = None
     if (tuned / "policy.onnx").exists():
         with virtual_robot(gap_args, out / "robot_after.csv", EVAL_SEED) as port:
