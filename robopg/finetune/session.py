@@ -202,8 +202,9 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                 evaluated = evaluate_on_robot(robot, candidate, config.eval_episodes)
                 returns += returns_of(evaluated)
                 total += config.eval_episodes
-                note = verdict(returns, best, baseline, config.confidence_z)
-                if note == "best, saved":  # the session goes on from the candidate
+                note = ""
+                if verdict(returns, best, baseline, config.confidence_z) == "best, saved":
+                    note = "best, saved"  # and the session goes on from the candidate
                     learner, trained = candidate, found.candidate.learner
                     best, best_state = returns, learner.policy_state()
                     kept = best_state
