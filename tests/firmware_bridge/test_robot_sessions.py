@@ -1,7 +1,7 @@
 """robopg's sessions on the C firmware with the swing-up plant in the loop, on the host build and on the Cortex-M
-port under QEMU: a fine-tuning session (``robopg finetune``, unchanged: baseline, rehearsal on the identified twin,
-exploring episodes, an evaluation), its safe stop on Ctrl-C, and POLICY mode (the firmware runs the exported C
-policy itself; ``robopg supervise``). Episodes are 50 steps (1 s of plant time) or fewer."""
+port under QEMU: a fine-tuning session (``robopg finetune``, unchanged: baseline, training and rehearsal on the
+identified twin, exploring episodes, an evaluation), its safe stop on Ctrl-C, and POLICY mode (the firmware runs
+the exported C policy itself; ``robopg supervise``). Episodes are 50 steps (1 s of plant time) or fewer."""
 
 from __future__ import annotations
 
@@ -21,16 +21,20 @@ from plant_rig import FIRMWARE, ROBOPG, SWING_UP, SWING_UP_FIXTURE, PlantInLoop,
 from firmware_bridge.codes import StatusFlags
 from firmware_bridge.link import RobotLink
 from firmware_bridge.qemu import QEMU, qemu_available
+from robopg.checkpoint import CHECKPOINT_FILE, RESUME_FILE
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
 
 STEPS = 50
 # A session of 5 robot episodes: 2 baseline, 1 exploring, a 2-episode evaluation; the twin identified in the
-# actuator gain from the baseline, 1 rehearsal episode on it (the method's warm-up).
+# actuator gain from the baseline, the run trained on it for 200 steps, 1 rehearsal episode (the method's warm-up).
 SESSION = """baseline_episodes = 2
 eval_episodes = 2
 eval_every = 1
 warmup_episodes = 1
 rehearsal_episodes = 1
+twin_training_steps = 200
+twin_eval_every = 100
+twin_eval_episodes = 1
 identify_params = ['actuator_gain']
 """
 
@@ -83,8 +87,14 @@ def _serving(firmware: Firmware, log: Path, policy: bool = False) -> PlantInLoop
 
 
 def _finetune(port: str, policy: Path, folder: Path, episodes: int) -> list[str]:
+    """The command of a session of ``episodes`` robot episodes; the run folder it starts from (the checkpoint and the
+    resume state that training on the twin continues) and its settings written in ``folder``."""
+    run = folder / "run"
+    run.mkdir(exist_ok=True)
+    shutil.copyfile(SWING_UP_FIXTURE, run / CHECKPOINT_FILE)
+    shutil.copyfile(SWING_UP_FIXTURE.with_suffix(".resume.pt"), run / RESUME_FILE)
     (folder / "session.toml").write_text(SESSION)
-    return [*ROBOPG, "finetune", "--policy", str(policy), "--checkpoint", str(SWING_UP_FIXTURE), "--port", port,
+    return [*ROBOPG, "finetune", "--policy", str(policy), "--checkpoint", str(run), "--port", port,
             "--out", str(folder / "ft"), "--episodes", str(episodes), "--steps", str(STEPS), "--config",
             str(folder / "session.toml")]
 
@@ -99,10 +109,11 @@ def test_a_finetuning_session_runs_on_the_firmware(firmware: Firmware, swingup_o
         loop.close()
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "baseline episode   2" in ran.stdout and "twin: actuator_gain (" in ran.stdout
+    assert "twin episode   2" in ran.stdout and "rehearsal episode   2" in ran.stdout
     assert "explore episode   3" in ran.stdout and "eval episode   5" in ran.stdout
     assert "link: 0 faults ridden out, 0 episodes discarded" in ran.stdout
     with (tmp_path / "ft" / "finetune.csv").open() as f:
-        assert [row["kind"] for row in csv.DictReader(f)] == ["baseline", "rehearsal", "explore", "eval"]
+        assert [row["kind"] for row in csv.DictReader(f)] == ["baseline", "twin", "rehearsal", "explore", "eval"]
     # What the plant applied: every step of the 5 episodes, inside ±10 N; the robot parked at the end.
     actions = [c for c in commands if c.cause == "action"]
     assert len(actions) == 5 * STEPS and all(abs(c.applied[0]) <= 10.0 for c in commands)
