@@ -13,9 +13,9 @@ the port's POLICY-mode firmware (``make host-policy port-policy``), which acts a
 it steps once per tick, supervised from the host (``robopg supervise``), from the same initial states.
 
 ``--finetune`` runs ``robopg finetune`` instead of deploy on each robot: a session of ``--episodes`` robot
-episodes of ``--steps`` steps from the fixture's checkpoint, its settings ``--set KEY=VALUE`` (a TOML table for
-``--config``), and prints each session's outcome lines and the commands the robot's log (robot-sim's, the plant's)
-shows outside the policy's action limits.
+episodes of ``--steps`` steps from the fixture's run (checkpoint and resume state), its settings ``--set
+KEY=VALUE`` (a TOML table for ``--config``), and prints each session's outcome lines and the commands the robot's
+log (robot-sim's, the plant's) shows outside the policy's action limits.
 
     make -C firmware_bridge/firmware all port
     python tools/bench_plant_in_loop.py [--mode lockstep|realtime] [--episodes 10] [--gap KEY=VALUE ...] [--on-mcu]
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ FIRMWARE = ROOT / "firmware_bridge" / "firmware" / "build"
 ENV = "robopg/CartPoleSwingUp-v0"
 CLI = [sys.executable, "-m", "robopg.cli"]
 EPISODE = re.compile(r"episode \d+: return (-?[\d.]+)")
-SESSION_LINE = re.compile(r"^\s*(baseline|rehearsal|explore|eval) episode|^(link:|deployed policy|wrote|no evaluation)")
+SESSION_LINE = re.compile(r"^\s*(baseline|twin|rehearsal|explore|eval) episode|^(link:|deployed |wrote|no evaluation)")
 
 
 @contextlib.contextmanager
@@ -136,6 +137,10 @@ def in_policy_mode(folder: Path, args: argparse.Namespace) -> dict[str, list[flo
 def finetune(folder: Path, args: argparse.Namespace) -> None:
     """A ``robopg finetune`` session on each robot: its outcome lines, and the commands its log shows outside the
     policy's action limits."""
+    run = folder / "run"  # the run folder as train-sim leaves it: training on the twin continues its resume state
+    run.mkdir()
+    shutil.copyfile(FIXTURE, run / "checkpoint.pt")
+    shutil.copyfile(FIXTURE.with_suffix(".resume.pt"), run / "resume.pt")
     settings = folder / "session.toml"
     settings.write_text("".join(f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n" for item in args.set))
     policy = folder / "policy.onnx"
@@ -145,7 +150,7 @@ def finetune(folder: Path, args: argparse.Namespace) -> None:
         log = folder / f"{name}.csv"
         with robot(args, log) as port:
             start = time.monotonic()
-            out = run(["finetune", "--policy", str(policy), "--checkpoint", str(FIXTURE), "--out", str(folder / name),
+            out = run(["finetune", "--policy", str(policy), "--checkpoint", str(run), "--out", str(folder / name),
                        "--episodes", str(args.episodes), "--steps", str(args.steps), "--config", str(settings)], port)
             seconds = time.monotonic() - start
         time.sleep(0.2)  # the robot's last log lines
