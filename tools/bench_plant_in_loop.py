@@ -137,10 +137,10 @@ def in_policy_mode(folder: Path, args: argparse.Namespace) -> dict[str, list[flo
 def finetune(folder: Path, args: argparse.Namespace) -> None:
     """A ``robopg finetune`` session on each robot: its outcome lines, and the commands its log shows outside the
     policy's action limits."""
-    run = folder / "run"  # the run folder as train-sim leaves it: training on the twin continues its resume state
-    run.mkdir()
-    shutil.copyfile(FIXTURE, run / "checkpoint.pt")
-    shutil.copyfile(FIXTURE.with_suffix(".resume.pt"), run / "resume.pt")
+    trained = folder / "run"  # the run folder as train-sim leaves it: training on the twin continues its resume state
+    trained.mkdir()
+    shutil.copyfile(FIXTURE, trained / "checkpoint.pt")
+    shutil.copyfile(FIXTURE.with_suffix(".resume.pt"), trained / "resume.pt")
     settings = folder / "session.toml"
     settings.write_text("".join(f"{item.split('=', 1)[0]} = {item.split('=', 1)[1]}\n" for item in args.set))
     policy = folder / "policy.onnx"
@@ -150,7 +150,7 @@ def finetune(folder: Path, args: argparse.Namespace) -> None:
         log = folder / f"{name}.csv"
         with robot(args, log) as port:
             start = time.monotonic()
-            out = run(["finetune", "--policy", str(policy), "--checkpoint", str(run), "--out", str(folder / name),
+            out = run(["finetune", "--policy", str(policy), "--checkpoint", str(trained), "--out", str(folder / name),
                        "--episodes", str(args.episodes), "--steps", str(args.steps), "--config", str(settings)], port)
             seconds = time.monotonic() - start
         time.sleep(0.2)  # the robot's last log lines
