@@ -207,8 +207,7 @@ class FirmwareCore:
         if len(values) != self.config.action_dim:
             return self._fault_frame(FaultReason.BAD_LENGTH, self.config.action_dim, seq)
         if self._last_command == (msg.ActionMsg, seq):  # a resend: the command already holds, applied once
-            self.stats.resends += 1
-            self._feed_watchdog()
+            self.stats.resends += 1  # and does not feed the watchdog: it holds watchdog_ms from its application
             return self._observation(seq) if Capabilities.LOCKSTEP in self.config.capabilities else None
         requested = np.asarray(values, dtype=np.float32)
         bad = np.flatnonzero(~np.isfinite(requested))

@@ -58,13 +58,16 @@ class RobotFault(LinkError):
     """The firmware reported a fault: it refused a command or went to its safe state.
 
     ``reason`` is a :class:`~firmware_bridge.codes.FaultReason`; ``ref_seq`` is the sequence number of
-    the frame it refers to; ``flags`` are the firmware's status flags after the fault.
+    the frame it refers to; ``flags`` are the firmware's status flags after the fault; ``t_ms`` its clock when
+    it sent the fault (None when not known).
     """
 
-    def __init__(self, reason: int, detail: int = 0, ref_seq: int = 0, flags: int = 0) -> None:
+    def __init__(self, reason: int, detail: int = 0, ref_seq: int = 0, flags: int = 0,
+                 t_ms: int | None = None) -> None:
         self.reason = fault_reason(reason)
         name = self.reason.name if isinstance(self.reason, FaultReason) else f"reason 0x{reason:02x}"
         self.detail = detail
         self.ref_seq = ref_seq
         self.flags = StatusFlags(flags)
+        self.t_ms = t_ms
         super().__init__(f"robot fault {name} (detail {detail}, frame {ref_seq}, flags {self.flags!r})")

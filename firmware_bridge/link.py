@@ -276,7 +276,7 @@ class RobotLink:
             if message.ref_seq in self._abandoned and message.reason not in EVENT_REASONS:
                 self.stats.late_frames += 1
                 continue
-            raise RobotFault(message.reason, message.detail, message.ref_seq, message.flags)
+            raise RobotFault(message.reason, message.detail, message.ref_seq, message.flags, message.t_ms)
 
     def _skip(self, message: msg.Message) -> None:
         """Account for a message that is not the awaited answer."""

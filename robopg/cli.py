@@ -512,6 +512,8 @@ def finetune(
     clear: Annotated[bool, typer.Option(help="Release an e-stop or fault latch before starting.")] = False,
     log: Annotated[Path | None, typer.Option(help="Save every completed robot episode here, .npz, rewritten as each "
                                                   "one completes.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps per episode, on the robot and its twin (default: the "
+                                                          "task's episode length).")] = None,
     max_faults: MaxFaults = 10,
     reconnect_timeout: ReconnectTimeout = 10.0,
     task: PolicyTask = None,
@@ -545,14 +547,15 @@ def finetune(
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     warn_about_task(task or meta.env_id)
     with open_robot(port, meta, baudrate=baud, clear=clear) as link, robot_session(link):
-        loop = ControlLoop(link, safety, task_functions(task or meta.env_id, policy=meta),
+        loop = ControlLoop(link, safety, task_functions(task or meta.env_id, steps, policy=meta),
                            wait_for_operator=ask_operator_to_reset, max_faults=max_faults,
                            reconnect_timeout=reconnect_timeout, log=log, history=meta.history)
         result = run_finetune(loop, restored.learner, restored.state, cfg, method_cfg, out, report=lambda r: typer.echo(
             f"{r.kind:>8} episode {r.episode:3d}: return {r.ret:8.2f}"
             + (f" ± {r.ret_std:.2f}" if r.ret_std == r.ret_std else "")
             + (f"  kl {r.kl:.4f} drift {r.drift:.3f}" if r.kl == r.kl else "") + (f"  {r.note}" if r.note else "")),
-            twin=simulated_twin(replace(meta, env_id=task) if task else meta, safety_config, method_cfg.seed),
+            twin=simulated_twin(replace(meta, env_id=task) if task else meta, safety_config, method_cfg.seed,
+                                steps),
             run_state=run_state)
     typer.echo(f"link: {link_summary(loop)}")
     typer.echo(f"deployed policy {result.baseline:.2f}, best fine-tuned {result.best:.2f} "

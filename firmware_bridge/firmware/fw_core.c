@@ -217,12 +217,9 @@ static void on_action(fw_core *core, const fb_frame *frame, uint32_t now)
         return;
     }
     if (core->last_cmd_type == FB_MSG_ACTION && core->last_cmd_seq == frame->seq) {
-        /* A resend: the command already holds, applied once. It feeds the watchdog and is answered again. */
+        /* A resend: the command already holds, applied once, and is answered again. It does not feed the watchdog:
+         * a command holds for at most watchdog_ms from its application, however often it is resent. */
         core->stats.resends++;
-        if (cfg->watchdog_ms != 0) {
-            core->wd_armed = 1;
-            core->wd_deadline_ms = now + cfg->watchdog_ms;
-        }
         if (cfg->capabilities & FB_CAP_LOCKSTEP) {
             send_observation(core, frame->seq, now);
         }

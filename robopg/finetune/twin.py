@@ -45,15 +45,16 @@ def identified_dynamics(env_id: str, episodes: Sequence[RobotEpisode], params: S
             for key, value in found.estimates.items()}
 
 
-def simulated_twin(meta: PolicyMetadata, safety: SafetyConfig, seed: int) -> Twin:
+def simulated_twin(meta: PolicyMetadata, safety: SafetyConfig, seed: int, max_steps: int | None = None) -> Twin:
     """Twins of the robot that ``meta``'s policy runs on, each in this process, with the robot's safety
-    settings; each twin's episodes start from its own initial states (``seed`` onwards)."""
+    settings and episode length (``max_steps``, default the task's); each twin's episodes start from its own
+    initial states (``seed`` onwards)."""
 
     @contextlib.contextmanager
     def twin(gap: Mapping[str, Any]) -> Iterator[ControlLoop]:
         link = in_memory_robot(RobotSimConfig(meta.env_id, gap=dict(gap), seed=seed))
         layer = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety)
         with prepare_robot(link, meta) as ready, robot_session(ready):
-            yield ControlLoop(ready, layer, task_functions(meta.env_id), history=meta.history)
+            yield ControlLoop(ready, layer, task_functions(meta.env_id, max_steps), history=meta.history)
 
     return twin

@@ -1,14 +1,21 @@
-"""Shared by the firmware_bridge tests: a point-mass plant, a hand-set clock and a firmware core over them."""
+"""Shared by the firmware_bridge tests: a point-mass plant, a hand-set clock and a firmware core over them; the
+trained swing-up policy exported as ONNX and as C."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from firmware_bridge.codes import Capabilities
 from firmware_bridge.device import DeviceConfig, FirmwareCore
+
+# The test modules import plant_rig from here (appended: tests/robopg's conftest stays the one `conftest` names).
+sys.path.append(str(Path(__file__).parent))
+from plant_rig import SWING_UP_FIXTURE
 
 
 class PointMass:
@@ -64,3 +71,19 @@ def make_core() -> Callable[..., Core]:
         return FirmwareCore(config, plant, clock), plant, clock
 
     return make
+
+
+@pytest.fixture(scope="session")
+def swingup_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained swing-up fixture's policy as ONNX: the host side's."""
+    from robopg.export import export_policy
+
+    return export_policy(SWING_UP_FIXTURE, tmp_path_factory.mktemp("onnx") / "policy.onnx").path
+
+
+@pytest.fixture(scope="session")
+def swingup_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same [64, 64] actor exported as C: the folder to build firmware with (POLICY=DIR)."""
+    from robopg.export import export_c
+
+    return export_c(SWING_UP_FIXTURE, tmp_path_factory.mktemp("policy") / "policy_c").directory

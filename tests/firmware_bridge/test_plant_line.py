@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import shutil
-import subprocess
 import threading
 import time
 import tty
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plant_rig import SWING_UP, host_build_in_loop, make
 
 from firmware_bridge.framing import Frame, FrameDecoder, encode_frame
 from firmware_bridge.link import RobotLink
@@ -22,9 +22,7 @@ from firmware_bridge.plant_line import PlantType, decode_state
 from sim.plant_server import PlantServer
 from sim.virtual_robot import CommandLog, RobotSimConfig, in_memory_robot
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware_bridge" / "firmware"
-ENV = "robopg/CartPoleSwingUp-v0"
+ENV = SWING_UP
 
 
 def _serve(server: PlantServer) -> threading.Thread:
@@ -83,28 +81,13 @@ def test_the_plant_answers_each_request_with_its_seq(tmp_path: Path) -> None:
 def host_with_plant(tmp_path: Path) -> Iterator[RobotLink]:
     if shutil.which("make") is None or shutil.which("cc") is None:
         pytest.skip("needs make and a C compiler")
-    built = subprocess.run(["make", "-C", str(FIRMWARE)], capture_output=True, text=True, timeout=240, check=False)
-    assert built.returncode == 0, built.stdout + built.stderr
-    firmware = subprocess.Popen(
-        [str(FIRMWARE / "build" / "robopg-fw-host"), "--plant-pty"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    link_path, plant_path = firmware.stdout.readline().strip(), firmware.stdout.readline().strip()
-    server = PlantServer(RobotSimConfig(ENV), plant_path)
-    thread = _serve(server)
-    link = RobotLink.open(link_path)
+    make()
+    loop = host_build_in_loop(tmp_path / "plant.csv")
     try:
-        link.hello(timeout=3.0)
-        yield link
+        loop.link.hello(timeout=3.0)
+        yield loop.link
     finally:
-        link.close()
-        server.stop()
-        thread.join(timeout=5.0)
-        firmware.terminate()
-        firmware.wait(timeout=5.0)
+        loop.close()
 
 
 def test_the_host_build_drives_the_plant_as_the_virtual_robot_does(host_with_plant: RobotLink) -> None:

@@ -11,6 +11,11 @@
  * "robopg-ref-host". With --plant-pty, a second pty's path is the second line of stdout; the firmware
  * waits for a plant there (`robopg robot-sim --plant-port PATH`) and takes its sizes, limits, period and
  * mode from it (--period-us and --end-stop do not apply). Counters go to stderr at exit.
+ *
+ * Built with -DFW_POLICY and a policy from `robopg export --format c` (make host-policy POLICY=DIR:
+ * build/robopg-fw-host-policy), it is the POLICY-mode firmware "robopg-ref-host-policy" (hal.h), as the
+ * Cortex-M port's: from each RESET it runs the policy at every control tick, stepping the plant once per tick,
+ * and the host only supervises. The plant must be the policy's task (its sizes), else it exits with 2.
  */
 #define _XOPEN_SOURCE 600
 
@@ -29,7 +34,12 @@
 #include "../plant_link.h"
 #include "sim_plant.h"
 
+#ifdef FW_POLICY
+#include "../fw_policy.h"
+#define FIRMWARE_ID "robopg-ref-host-policy"
+#else
 #define FIRMWARE_ID "robopg-ref-host"
+#endif
 #define MAX_SLEEP_MS 50 /* longest poll() wait: bounds how late a signal is noticed */
 #define PLANT_TIMEOUT_MS 1000 /* a simulated plant on a busy computer can be slow */
 
@@ -339,6 +349,14 @@ int main(int argc, char **argv)
         board = hal;
         plant_link_hal(&plant, &hal, &board);
     }
+#ifdef FW_POLICY
+    if (fw_policy_attach(&cfg, &hal) != 0) {
+        fprintf(stderr, "robopg-fw-host: the policy takes %u observations and %u actions; the plant has %u and %u\n",
+                (unsigned)fw_policy_obs_dim, (unsigned)fw_policy_action_dim, (unsigned)cfg.obs_dim,
+                (unsigned)cfg.action_dim);
+        return 2;
+    }
+#endif
     init = fw_core_init(&core, &cfg, &hal, hal_millis(&h));
     if (init != FW_INIT_OK) {
         fprintf(stderr, "fw_core_init failed (%d)\n", (int)init);

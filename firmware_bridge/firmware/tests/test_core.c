@@ -447,6 +447,34 @@ static void test_watchdog(void)
     CHECK(got.msg[1].type == FB_MSG_FAULT && got.msg[1].u.fault.reason == FB_FAULT_LATCHED);
 }
 
+/* A resent ACTION (its answer was lost) is answered again but does not feed the watchdog: a command holds for at
+ * most watchdog_ms from its application, however often it is resent. */
+static void test_resend_does_not_feed_the_watchdog(void)
+{
+    rig r;
+    rx_frames got;
+    fb_action a;
+    uint8_t body[FB_ACTION_MAX_SIZE];
+    int len;
+    uint16_t seq;
+    rig_init(&r);
+    a.count = 2;
+    a.values[0] = 0.5f;
+    a.values[1] = 1.0f;
+    len = fb_encode_action(&a, body, sizeof body);
+    CHECK(len > 0);
+    seq = send_msg(&r, FB_MSG_ACTION, body, (size_t)len);
+    one(&r, &got, FB_MSG_OBSERVATION);
+    r.f.now += 150;
+    send_raw(&r, FB_PROTOCOL_VERSION, FB_MSG_ACTION, seq, body, (size_t)len);
+    CHECK_EQ_U(one(&r, &got, FB_MSG_OBSERVATION)->u.observation.ack_seq, seq);
+    CHECK_EQ_U(r.core.stats.resends, 1);
+    CHECK_EQ_U(fw_core_ms_until_due(&r.core, r.f.now), 51);
+    r.f.now += 51;
+    fw_core_poll(&r.core, r.f.now);
+    expect_fault(&r, FB_FAULT_WATCHDOG, 0, seq);
+}
+
 static void test_watchdog_clock_wrap(void)
 {
     rig r;
@@ -859,6 +887,7 @@ int main(void)
     test_clip();
     test_estop_latch();
     test_watchdog();
+    test_resend_does_not_feed_the_watchdog();
     test_watchdog_clock_wrap();
     test_no_watchdog();
     test_bad_frames();

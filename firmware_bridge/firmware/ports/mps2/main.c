@@ -22,7 +22,7 @@
 #include "uart.h"
 
 #ifdef FW_POLICY
-#include "robopg_policy.h"
+#include "../../fw_policy.h"
 #define FIRMWARE_ID "robopg-ref-mps2-policy"
 #else
 #define FIRMWARE_ID "robopg-ref-mps2"
@@ -101,29 +101,15 @@ static void on_stall(void)
     uart_write_polled(&plant_uart, wire, n);
 }
 
-#ifdef FW_POLICY
-static void run_policy(void *ctx, const float *obs, float *action)
-{
-    (void)ctx;
-    robopg_policy(obs, action);
-}
-
 /* The plant is the policy's task: its sizes, and the firmware acts in real time. 0 if it is not. */
 static int use_policy(void)
 {
-    if (config.obs_dim != ROBOPG_POLICY_OBS_DIM || config.action_dim != ROBOPG_POLICY_ACTION_DIM) {
-        return 0;
-    }
-    config.capabilities = (uint8_t)(config.capabilities & ~FB_CAP_LOCKSTEP);
-    hal.policy = run_policy;
-    return 1;
-}
+#ifdef FW_POLICY
+    return fw_policy_attach(&config, &hal) == 0;
 #else
-static int use_policy(void)
-{
     return 1;
-}
 #endif
+}
 
 int main(void)
 {
