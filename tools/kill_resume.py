@@ -2,16 +2,18 @@
 weights those of an uninterrupted run?
 
 For each algorithm, one uninterrupted run is the reference. Then the same run is started and killed (SIGKILL,
-at a random moment: its start-up, then uniform over the training's time shared among the kills left)
-and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it finishes first;
-then it is resumed to the end. A kill
+at a random moment: once the process has opened its logs, uniform over the training's time shared among the
+kills left) and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it finishes
+first; then it is resumed to the end. Each launch's start-up is waited for on its own (a run writes
+``progress.csv`` anew when it starts or resumes), so a machine slowed by other work does not make every kill
+land in a start-up. A kill
 before the first checkpoint leaves nothing to resume: the run is started afresh (counted). Every
 ``--resume`` must either finish or be killed by the tool; any other exit is a failure. The final
 ``checkpoint.pt`` learner tensors are compared with the reference's, bit for bit.
 
-DDPG is deterministic on one thread, so its weights must match exactly. A2C restarts its simulators' episodes
-on resume and A3C's workers race each other, so for them the tool reports the largest difference and only
-requires the resumes to succeed.
+DDPG and A2C are deterministic on one thread and their checkpoints hold everything a run goes on from (A2C's
+simulators' episodes in flight too), so their weights must match exactly. A3C's workers race each other, so for
+it the tool reports the largest difference and only requires the resumes to succeed.
 
     python -m tools.kill_resume [--algos ddpg a2c a3c] [--kills 100] [--steps 4000] [--seed 0] [--json]
 """
@@ -39,7 +41,7 @@ CONFIGS = {
     "a3c": "rollout_steps = 10\nworkers = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n",
 }
 COMMON = "eval_every = 100000\neval_episodes = 1\nlog_every = 200\ncheckpoint_every = 200\ncheckpoint_seconds = 0.5\n"
-EXACT = {"ddpg"}
+EXACT = {"ddpg", "a2c"}
 
 
 @dataclass
@@ -84,18 +86,31 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
                default=0.0)
 
 
+def logs_written(run_dir: Path) -> int | None:
+    """When the run's ``progress.csv`` was last written (ns), ``None`` before it exists."""
+    try:
+        return (run_dir / "progress.csv").stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def wait_for_training(proc: subprocess.Popen, run_dir: Path, before: int | None) -> None:
+    """Until the launched run has opened its logs (``progress.csv`` written anew) or ended."""
+    while logs_written(run_dir) == before and proc.poll() is None:
+        time.sleep(0.02)
+
+
 def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) -> KillReport:
     config = root / f"{algo}.toml"
     config.write_text(CONFIGS[algo] + COMMON)
     started = time.monotonic()
     reference = root / f"{algo}-whole"
     proc = subprocess.Popen(train_command(algo, config, reference, steps, seed, False), stdout=subprocess.DEVNULL)
-    while not reference.exists() and proc.poll() is None:  # the run folder: made when training starts
-        time.sleep(0.05)
-    start_up = time.monotonic() - started
+    wait_for_training(proc, reference, None)
+    training_started = time.monotonic()
     if proc.wait() != 0:
         raise RuntimeError(f"the uninterrupted {algo} run failed")
-    training_seconds = time.monotonic() - started - start_up
+    training_seconds = time.monotonic() - training_started
     rng = np.random.default_rng(seed)
     run_dir = root / f"{algo}-killed"
     landed = resumes = fresh = 0
@@ -105,11 +120,13 @@ def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) ->
         if not resume and landed:
             fresh += 1
         resumes += resume
+        before = logs_written(run_dir)
         proc = subprocess.Popen(train_command(algo, config, run_dir, steps, seed, resume),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if landed < kills:  # after the start-up, the kills left spread over about the training's time
+            wait_for_training(proc, run_dir, before)
             try:
-                proc.wait(timeout=start_up + rng.uniform(0, training_seconds / (kills - landed + 1)))
+                proc.wait(timeout=rng.uniform(0, training_seconds / (kills - landed + 1)))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
