@@ -12,10 +12,11 @@ before the first checkpoint leaves nothing to resume: the run is started afresh 
 ``checkpoint.pt`` learner tensors are compared with the reference's, bit for bit.
 
 DDPG and A2C are deterministic on one thread and their checkpoints hold everything a run goes on from (A2C's
-simulators' episodes in flight too), so their weights must match exactly. A3C's workers race each other, so for
-it the tool reports the largest difference and only requires the resumes to succeed.
+simulators' episodes in flight too), so their weights must match exactly; so must A3C's when its local workers
+take turns (``a3c-turns``). Racing A3C workers (``a3c``) make two uninterrupted runs differ too, so for them the
+tool reports the largest difference and only requires the resumes to succeed.
 
-    python -m tools.kill_resume [--algos ddpg a2c a3c] [--kills 100] [--steps 4000] [--seed 0] [--json]
+    python -m tools.kill_resume [--algos ddpg a2c a3c a3c-turns] [--kills 100] [--steps 4000] [--seed 0] [--json]
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ import torch
 ENV = "Pendulum-v1"
 # Small networks and frequent checkpoints (every 200 steps, and every 0.5 s of training): kills land between
 # checkpoints as often as at them.
-CONFIGS = {
-    "ddpg": "learning_starts = 200\nbatch_size = 32\nactor_hidden = [32]\ncritic_hidden = [32]\n",
-    "a2c": "rollout_steps = 10\nnum_envs = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n",
-    "a3c": "rollout_steps = 10\nworkers = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n",
+A3C = "rollout_steps = 10\nworkers = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n"
+CONFIGS = {  # what the tool calls a run: (algorithm, its config)
+    "ddpg": ("ddpg", "learning_starts = 200\nbatch_size = 32\nactor_hidden = [32]\ncritic_hidden = [32]\n"),
+    "a2c": ("a2c", "rollout_steps = 10\nnum_envs = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n"),
+    "a3c": ("a3c", A3C),
+    "a3c-turns": ("a3c", A3C + "take_turns = true\n"),
 }
 COMMON = "eval_every = 100000\neval_episodes = 1\nlog_every = 200\ncheckpoint_every = 200\ncheckpoint_seconds = 0.5\n"
-EXACT = {"ddpg", "a2c"}
+EXACT = {"ddpg", "a2c", "a3c-turns"}
 
 
 @dataclass
@@ -60,8 +63,8 @@ def train_command(algo: str, config: Path, run_dir: Path, steps: int, seed: int,
     command = [sys.executable, "-m", "robopg.cli", "train-sim", "--quiet"]
     if resume:
         return [*command, "--resume", str(run_dir)]
-    return [*command, "--env", ENV, "--algo", algo, "--config", str(config), "--steps", str(steps), "--seed",
-            str(seed), "--out", str(run_dir)]
+    return [*command, "--env", ENV, "--algo", CONFIGS[algo][0], "--config", str(config), "--steps", str(steps),
+            "--seed", str(seed), "--out", str(run_dir)]
 
 
 def learner_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -102,7 +105,7 @@ def wait_for_training(proc: subprocess.Popen, run_dir: Path, before: int | None)
 
 def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) -> KillReport:
     config = root / f"{algo}.toml"
-    config.write_text(CONFIGS[algo] + COMMON)
+    config.write_text(CONFIGS[algo][1] + COMMON)
     started = time.monotonic()
     reference = root / f"{algo}-whole"
     proc = subprocess.Popen(train_command(algo, config, reference, steps, seed, False), stdout=subprocess.DEVNULL)
