@@ -17,6 +17,6 @@ def test_deploy_rides_out_a_noisy_line_and_a_cut_between_real_processes():
     assert dropped["episodes_completed"] == 2 and dropped["frames_resent"] > 0 and dropped["link_faults"] == 0
     # the cut (2 s, in the second episode) trips the watchdog: that episode is discarded and run again
     assert cut["episodes_completed"] == 2 and cut["episodes_started"] == 3 and cut["link_faults"] == 1
-    assert 0.25 <= cut["worst_seconds_to_safe"] < 0.5  # the robot's 250 ms watchdog, plus its polling
+    assert cut["watchdog_trips"] >= 1 and 0.25 <= cut["worst_seconds_to_safe"] < 0.5  # 250 ms, plus polling
     assert dropped["commands_out_of_limits"] == cut["commands_out_of_limits"] == 0
     assert dropped["deploy_exit"] == cut["deploy_exit"] == 0
