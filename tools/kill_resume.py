@@ -2,14 +2,14 @@
 weights those of an uninterrupted run?
 
 For each algorithm, one uninterrupted run is the reference. Then the same run is started and killed (SIGKILL,
-at a random moment: once the process has opened its logs, uniform over the training's time shared among the
-kills left) and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it finishes
-first; then it is resumed to the end. Each launch's start-up is waited for on its own (a run writes
-``progress.csv`` anew when it starts or resumes), so a machine slowed by other work does not make every kill
-land in a start-up. A kill
-before the first checkpoint leaves nothing to resume: the run is started afresh (counted). Every
-``--resume`` must either finish or be killed by the tool; any other exit is a failure. The final
-``checkpoint.pt`` learner tensors are compared with the reference's, bit for bit.
+at a random moment: once the launch has written its first checkpoint, uniform over the training's time shared
+among the kills left) and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it
+finishes first; then it is resumed to the end. Each launch's start-up is waited for on its own, up to its first
+checkpoint (which falls after its first update: after A3C's worker processes have started), so that neither a
+machine slowed by other work nor a slow start-up makes every kill land before training. A run left
+without a checkpoint (no launch got that far) is started afresh (counted). Every ``--resume`` must either
+finish or be killed by the tool; any other exit is a failure. The final ``checkpoint.pt`` learner tensors are
+compared with the reference's, bit for bit. A progress line goes to stderr every 10 kills.
 
 DDPG and A2C are deterministic on one thread and their checkpoints hold everything a run goes on from (A2C's
 simulators' episodes in flight too), so their weights must match exactly; so must A3C's when its local workers
@@ -52,7 +52,7 @@ class KillReport:
     algo: str
     kills: int
     resumes: int
-    fresh_starts: int  # kills before the first checkpoint: nothing to resume
+    fresh_starts: int  # launches with nothing to resume (no checkpoint yet)
     failures: list[str]  # resumes that ended on their own with an error
     max_weight_difference: float  # against the uninterrupted run; 0.0: bit-identical
     exact: bool  # whether the algorithm's weights must be bit-identical
@@ -89,17 +89,17 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
                default=0.0)
 
 
-def logs_written(run_dir: Path) -> int | None:
-    """When the run's ``progress.csv`` was last written (ns), ``None`` before it exists."""
+def checkpoint_written(run_dir: Path) -> int | None:
+    """When the run's ``resume.pt`` was last written (ns), ``None`` before it exists."""
     try:
-        return (run_dir / "progress.csv").stat().st_mtime_ns
+        return (run_dir / "resume.pt").stat().st_mtime_ns
     except FileNotFoundError:
         return None
 
 
 def wait_for_training(proc: subprocess.Popen, run_dir: Path, before: int | None) -> None:
-    """Until the launched run has opened its logs (``progress.csv`` written anew) or ended."""
-    while logs_written(run_dir) == before and proc.poll() is None:
+    """Until the launched run has written its first checkpoint (``resume.pt`` anew) or ended."""
+    while checkpoint_written(run_dir) == before and proc.poll() is None:
         time.sleep(0.02)
 
 
@@ -123,7 +123,7 @@ def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) ->
         if not resume and landed:
             fresh += 1
         resumes += resume
-        before = logs_written(run_dir)
+        before = checkpoint_written(run_dir)
         proc = subprocess.Popen(train_command(algo, config, run_dir, steps, seed, resume),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if landed < kills:  # after the start-up, the kills left spread over about the training's time
@@ -134,6 +134,9 @@ def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) ->
                 proc.kill()
                 proc.communicate()
                 landed += 1
+                if landed % 10 == 0:  # so that a long run shows how far it got
+                    print(f"{algo}: {landed} kills, {resumes} resumes, {fresh} fresh starts, "
+                          f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
                 continue
         _, stderr = proc.communicate()
         if proc.returncode == 0:
