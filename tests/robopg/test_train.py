@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -78,6 +80,18 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny, algo, 
     assert resumed.final_eval.returns == whole.final_eval.returns
     assert (resumed.best_eval, resumed.best_step) == (whole.best_eval, whole.best_step)
     assert (tmp_path / "whole" / "episodes.csv").read_text() == (tmp_path / "split" / "episodes.csv").read_text()
+
+
+def test_a_kill_between_the_last_resume_pt_and_checkpoint_pt_is_repaired_by_the_resume(tmp_path, tiny):
+    run, older = tmp_path / "run", tmp_path / "older"
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 400}), run, show_progress=False)
+    final = tensors(checkpoint.load(run)["learner"])
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 200}), older, show_progress=False)
+    shutil.copy(older / "checkpoint.pt", run / "checkpoint.pt")  # the final resume.pt written, checkpoint.pt not
+    resume(run, show_progress=False)
+    repaired = checkpoint.load(run)
+    assert repaired["step"] == 400
+    assert all(torch.equal(tensor, final[name]) for name, tensor in tensors(repaired["learner"]).items())
 
 
 def test_a_run_folder_is_never_overwritten(tmp_path, tiny):
