@@ -1,8 +1,9 @@
 """A noisy line: a :class:`~firmware_bridge.transport.Transport` wrapper that drops bytes, flips bits and cuts the
 line, seeded, in both directions.
 
-It wraps any transport: the in-memory one (:mod:`firmware_bridge.memory`) in the tests, or a serial port
-between ``robopg deploy`` and the virtual robot. A cut starts when the host has written a given number of
+It wraps any transport: the in-memory one (:mod:`firmware_bridge.memory`) in the tests, or a serial port;
+the line alone (:class:`NoisyLine`) also sits between two real ptys, ``robopg deploy``'s and ``robopg
+robot-sim``'s (``tools/fault_pty.py``). A cut starts when the host has written a given number of
 bytes, so where it falls does not depend on timing, and lasts a given time on the link's clock: nothing
 crosses the line in either direction until then.
 """
@@ -45,39 +46,34 @@ class FaultCounts:
     cut_starts: list[float] = field(default_factory=list)
 
 
-class FaultyTransport:
-    """``inner`` behind a line with ``faults``; ``clock`` times the cuts (the link's clock)."""
+class NoisyLine:
+    """The line itself, between any two byte streams: what it does to the bytes each way. ``clock`` times the
+    cuts. :class:`FaultyTransport` puts it in front of a transport; ``tools/fault_pty.py`` between two ptys."""
 
-    def __init__(self, inner: Transport, faults: LineFaults, clock: Callable[[], float] = time.monotonic) -> None:
-        self.inner, self.faults, self.clock = inner, faults, clock
+    def __init__(self, faults: LineFaults, clock: Callable[[], float] = time.monotonic) -> None:
+        self.faults, self.clock = faults, clock
         self.counts = FaultCounts()
         self._rng = np.random.default_rng(faults.seed)
         self._pending_cuts = sorted(faults.cuts)
         self._cut_until = -np.inf
         self._written = 0
 
-    def write(self, data: bytes) -> None:
+    def from_host(self, data: bytes) -> bytes:
+        """What arrives of ``data`` written by the host (it counts towards the next cut)."""
         self._written += len(data)
         while self._pending_cuts and self._written >= self._pending_cuts[0][0]:
             self._cut_until = self.clock() + self._pending_cuts.pop(0)[1]
             self.counts.cut_starts.append(self.clock())
-        if damaged := self._damage(data):
-            self.inner.write(damaged)
-
-    def read(self, deadline: float) -> bytes:
-        while True:  # bytes lost on the way are not a reading: wait on until something arrives, or the deadline
-            if data := self._damage(self.inner.read(deadline)):
-                return data
-
-    def close(self) -> None:
-        self.inner.close()
+        return self.damage(data)
 
     @property
     def cut(self) -> bool:
         """Whether the line is cut now."""
         return self.clock() < self._cut_until
 
-    def _damage(self, data: bytes) -> bytes:
+    def damage(self, data: bytes) -> bytes:
+        """What arrives of ``data`` (either way): nothing during a cut, else with its bits flipped and bytes
+        dropped."""
         if self.cut:
             self.counts.cut_bytes += len(data)
             return b""
@@ -91,3 +87,32 @@ class FaultyTransport:
             self.counts.dropped_bytes += int(array.size - kept.sum())
             array = array[kept]
         return array.tobytes()
+
+
+class FaultyTransport:
+    """``inner`` behind a line with ``faults``; ``clock`` times the cuts (the link's clock)."""
+
+    def __init__(self, inner: Transport, faults: LineFaults, clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner, self.faults = inner, faults
+        self.line = NoisyLine(faults, clock)
+
+    @property
+    def counts(self) -> FaultCounts:
+        return self.line.counts
+
+    @property
+    def cut(self) -> bool:
+        """Whether the line is cut now."""
+        return self.line.cut
+
+    def write(self, data: bytes) -> None:
+        if damaged := self.line.from_host(data):
+            self.inner.write(damaged)
+
+    def read(self, deadline: float) -> bytes:
+        while True:  # bytes lost on the way are not a reading: wait on until something arrives, or the deadline
+            if data := self.line.damage(self.inner.read(deadline)):
+                return data
+
+    def close(self) -> None:
+        self.inner.close()

@@ -35,13 +35,19 @@ CONTROLLERS = {"robopg/CartPoleSwingUp-v0": cartpole_swing_up, "robopg/Reacher2D
 
 
 @dataclass
-class LineReport:
+class RowReport:
+    """What every row of a fault table starts with: the setting, episodes, link faults."""
+
     drop: float
     flip: float
     cuts: int
     episodes_completed: int
     episodes_started: int
     link_faults: int
+
+
+@dataclass
+class LineReport(RowReport):
     host_resends: int
     firmware_resends: int
     worst_seconds_to_safe: float  # from the start of a cut to the robot's safe state; NaN without cuts
@@ -81,10 +87,9 @@ def run(env_id: str, faults: LineFaults, episodes: int, *, max_faults: int = 100
                       info.control_period, out, len(sent), stopped, loop.faults)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0", choices=sorted(CONTROLLERS))
-    parser.add_argument("--episodes", type=int, default=20)
+def fault_arguments(parser: argparse.ArgumentParser, episodes: int) -> None:
+    """The options that choose the fault settings (the table's rows), shared with ``tools/fault_pty.py``."""
+    parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--drop", type=float, nargs="*", default=[0.0, 0.001, 0.01])
     parser.add_argument("--flip", type=float, nargs="*", default=[0.0001, 0.001])
@@ -93,26 +98,42 @@ def main() -> None:
     parser.add_argument("--cut-every", type=int, default=15_000,
                         help="host bytes between cuts (an episode of the swing-up is about 3.8 kB)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
-    args = parser.parse_args()
+
+
+def fault_settings(args: argparse.Namespace) -> list[LineFaults]:
+    """One setting per byte-drop rate, one per bit-flip rate, and one of ``--cuts`` cuts."""
     settings = [LineFaults(drop=d, seed=args.seed) for d in args.drop]
     settings += [LineFaults(flip=f, seed=args.seed) for f in args.flip]
     if args.cuts:
         settings.append(LineFaults(cuts=tuple((args.cut_every * (i + 1), args.cut_seconds) for i in range(args.cuts)),
                                    seed=args.seed))
-    for faults in settings:
-        report = run(args.env, faults, args.episodes, seed=args.seed)
-        if args.json:
-            print(json.dumps(asdict(report)), flush=True)
-            continue
-        print(f"drop {faults.drop:g}, flip {faults.flip:g}, {len(faults.cuts)} cuts of {args.cut_seconds:g} s: "
-              f"{report.episodes_completed}/{report.episodes_started} episodes completed, "
-              f"{report.link_faults} link faults, {report.host_resends} host resends, "
-              f"{report.firmware_resends} not re-applied, worst time to safe state "
-              f"{1e3 * report.worst_seconds_to_safe:.0f} ms (watchdog {1e3 * report.watchdog_seconds:.0f} ms + "
-              f"period {1e3 * report.period_seconds:.0f} ms), {report.commands_out_of_limits} commands out of "
-              f"limits in {report.steps} steps" + (f"; stopped: {report.stopped}" if report.stopped else ""),
-              flush=True)
+    return settings
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0", choices=sorted(CONTROLLERS))
+    fault_arguments(parser, episodes=20)
+    args = parser.parse_args()
+    for faults in fault_settings(args):
+        report = run(args.env, faults, args.episodes, seed=args.seed)
+        print_report(report, faults, args,
+                     f"{report.host_resends} host resends, {report.firmware_resends} not re-applied, worst time to "
+                     f"safe state {1e3 * report.worst_seconds_to_safe:.0f} ms (watchdog "
+                     f"{1e3 * report.watchdog_seconds:.0f} ms + period {1e3 * report.period_seconds:.0f} ms), "
+                     f"{report.commands_out_of_limits} commands out of limits in {report.steps} steps"
+                     + (f"; stopped: {report.stopped}" if report.stopped else ""))
+
+
+def print_report(report: RowReport, faults: LineFaults, args: argparse.Namespace, details: str) -> None:
+    """One row of the table: the setting, episodes completed of those started, link faults and ``details``; its
+    JSON object with ``--json``."""
+    if args.json:
+        print(json.dumps(asdict(report)), flush=True)
+        return
+    print(f"drop {faults.drop:g}, flip {faults.flip:g}, {len(faults.cuts)} cuts of {args.cut_seconds:g} s: "
+          f"{report.episodes_completed}/{report.episodes_started} episodes completed, {report.link_faults} link "
+          f"faults, {details}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -2,18 +2,21 @@
 weights those of an uninterrupted run?
 
 For each algorithm, one uninterrupted run is the reference. Then the same run is started and killed (SIGKILL,
-at a random moment: its start-up, then uniform over the training's time shared among the kills left)
-and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it finishes first;
-then it is resumed to the end. A kill
-before the first checkpoint leaves nothing to resume: the run is started afresh (counted). Every
-``--resume`` must either finish or be killed by the tool; any other exit is a failure. The final
-``checkpoint.pt`` learner tensors are compared with the reference's, bit for bit.
+at a random moment: once the launch has written its first checkpoint, uniform over the training's time shared
+among the kills left) and resumed with ``--resume``, again and again, until ``--kills`` kills have landed or it
+finishes first; then it is resumed to the end. Each launch's start-up is waited for on its own, up to its first
+checkpoint (which falls after its first update: after A3C's worker processes have started), so that neither a
+machine slowed by other work nor a slow start-up makes every kill land before training. A run left
+without a checkpoint (no launch got that far) is started afresh (counted). Every ``--resume`` must either
+finish or be killed by the tool; any other exit is a failure. The final ``checkpoint.pt`` learner tensors are
+compared with the reference's, bit for bit. A progress line goes to stderr every 10 kills.
 
-DDPG is deterministic on one thread, so its weights must match exactly. A2C restarts its simulators' episodes
-on resume and A3C's workers race each other, so for them the tool reports the largest difference and only
-requires the resumes to succeed.
+DDPG and A2C are deterministic on one thread and their checkpoints hold everything a run goes on from (A2C's
+simulators' episodes in flight too), so their weights must match exactly; so must A3C's when its local workers
+take turns (``a3c-turns``). Racing A3C workers (``a3c``) make two uninterrupted runs differ too, so for them the
+tool reports the largest difference and only requires the resumes to succeed.
 
-    python -m tools.kill_resume [--algos ddpg a2c a3c] [--kills 100] [--steps 4000] [--seed 0] [--json]
+    python -m tools.kill_resume [--algos ddpg a2c a3c a3c-turns] [--kills 100] [--steps 4000] [--seed 0] [--json]
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ import torch
 ENV = "Pendulum-v1"
 # Small networks and frequent checkpoints (every 200 steps, and every 0.5 s of training): kills land between
 # checkpoints as often as at them.
-CONFIGS = {
-    "ddpg": "learning_starts = 200\nbatch_size = 32\nactor_hidden = [32]\ncritic_hidden = [32]\n",
-    "a2c": "rollout_steps = 10\nnum_envs = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n",
-    "a3c": "rollout_steps = 10\nworkers = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n",
+A3C = "rollout_steps = 10\nworkers = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n"
+CONFIGS = {  # what the tool calls a run: (algorithm, its config)
+    "ddpg": ("ddpg", "learning_starts = 200\nbatch_size = 32\nactor_hidden = [32]\ncritic_hidden = [32]\n"),
+    "a2c": ("a2c", "rollout_steps = 10\nnum_envs = 2\nactor_hidden = [32]\ncritic_hidden = [32]\n"),
+    "a3c": ("a3c", A3C),
+    "a3c-turns": ("a3c", A3C + "take_turns = true\n"),
 }
 COMMON = "eval_every = 100000\neval_episodes = 1\nlog_every = 200\ncheckpoint_every = 200\ncheckpoint_seconds = 0.5\n"
-EXACT = {"ddpg"}
+EXACT = {"ddpg", "a2c", "a3c-turns"}
 
 
 @dataclass
@@ -47,7 +52,7 @@ class KillReport:
     algo: str
     kills: int
     resumes: int
-    fresh_starts: int  # kills before the first checkpoint: nothing to resume
+    fresh_starts: int  # launches with nothing to resume (no checkpoint yet)
     failures: list[str]  # resumes that ended on their own with an error
     max_weight_difference: float  # against the uninterrupted run; 0.0: bit-identical
     exact: bool  # whether the algorithm's weights must be bit-identical
@@ -58,8 +63,8 @@ def train_command(algo: str, config: Path, run_dir: Path, steps: int, seed: int,
     command = [sys.executable, "-m", "robopg.cli", "train-sim", "--quiet"]
     if resume:
         return [*command, "--resume", str(run_dir)]
-    return [*command, "--env", ENV, "--algo", algo, "--config", str(config), "--steps", str(steps), "--seed",
-            str(seed), "--out", str(run_dir)]
+    return [*command, "--env", ENV, "--algo", CONFIGS[algo][0], "--config", str(config), "--steps", str(steps),
+            "--seed", str(seed), "--out", str(run_dir)]
 
 
 def learner_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -84,18 +89,31 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
                default=0.0)
 
 
+def checkpoint_written(run_dir: Path) -> int | None:
+    """When the run's ``resume.pt`` was last written (ns), ``None`` before it exists."""
+    try:
+        return (run_dir / "resume.pt").stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def wait_for_training(proc: subprocess.Popen, run_dir: Path, before: int | None) -> None:
+    """Until the launched run has written its first checkpoint (``resume.pt`` anew) or ended."""
+    while checkpoint_written(run_dir) == before and proc.poll() is None:
+        time.sleep(0.02)
+
+
 def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) -> KillReport:
     config = root / f"{algo}.toml"
-    config.write_text(CONFIGS[algo] + COMMON)
+    config.write_text(CONFIGS[algo][1] + COMMON)
     started = time.monotonic()
     reference = root / f"{algo}-whole"
     proc = subprocess.Popen(train_command(algo, config, reference, steps, seed, False), stdout=subprocess.DEVNULL)
-    while not reference.exists() and proc.poll() is None:  # the run folder: made when training starts
-        time.sleep(0.05)
-    start_up = time.monotonic() - started
+    wait_for_training(proc, reference, None)
+    training_started = time.monotonic()
     if proc.wait() != 0:
         raise RuntimeError(f"the uninterrupted {algo} run failed")
-    training_seconds = time.monotonic() - started - start_up
+    training_seconds = time.monotonic() - training_started
     rng = np.random.default_rng(seed)
     run_dir = root / f"{algo}-killed"
     landed = resumes = fresh = 0
@@ -105,15 +123,20 @@ def kill_and_resume(algo: str, kills: int, steps: int, seed: int, root: Path) ->
         if not resume and landed:
             fresh += 1
         resumes += resume
+        before = checkpoint_written(run_dir)
         proc = subprocess.Popen(train_command(algo, config, run_dir, steps, seed, resume),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if landed < kills:  # after the start-up, the kills left spread over about the training's time
+            wait_for_training(proc, run_dir, before)
             try:
-                proc.wait(timeout=start_up + rng.uniform(0, training_seconds / (kills - landed + 1)))
+                proc.wait(timeout=rng.uniform(0, training_seconds / (kills - landed + 1)))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
                 landed += 1
+                if landed % 10 == 0:  # so that a long run shows how far it got
+                    print(f"{algo}: {landed} kills, {resumes} resumes, {fresh} fresh starts, "
+                          f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
                 continue
         _, stderr = proc.communicate()
         if proc.returncode == 0:

@@ -7,12 +7,13 @@ and samples the deploy process (resident memory, open descriptors, threads) ever
 psutil. Prints the figures at the first sample after ``--warmup`` periods, at the end, and the largest,
 and exits non-zero if memory grew by more than ``--max-growth-mb`` or a descriptor or thread was left over.
 
-    python tools/soak_deploy.py [--periods 1000000] [--every 5] [--out soak.csv]
+    python tools/soak_deploy.py [--periods 1000000] [--every 5] [--progress 60] [--out soak.csv]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TextIO
 
 import psutil
 
@@ -28,6 +30,19 @@ FIXTURE = ROOT / "tests" / "robopg" / "fixtures" / "swingup_ddpg.pt"
 ENV = "robopg/CartPoleSwingUp-v0"
 EPISODE_STEPS = 250  # the task's episode length (a steady swing-up never ends early)
 CLI = [sys.executable, "-m", "robopg.cli"]
+
+
+def export_fixture_policy(folder: Path) -> Path:
+    """The test fixture's swing-up policy exported to ``folder/policy.onnx``."""
+    policy = folder / "policy.onnx"
+    subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
+    return policy
+
+
+def start_robot(*options: str) -> tuple[subprocess.Popen, str]:
+    """``robopg robot-sim`` of the swing-up with ``options``, and the port it serves."""
+    robot = subprocess.Popen([*CLI, "robot-sim", "--env", ENV, *options], stdout=subprocess.PIPE, text=True)
+    return robot, robot.stdout.readline().strip()
 
 
 def sample(process: psutil.Process) -> tuple[float, int, int]:
@@ -45,19 +60,23 @@ def main() -> int:
     parser.add_argument("--watchdog-ms", type=int, default=250,
                         help="the robot's watchdog (robot-sim's default); a host stalled longer by a busy machine "
                              "ends the run with a WATCHDOG fault")
-    parser.add_argument("--out", type=Path, help="CSV of every sample")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="deploy's --rate: 0 (default) runs the lockstep robot as fast as it answers, the "
+                             "policy's control rate (50 Hz) would take 5.6 hours for 1e6 periods")
+    parser.add_argument("--out", type=Path, help="CSV of every sample, written as the samples are taken")
+    parser.add_argument("--progress", type=float, default=60.0,
+                        help="seconds between progress lines (periods, memory, descriptors, threads); 0: none")
     args = parser.parse_args()
     episodes = math.ceil(args.periods / EPISODE_STEPS)
     with tempfile.TemporaryDirectory() as folder:
-        policy = Path(folder) / "policy.onnx"
-        subprocess.run([*CLI, "export", str(FIXTURE), "--out", str(policy)], check=True, capture_output=True)
-        robot = subprocess.Popen([*CLI, "robot-sim", "--env", ENV, "--busy-poll", "--watchdog-ms",
-                                  str(args.watchdog_ms)], stdout=subprocess.PIPE, text=True)
+        policy = export_fixture_policy(Path(folder))
+        robot, port = start_robot("--busy-poll", "--watchdog-ms", str(args.watchdog_ms))
         try:
-            port = robot.stdout.readline().strip()
             deploy = subprocess.Popen([*CLI, "deploy", "--policy", str(policy), "--port", port, "--episodes",
-                                       str(episodes)], stdout=subprocess.PIPE, text=True)
-            rows = watch(deploy, args)
+                                       str(episodes), "--rate", str(args.rate)], stdout=subprocess.PIPE, text=True)
+            with contextlib.ExitStack() as stack:
+                out = stack.enter_context(args.out.open("w", newline="")) if args.out else None
+                rows = watch(deploy, args, out)
             tail = deploy.communicate()[0].strip().splitlines()
         finally:
             robot.terminate()
@@ -65,25 +84,36 @@ def main() -> int:
     if deploy.returncode != 0:
         print(f"deploy failed with exit code {deploy.returncode}", file=sys.stderr)
         return 1
-    if args.out:
-        with args.out.open("w", newline="") as f:
-            csv.writer(f).writerows([("seconds", "periods", "rss_mb", "fds", "threads"), *rows])
     return report(rows, tail, args)
 
 
-def watch(deploy: subprocess.Popen, args: argparse.Namespace) -> list[tuple[float, int, float, int, int]]:
-    """Samples of the deploy process until it ends; periods are counted from its per-episode lines."""
+def watch(deploy: subprocess.Popen, args: argparse.Namespace,
+          out: TextIO | None = None) -> list[tuple[float, int, float, int, int]]:
+    """Samples of the deploy process until it ends; periods are counted from its per-episode lines. Each
+    sample goes to ``out`` (CSV) as it is taken, and a progress line to stdout every ``args.progress``
+    seconds, so that a run stopped early still leaves its figures."""
     process = psutil.Process(deploy.pid)
+    writer = csv.writer(out) if out else None
+    if writer:
+        writer.writerow(("seconds", "periods", "rss_mb", "fds", "threads"))
     start = time.monotonic()
-    rows, periods, next_sample = [], 0, start
+    rows, periods, next_sample, next_progress = [], 0, start, start + args.progress
     for line in deploy.stdout:
         if line.startswith("episode "):
             periods += int(line.rsplit(" over ", 1)[1].split()[0])
-        if time.monotonic() >= next_sample:
+        last = line.startswith("return ")
+        if time.monotonic() >= next_sample or last:
             rows.append((round(time.monotonic() - start, 1), periods, *sample(process)))
             next_sample += args.every
-        if line.startswith("return "):
-            rows.append((round(time.monotonic() - start, 1), periods, *sample(process)))
+            if writer:
+                writer.writerow(rows[-1])
+                out.flush()
+        if args.progress > 0 and time.monotonic() >= next_progress:
+            seconds, done, rss, fds, threads = rows[-1]
+            print(f"progress: {done} periods in {seconds:.0f} s, {rss:.1f} MB resident, {fds} descriptors, "
+                  f"{threads} threads", flush=True)
+            next_progress = time.monotonic() + args.progress
+        if last:
             break
     return rows
 

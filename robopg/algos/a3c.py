@@ -25,11 +25,14 @@ class A3CConfig(A2CConfig):
     worker_init_ranges: tuple[float, ...] = setting((), "each worker's initial-state range (empty: the task's)",
                                                     ge=0, le=100)
     worker_entropy_coefs: tuple[float, ...] = setting((), "each worker's entropy β (empty: entropy_coef)", ge=0, le=10)
+    take_turns: bool = setting(False, "local workers take turns, one rollout each in index order: deterministic, "
+                                      "and a resume goes on exactly; no parallel speed-up")
 
     def check(self) -> None:
         super().check()
         # Local workers step the global optimizers in their own processes, each with its own learning rate.
         require(not self.anneal_lr, "anneal_lr is not available for a3c (its workers keep their own learning rates)")
+        require(not self.take_turns or self.backend == "local", "take_turns is available with the local backend only")
         for name in ("worker_init_ranges", "worker_entropy_coefs"):
             values = getattr(self, name)
             require(len(values) in (0, self.workers),

@@ -91,3 +91,10 @@ class HistoryWrapper(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         command = np.clip(action, self.low, self.high)
         return self.history.step(command, obs), reward, terminated, truncated, info
+
+    def external_state(self) -> dict[str, Any]:
+        """The episode's history so far (for ``robopg.training.env_state``)."""
+        return {"input": self.history.input.tolist()}
+
+    def restore_external_state(self, state: dict[str, Any]) -> None:
+        self.history.input[:] = np.asarray(state["input"], dtype=np.float32)

@@ -251,6 +251,9 @@ class Trainer(ABC):
                     self.save()
                     checkpoint_due = False
                     checkpoint_at = time.perf_counter() + c.checkpoint_seconds
+            if resume_state is not None and self.step == int(resume_state["step"]):
+                # Resumed at its end: a kill between the last resume.pt and checkpoint.pt left the latter behind.
+                self.save()
             if self.last_eval is None:  # a run resumed past its total_steps before any evaluation
                 self.evaluate()
             assert self.last_eval is not None and self.best_eval is not None

@@ -1,8 +1,10 @@
 """The on-policy loops: synchronous rollouts from several simulators (A2C, actor-critic, A2C+SIL) and
 batches of whole episodes (REINFORCE, and off-policy actor-critic from a replay of episodes).
 
-A checkpoint after an update resumes with fresh episodes (REINFORCE's updates end on episode
-boundaries, so its resumption is exact; A2C's simulators are mid-episode and restart).
+Checkpoints fall after an update. REINFORCE's updates end on episode boundaries; A2C's simulators are
+mid-episode then, and the checkpoint holds their episodes in flight (``robopg.training.env_state``: physics,
+time limits, random generators), so that a resumed run goes on exactly as an uninterrupted one. Only a
+simulator whose state cannot be captured (one keeping it in a MuJoCo or Box2D world) restarts its episodes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class OnPolicyTrainer(Trainer):
         return {}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
-        """Nothing beyond the learner and generators: episodes restart on resume."""
+        """Nothing beyond the learner and generators: whole-episode updates start fresh episodes anyway."""
 
 
 class RolloutTrainer(OnPolicyTrainer):
@@ -59,6 +61,15 @@ class RolloutTrainer(OnPolicyTrainer):
         stats.update(self.after_update())
         absorb(self.learner, raw_obs)
         return Advance(c.rollout_steps * c.num_envs, finished, stats)
+
+    def loop_state(self) -> dict[str, Any]:
+        # None (fresh episodes on resume) before the first rollout or for simulators that cannot be captured.
+        return {"collector": self.collector.state_dict() if self.started else None}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        if state.get("collector") is not None:  # absent from runs saved before the episodes in flight were
+            self.collector.load_state_dict(state["collector"])
+            self.started = True
 
     def record(self, raw_obs: np.ndarray, action: torch.Tensor, reward: np.ndarray, done: np.ndarray) -> None:
         """See every step of every simulator (SIL keeps whole episodes)."""
@@ -108,12 +119,19 @@ class SILTrainer(RolloutTrainer):
         return stats
 
     def loop_state(self) -> dict[str, Any]:
-        return {"sil_replay": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-                               for k, v in self.replay.state_dict().items()}}
+        return {**super().loop_state(),
+                "sil_replay": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                               for k, v in self.replay.state_dict().items()},
+                "sil_running": [{k: torch.from_numpy(np.asarray(v, np.float64 if k == "rewards" else None))
+                                 for k, v in episode.items()} for episode in self.running]}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
+        super().load_loop_state(state)
         self.replay.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
                                      for k, v in state["sil_replay"].items()})
+        if self.started and "sil_running" in state:  # the episodes in flight continue: so do their records
+            self.running = [{k: list(v.numpy()) if k != "rewards" else v.tolist() for k, v in episode.items()}
+                            for episode in state["sil_running"]]
 
 
 class EpisodeTrainer(OnPolicyTrainer):

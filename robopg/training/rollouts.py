@@ -15,6 +15,7 @@ import torch
 
 from robopg.core.buffers import Episode, Rollout
 from robopg.envs import make_env
+from robopg.training.env_state import env_state, load_env_state
 
 
 class RolloutCollector:
@@ -73,6 +74,26 @@ class RolloutCollector:
         rollout = Rollout(*(torch.stack(columns[name]) for name in Rollout._fields[:-1]),
                           last_value=learner.state_value(normalize(learner, self.obs)))
         return rollout, raw_obs, finished
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The simulators' episodes in flight (``robopg.training.env_state``) and the collector's own running
+        figures, to continue exactly after :meth:`load_state_dict`; ``None`` if a simulator's state cannot be
+        captured."""
+        assert self.obs is not None, "start() the collector first"
+        envs = [env_state(env) for env in self.envs.envs]
+        if any(state is None for state in envs):
+            return None
+        return {"envs": envs, "obs": torch.from_numpy(self.obs.copy()),
+                "episode_returns": torch.from_numpy(self.episode_returns.copy()),
+                "episode_lengths": torch.from_numpy(self.episode_lengths.copy())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episodes :meth:`state_dict` saved, instead of :meth:`start`."""
+        for env, saved in zip(self.envs.envs, state["envs"], strict=True):
+            load_env_state(env, saved)
+        self.obs = state["obs"].numpy().copy()
+        self.episode_returns[:] = state["episode_returns"].numpy()
+        self.episode_lengths[:] = state["episode_lengths"].numpy()
 
     def close(self) -> None:
         self.envs.close()

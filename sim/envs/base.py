@@ -11,10 +11,12 @@ would report, so simulation and hardware compute exactly the same thing.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -316,6 +318,34 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._latency = deque(zeros + pending if latency else [])
         self._restore_observed_state(np.asarray(obs, np.float64))
         self._obs = self._observe().astype(np.float32)
+
+    def external_state(self) -> dict[str, Any]:
+        """What an episode in flight keeps outside this object's plain attributes: the physics world (Bullet's
+        own serialization of every body's pose and velocities), the dynamics drawn at the last reset and the
+        actions on their way to the actuators. With the plain attributes (the last observation, the random
+        generator, a task's target) it continues the episode exactly, in this process or another
+        (``robopg.training.env_state``)."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "world.bullet")
+            self.client.saveBullet(path)
+            with open(path, "rb") as f:
+                world = f.read()
+        return {
+            "world": world,
+            "dynamics": {key: np.asarray(value).item() for key, value in asdict(self.dynamics).items()},
+            "latency": [action.tolist() for action in self._latency],
+        }
+
+    def restore_external_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from what :meth:`external_state` saved (in an env of the same task and options)."""
+        self.dynamics = Dynamics(**state["dynamics"])
+        self._apply_dynamics(self.dynamics)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "world.bullet")
+            with open(path, "wb") as f:
+                f.write(bytes(state["world"]))
+            self.client.restoreState(fileName=path)
+        self._latency = deque(np.asarray(action, np.float64) for action in state["latency"])
 
     def _noisy(self, obs: np.ndarray) -> np.ndarray:
         std = self.dynamics.sensor_noise_std

@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from robopg import checkpoint
 from robopg.errors import ConfigError
 from robopg.registry import make_config
-from robopg.training.run import train
+from robopg.training.run import resume, train
 
 A3C = {"total_steps": 16_000, "workers": 2, "rollout_steps": 16, "actor_lr": 3e-3, "critic_lr": 3e-3,
        "actor_hidden": [16], "critic_hidden": [16], "eval_every": 16_000, "eval_episodes": 10, "log_every": 2_000,
@@ -25,6 +27,25 @@ def test_per_worker_settings_are_checked():
         make_config("a3c", {"workers": 3, "worker_init_ranges": [1.0, 0.5]})
     with pytest.raises(ConfigError, match="backend must be"):
         make_config("a3c", {"backend": "mpi"})
+
+
+def test_take_turns_needs_the_local_backend():
+    with pytest.raises(ConfigError, match="take_turns is available with the local backend only"):
+        make_config("a3c", {"take_turns": True, "backend": "ray"})
+
+
+def test_workers_taking_turns_resume_exactly(tmp_path):
+    config = {**A3C, "total_steps": 640, "eval_every": 160, "eval_episodes": 1, "checkpoint_every": 160,
+              "take_turns": True}
+    train("toy_envs:PointToOrigin-v0", make_config("a3c", config), tmp_path / "whole", show_progress=False)
+    # 25 turns of 16 steps: the workers' simulators are 208 and 192 steps into 20-step episodes, mid-episode
+    train("toy_envs:PointToOrigin-v0", make_config("a3c", {**config, "total_steps": 400}), tmp_path / "split",
+          show_progress=False)
+    resume(tmp_path / "split", total_steps=640, show_progress=False)
+    whole, split = checkpoint.load(tmp_path / "whole")["learner"], checkpoint.load(tmp_path / "split")["learner"]
+    for part in ("pi", "value", "normalizer"):
+        for name, tensor in whole[part].items():
+            assert torch.equal(tensor, split[part][name]), f"{part}.{name}"
 
 
 def test_local_workers_learn_and_a_killed_worker_is_replaced(tmp_path, capfd):

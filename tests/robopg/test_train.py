@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -41,16 +43,55 @@ def test_best_pt_holds_the_policy_of_the_best_evaluation(tmp_path, tiny):
     assert again.mean == pytest.approx(result.best_eval.mean, rel=1e-4)
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny):
-    whole = train("Pendulum-v1", make_config("ddpg", tiny), tmp_path / "whole", show_progress=False)
-    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 400}), tmp_path / "split", show_progress=False)
+OFF_POLICY = ("learning_starts", "batch_size", "buffer_size")
+ROLLOUTS = {"rollout_steps": 10, "num_envs": 2, "eval_every": 100}  # the split run evaluates where it stops
+
+
+def tensors(tree: dict, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested state dict, by its path."""
+    found = {}
+    for key, value in tree.items():
+        if isinstance(value, torch.Tensor):
+            found[f"{prefix}{key}"] = value
+        elif isinstance(value, dict):
+            found.update(tensors(value, f"{prefix}{key}."))
+    return found
+
+
+@pytest.mark.parametrize(("algo", "options", "split"), [
+    ("ddpg", {}, 400),  # an episode boundary: DDPG checkpoints only there
+    ("a2c", ROLLOUTS, 300),  # 150 steps into each simulator's 200-step episode
+    ("a2c_sil", {**ROLLOUTS, "sil_batch_size": 16}, 300),
+    # a PyBullet task's physics, sensor noise drawn from the simulators' generators, and a history wrapper
+    ("a2c", {**ROLLOUTS, "randomize": ["sensor_noise_std=0.01"], "history": 1, "env": "robopg/CartPoleSwingUp-v0"},
+     300),
+])
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny, algo, options, split):
+    tiny = {key: value for key, value in {**tiny, **options}.items() if algo == "ddpg" or key not in OFF_POLICY}
+    env = tiny.pop("env", "Pendulum-v1")
+    whole = train(env, make_config(algo, tiny), tmp_path / "whole", show_progress=False)
+    train(env, make_config(algo, {**tiny, "total_steps": split}), tmp_path / "split", show_progress=False)
     resumed = resume(tmp_path / "split", total_steps=800, show_progress=False)
     a, b = checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "split")
-    for name, tensor in a["learner"]["actor"].items():
-        assert torch.equal(tensor, b["learner"]["actor"][name]), name
+    whole_tensors, split_tensors = tensors(a["learner"]), tensors(b["learner"])
+    assert whole_tensors.keys() == split_tensors.keys()
+    for name, tensor in whole_tensors.items():
+        assert torch.equal(tensor, split_tensors[name]), name
     assert resumed.final_eval.returns == whole.final_eval.returns
     assert (resumed.best_eval, resumed.best_step) == (whole.best_eval, whole.best_step)
     assert (tmp_path / "whole" / "episodes.csv").read_text() == (tmp_path / "split" / "episodes.csv").read_text()
+
+
+def test_a_kill_between_the_last_resume_pt_and_checkpoint_pt_is_repaired_by_the_resume(tmp_path, tiny):
+    run, older = tmp_path / "run", tmp_path / "older"
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 400}), run, show_progress=False)
+    final = tensors(checkpoint.load(run)["learner"])
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 200}), older, show_progress=False)
+    shutil.copy(older / "checkpoint.pt", run / "checkpoint.pt")  # the final resume.pt written, checkpoint.pt not
+    resume(run, show_progress=False)
+    repaired = checkpoint.load(run)
+    assert repaired["step"] == 400
+    assert all(torch.equal(tensor, final[name]) for name, tensor in tensors(repaired["learner"]).items())
 
 
 def test_a_run_folder_is_never_overwritten(tmp_path, tiny):

@@ -1,5 +1,9 @@
 """The A3C trainer: the global actor and critic live here; workers (local processes or Ray actors) send
 gradients asynchronously. Each ``advance`` waits for at least one worker report.
+
+A resumed run starts its workers afresh (new episodes, generators from their seeds) and their races differ
+from those of the run before, so it goes on like the run, not exactly as it; with ``take_turns`` the local
+workers take turns, and the checkpoint holds whose turn it is and every worker's state: a resume is exact.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class A3CTrainer(Trainer):
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.workers: Any = None
         self.worker_restarts = 0
+        self.resumed_turns: dict[str, Any] | None = None  # with take_turns, from the checkpoint resumed
 
 
     def start_workers(self) -> None:
@@ -38,7 +43,7 @@ class A3CTrainer(Trainer):
         else:
             from robopg.training.a3c.local import LocalWorkers
 
-            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space)
+            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.resumed_turns)
         self.workers.start()
 
     def advance(self) -> Advance:
@@ -53,10 +58,12 @@ class A3CTrainer(Trainer):
         return Advance(sum(report.steps for report in reports), episodes, stats)
 
     def loop_state(self) -> dict[str, Any]:
-        return {"worker_restarts": self.worker_restarts}
+        turns = self.workers.turns_state() if self.config.take_turns and self.workers is not None else None
+        return {"worker_restarts": self.worker_restarts, "turns": turns}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.worker_restarts = int(state["worker_restarts"])
+        self.resumed_turns = state.get("turns")
 
     def close(self) -> None:
         if self.workers is not None:

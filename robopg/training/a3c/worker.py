@@ -5,6 +5,7 @@ on its own simulators, and compute the A2C gradients of that rollout (Mnih et al
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ class WorkerReport:
     episodes: list[tuple[float, int]]
     stats: dict[str, float]
     raw_obs: np.ndarray
+    state: dict[str, Any] | None = None  # the worker's own state after the rollout, when workers take turns
 
 
 @dataclass
@@ -121,6 +123,16 @@ class GradientWorker:
         report = WorkerReport(self.spec.index, self.config.rollout_steps * self.config.num_envs, finished,
                               {k: float(v) for k, v in stats.items()}, np.concatenate(raw_obs))
         return actor, critic, report
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the next rollouts depend on besides the global networks: the worker's random generator and its
+        simulators' episodes in flight (``None`` for simulators that cannot be captured: fresh episodes)."""
+        return {"generator": self.learner.generator.get_state(), "collector": self.collector.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.generator.set_state(state["generator"])
+        if state["collector"] is not None:
+            self.collector.load_state_dict(state["collector"])
 
     def close(self) -> None:
         self.collector.close()
