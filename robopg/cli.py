@@ -526,6 +526,7 @@ def finetune(
     from robopg.finetune import finetune as run_finetune
     from robopg.finetune import finetune_configs
     from robopg.finetune.twin import simulated_twin
+    from robopg.finetune.twin_training import require_run
     from robopg.registry import read_toml
     from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
     from robopg.runtime.onnx_policy import OnnxPolicy
@@ -539,9 +540,8 @@ def finetune(
     restored = restore(checkpoint)
     restored.check_source_of(meta.checkpoint_sha256, checkpoint)
     run_state = checkpoint_file(checkpoint).parent / RESUME_FILE
-    if cfg.twin_training_steps and not run_state.is_file():
-        fail(f"training on the twin continues the policy's run, and {run_state} is missing (copy the run folder "
-             "with the checkpoint, or set twin_training_steps = 0)")
+    if cfg.twin_training_steps:
+        require_run(run_state)  # before the robot is opened
     out.mkdir(parents=True, exist_ok=True)
     safety_config = SafetyConfig(max_delta)
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)

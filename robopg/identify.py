@@ -240,16 +240,16 @@ def polish(replay: Replay, params: list[str], latency: int, values: list[float],
     if not params:
         return values
     fixed = {LATENCY: latency} if latency else {}
-    count = len(replay.residuals({**fixed, **dict(zip(params, values, strict=True))}))
+    count = sum(window.observed.size for window in replay.windows)  # the residuals' length
 
     def residuals(z: np.ndarray) -> np.ndarray:
         fit = replay.residuals({**fixed, **dict(zip(params, np.exp(z), strict=True))}) / math.sqrt(count)
         return np.concatenate([fit, math.sqrt(prior_weight) * z])
 
-    start = np.clip(np.log(values), *LOG_BOUNDS)
-    found = least_squares(residuals, start, bounds=LOG_BOUNDS, diff_step=1e-3, max_nfev=20 * (len(params) + 1))
-    better = 2 * found.cost < float(np.sum(np.square(residuals(start))))  # least_squares' cost is half the sum
-    return [float(v) for v in np.exp(found.x if better else start)]
+    # A trust-region method accepts only steps that lower the objective: the result is never worse than the start.
+    found = least_squares(residuals, np.clip(np.log(values), *LOG_BOUNDS), bounds=LOG_BOUNDS, diff_step=1e-3,
+                          max_nfev=20 * (len(params) + 1))
+    return [float(v) for v in np.exp(found.x)]
 
 
 def uncertainty(replay: Replay, estimates: dict[str, float],

@@ -28,7 +28,7 @@ from robopg.config import MAX_EPISODES
 from robopg.errors import ConfigError
 from robopg.finetune.decide import save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics
-from robopg.finetune.twin_training import train_on_twin
+from robopg.finetune.twin_training import require_run, train_on_twin
 from robopg.identify import IDENTIFIABLE, check_params
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -155,7 +155,7 @@ Watch = Callable[[int, dict[str, Any] | None, dict[str, Any]], None]
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
              out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None,
-             watch: Watch = lambda total, kept, current: None, twin: Twin | None = None,
+             watch: Watch | None = None, twin: Twin | None = None,
              run_state: Path | None = None) -> FinetuneResult:
     """Fine-tune ``trained`` (the learner of checkpoint ``state``, whose policy is deployed) on ``robot`` with the
     method of ``method_config``, within ``config.episodes`` robot episodes in all. Writes out_dir/finetune.csv after
@@ -167,9 +167,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     # Refused before the robot runs an episode.
     if config.rehearsal_episodes and twin is None:
         raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
-    if config.twin_training_steps and run_state is None:
-        raise ConfigError("training on the twin continues the policy's run: pass its resume.pt, or set "
-                          "twin_training_steps = 0")
+    if config.twin_training_steps:
+        require_run(run_state)
     make_learner = algorithm(name_of(method_config), robot=True).learner
     learner = make_learner(trained, method_config)
     warmup = robot_warmup_episodes(config, method_config)
@@ -179,7 +178,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         records.append(record)
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
-        watch(total, kept, learner.policy_state())
+        if watch is not None:
+            watch(total, kept, learner.policy_state())
 
     best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
     baseline_episodes = evaluate_on_robot(robot, learner, config.baseline_episodes)
@@ -189,7 +189,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
                                    getattr(method_config, "seed", 0)) if config.uses_twin else {}
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
-    if config.twin_training_steps and run_state is not None:  # one without a run is refused above
+    if config.twin_training_steps and run_state is not None:  # one without its run is refused above
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
                               config.twin_eval_episodes, out_dir / "twin-run")
         log(FinetuneRecord(total, "twin", found.best, note=f"{twin_note}; deployed {found.deployed:.1f} on the twin, "

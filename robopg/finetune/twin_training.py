@@ -39,14 +39,20 @@ class TwinTraining:
     candidate: Restored | None
 
 
+def require_run(resume_file: Path | None) -> None:
+    """Refuse, in one line, training on the twin without the run it continues."""
+    if resume_file is None or not resume_file.is_file():
+        raise ConfigError(f"training on the twin continues the policy's run, and {resume_file or 'its resume.pt'} is "
+                          "missing (the run folder's resume.pt, beside checkpoint.pt); set twin_training_steps = 0 "
+                          "to go without")
+
+
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
                   out_dir: Path) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
     ``out_dir`` (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
     ``eval_episodes`` episodes of the same twin."""
-    if not resume_file.is_file():
-        raise ConfigError(f"training on the twin resumes the policy's run, and {resume_file} is missing (the run "
-                          "folder's resume.pt, beside checkpoint.pt); set twin_training_steps = 0 to go without")
+    require_run(resume_file)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
     config = replace(config_from_dict(state["config"]), total_steps=start + steps, eval_every=eval_every,
