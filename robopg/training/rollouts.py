@@ -7,6 +7,7 @@ instance in the same step; a time-limit truncation bootstraps with γ·V(final o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import gymnasium as gym
@@ -47,7 +48,7 @@ class RolloutCollector:
         self.episode_lengths[:] = 0
         self.note_draws(range(self.num_envs))
 
-    def note_draws(self, started) -> None:
+    def note_draws(self, started: Iterable[int]) -> None:
         """Keep what the episodes just started on simulators ``started`` drew."""
         if self.randomized:
             self.draws += [drawn_dynamics(self.envs.envs[i], self.randomized) for i in started]
