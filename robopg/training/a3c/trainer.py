@@ -14,6 +14,7 @@ from typing import Any
 
 from robopg.algos.a2c import A2C
 from robopg.algos.a3c import A3CConfig
+from robopg.training.a3c.ledger import GradientLedger
 from robopg.training.loop import Advance, Trainer
 
 REPORT_TIMEOUT_S = 5.0
@@ -32,18 +33,19 @@ class A3CTrainer(Trainer):
         self.workers: Any = None
         self.worker_restarts = 0
         self.resumed_turns: dict[str, Any] | None = None  # with take_turns, from the checkpoint resumed
-
+        self.ledger = GradientLedger(config.workers)
 
     def start_workers(self) -> None:
         space = (self.obs_dim, self.action_low, self.action_high)
         if self.config.backend == "ray":
             from robopg.training.a3c.ray_backend import RayWorkers
 
-            self.workers = RayWorkers(self.env_id, self.config, self.learner, space)
+            self.workers = RayWorkers(self.env_id, self.config, self.learner, space, self.ledger)
         else:
             from robopg.training.a3c.local import LocalWorkers
 
-            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.resumed_turns)
+            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.ledger,
+                                        self.resumed_turns)
         self.workers.start()
 
     def advance(self) -> Advance:
@@ -54,16 +56,19 @@ class A3CTrainer(Trainer):
             self.worker_restarts += 1
             print(message, file=sys.stderr, flush=True)
         episodes = [episode for report in reports for episode in report.episodes]
-        stats = reports[-1].stats if reports else {}
+        stats = {**reports[-1].stats, **self.ledger.stats()} if reports else {}
         return Advance(sum(report.steps for report in reports), episodes, stats)
 
     def loop_state(self) -> dict[str, Any]:
         turns = self.workers.turns_state() if self.config.take_turns and self.workers is not None else None
-        return {"worker_restarts": self.worker_restarts, "turns": turns}
+        return {"worker_restarts": self.worker_restarts, "turns": turns, "gradients": self.ledger.state_dict(),
+                "gradients_applied": self.ledger.applied}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.worker_restarts = int(state["worker_restarts"])
         self.resumed_turns = state.get("turns")
+        if "gradients" in state:  # absent from runs saved before the ledger existed
+            self.ledger = GradientLedger(self.config.workers, state["gradients"])
 
     def close(self) -> None:
         if self.workers is not None:
