@@ -4,6 +4,7 @@ gradients asynchronously. Each ``advance`` waits for at least one worker report.
 A resumed run starts its workers afresh (new episodes, generators from their seeds) and their races differ
 from those of the run before, so it goes on like the run, not exactly as it; with ``take_turns`` the local
 workers take turns, and the checkpoint holds whose turn it is and every worker's state: a resume is exact.
+The checkpoint also holds the gradient ledger (``ledger.py``): the outcome of every gradient behind its weights.
 """
 
 from __future__ import annotations
