@@ -77,12 +77,24 @@ class RunConfig(Settings):
         except ValueError as exc:
             raise ConfigError(f"randomize: {exc}") from None
 
-    def env_options(self) -> dict[str, Any]:
+    def randomized_keys(self, randomize: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The dynamics parameters the run (or ``randomize``, an A3C worker's own) draws from a range at every
+        reset; fixed values are not drawn."""
+        items = self.randomize if randomize is None else randomize
+        return tuple(key for key, value in parse_randomize(items).items() if isinstance(value, tuple))
+
+    def trained_ranges(self) -> tuple[str, ...]:
+        """The randomization the training episodes drew from (an export's metadata records it)."""
+        return self.randomize
+
+    def env_options(self, randomize: tuple[str, ...] | None = None) -> dict[str, Any]:
         """Keyword arguments of every env the run makes (``envs.make_env``'s): none unless randomization, the
-        initial-state range or the history differ from the defaults (so any Gymnasium env works without them)."""
+        initial-state range or the history differ from the defaults (so any Gymnasium env works without them).
+        ``randomize``: instead of the run's (an A3C worker's own ranges)."""
         options: dict[str, Any] = {}
-        if self.randomize:
-            options["dynamics"] = parse_randomize(self.randomize)
+        items = self.randomize if randomize is None else randomize
+        if items:
+            options["dynamics"] = parse_randomize(items)
         if self.init_range != 1.0:
             options["init_range"] = self.init_range
         if self.history:

@@ -36,6 +36,12 @@ def make_env(env_id: str, history: int = 0, **kwargs: Any) -> gym.Env:
     return HistoryWrapper(env, history) if history else env
 
 
+def drawn_dynamics(env: gym.Env, keys: tuple[str, ...]) -> dict[str, float]:
+    """The values of ``keys`` that one of our tasks drew at its last reset (domain randomization)."""
+    dynamics = env.unwrapped.dynamics  # type: ignore[attr-defined]
+    return {key: float(getattr(dynamics, key)) for key in keys}
+
+
 def check_continuous(env: gym.Env, env_id: str) -> None:
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):

@@ -158,3 +158,20 @@ def format_dynamics(distribution: DynamicsDistribution) -> tuple[str, ...]:
     """The inverse of :func:`parse_randomize`: ``("mass_scale=0.7:1.5", ...)``."""
     return tuple(f"{key}={value[0]:g}:{value[1]:g}" if isinstance(value, tuple) else f"{key}={value:g}"
                  for key, value in distribution.values)
+
+
+def envelope(item_sets: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """The smallest randomization that contains each of ``item_sets`` (``parse_randomize``'s items, one set per
+    simulator, such as A3C workers with their own ranges): per key, from the lowest to the highest value any set
+    can draw, a set without the key drawing its nominal value."""
+    specs = [parse_randomize(items) for items in item_sets]
+    nominal = Dynamics()
+    spans: dict[str, tuple[float, float]] = {}
+    for key in DYNAMICS_KEYS:
+        if not any(key in spec for spec in specs):
+            continue
+        values = [spec.get(key, getattr(nominal, key)) for spec in specs]
+        lows = [v[0] if isinstance(v, tuple) else v for v in values]
+        highs = [v[1] if isinstance(v, tuple) else v for v in values]
+        spans[key] = (min(lows), max(highs))
+    return format_dynamics(parse_dynamics({k: lo if lo == hi else (lo, hi) for k, (lo, hi) in spans.items()}))

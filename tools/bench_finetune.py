@@ -18,6 +18,7 @@ command log is checked: 0 commands outside the limits or the rate limit.
 
     python tools/bench_finetune.py [--envs ...] [--gaps latency gain mass friction noise] [--seeds 0 1 2]
         [--methods cautious_ddpg cautious_a2c] [--budget 50] [--out runs/bench_finetune]
+        [--train-set critic_layer_norm=true]
 
 Trained policies are kept in --out and reused by later runs. Results: --out/results.json and a table.
 """
@@ -182,8 +183,12 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="fine-tuning settings for every session (TOML values), e.g. eval_episodes=8")
     parser.add_argument("--tag", default="", help="a name for this variant in results.json and the table")
+    parser.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="training settings of the nominal policies and the oracles (TOML values), e.g. "
+                             "critic_layer_norm=true; give them their own --out, as trained policies are reused")
     args = parser.parse_args()
     settings = tomllib.loads("\n".join(args.set))
+    TRAINING.update(tomllib.loads("\n".join(args.train_set)))
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"

@@ -37,6 +37,8 @@ class DDPGConfig(OffPolicyConfig):
     policy_delay: int = setting(1, "critic updates per actor update (TD3: 2)", ge=1, most=1000)
     target_noise: float = setting(0.0, "target policy smoothing noise, normalized action units (TD3: 0.2)", ge=0, le=10)
     target_noise_clip: float = setting(0.5, "clip of the target policy smoothing noise", ge=0, le=10)
+    critic_layer_norm: bool = setting(False, "layer normalization before each hidden activation of the critic "
+                                             "(Ball et al. 2023)")
     matmul_precision: MatmulPrecision = setting(
         "float32", "bfloat16: the update's hidden-layer products on the CPU's bf16 units (weights, outputs, losses "
                    "and the optimizer stay float32); acting and export are float32")
@@ -67,7 +69,8 @@ class DDPG(DeterministicLearner):
     def __init__(self, config: DDPGConfig, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
                  generator: torch.Generator) -> None:
         super().__init__(config, obs_dim, action_low, action_high, generator)
-        self.critic = Critic(obs_dim, self.act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1)
+        self.critic = Critic(obs_dim, self.act_dim, config.critic_hidden, heads=2 if config.twin_critics else 1,
+                             layer_norm=config.critic_layer_norm)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
         self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)

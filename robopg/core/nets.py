@@ -26,12 +26,14 @@ class OutputLinear(nn.Linear):
         return super().forward(x)
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """A plain fully connected network: ``in -> hidden... -> out`` with no output activation."""
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Module] = nn.ReLU, *,
+        layer_norm: bool = False) -> nn.Sequential:
+    """A fully connected network: ``in -> hidden... -> out`` with no output activation; ``layer_norm`` puts a
+    layer normalization (Ba et al. 2016) before each hidden activation."""
     layers: list[nn.Module] = []
     width = in_dim
     for h in hidden:
-        layers += [nn.Linear(width, h), activation()]
+        layers += [nn.Linear(width, h), *([nn.LayerNorm(h)] if layer_norm else []), activation()]
         width = h
     layers.append(OutputLinear(width, out_dim))
     return nn.Sequential(*layers)
@@ -86,9 +88,10 @@ class Critic(nn.Module):
     Returns a tensor of shape ``(heads, batch)``.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], heads: int = 1) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], heads: int = 1, *,
+                 layer_norm: bool = False) -> None:
         super().__init__()
-        self.heads = nn.ModuleList(mlp(obs_dim + act_dim, 1, hidden) for _ in range(heads))
+        self.heads = nn.ModuleList(mlp(obs_dim + act_dim, 1, hidden, layer_norm=layer_norm) for _ in range(heads))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], dim=-1)

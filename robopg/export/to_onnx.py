@@ -62,7 +62,7 @@ def metadata_for(restored: checkpoint.Restored) -> PolicyMetadata:
         action_low=tuple(float(v) for v in state["action_low"]),
         action_high=tuple(float(v) for v in state["action_high"]),
         control_hz=control_hz, env_id=state["env_id"], algo=state["algo"], robopg_version=__version__,
-        checkpoint_sha256=restored.sha256, opset=OPSET, randomize=tuple(state["config"].get("randomize", ())),
+        checkpoint_sha256=restored.sha256, opset=OPSET, randomize=restored.learner.config.trained_ranges(),
         history=restored.history,
     )
 

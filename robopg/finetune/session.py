@@ -54,6 +54,9 @@ class FinetuneConfig(Settings):
     twin_eval_every: int = setting(1_000, "steps of twin training between its evaluations on the twin", ge=1,
                                    most=10**9)
     twin_eval_episodes: int = setting(10, "episodes per evaluation on the twin", ge=1, most=MAX_EPISODES)
+    twin_confirm_episodes: int = setting(30, "fresh episodes on the twin on which the best snapshot must beat the "
+                                             "deployed policy again (its selection flatters it) to be the candidate",
+                                         ge=1, most=MAX_EPISODES)
     candidate_evals: int = setting(3, "evaluations (eval_episodes each, pooled) of the twin's candidate on the "
                                       "robot at most, before it is kept or dropped", ge=1, most=MAX_EPISODES)
     rehearsal_episodes: int = setting(100, "exploring episodes on the robot's simulated twin, identified from the "
@@ -191,9 +194,12 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
-                              config.twin_eval_episodes, out_dir / "twin-run")
+                              config.twin_eval_episodes, out_dir / "twin-run", config.twin_confirm_episodes)
+        confirmation = "" if found.confirmed is None else (
+            f"; on {config.twin_confirm_episodes} fresh twin episodes deployed {found.confirmed[0]:.1f}, best "
+            f"{found.confirmed[1]:.1f}" + ("" if found.candidate is not None else ", not confirmed"))
         log(FinetuneRecord(total, "twin", found.best, note=f"{twin_note}; deployed {found.deployed:.1f} on the twin, "
-                           f"best {found.best:.1f} after {found.best_step} steps"))
+                           f"best {found.best:.1f} after {found.best_step} steps{confirmation}"))
         if found.candidate is not None:
             candidate = make_learner(found.candidate.learner, method_config)
             returns: list[float] = []

@@ -9,23 +9,35 @@ it stable: prior data mixed into the new data's updates, as RLPD (Ball et al. 20
 from an empty replay the same continuation collapsed (docs/design.md).
 
 Its evaluations run on the twin too, from the same initial states and dynamics draws each time (common random
-numbers), so the snapshots and the deployed policy are compared on equal terms: the best snapshot becomes the
-candidate only if it beats the deployed policy there. The robot still has the last word (the session's
-evaluations): the twin is a model of the robot, not the robot.
+numbers), so the snapshots and the deployed policy are compared on equal terms. The best of a dozen snapshots on
+ten episodes is flattered by its selection (the winner's curse: on the swing-up, whose returns spread by ±65, a
+snapshot chosen at 130 against the deployed 105 then scored 113 on the robot), so the chosen snapshot and the
+deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin, paired, and the snapshot
+becomes the candidate only if it beats the deployed policy there too. The robot still has the last word (the
+session's evaluations): the twin is a model of the robot, not the robot.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from robopg import checkpoint
 from robopg.checkpoint import Restored
+from robopg.core.nets import torch_policy_fn
+from robopg.envs import make_env
 from robopg.errors import ConfigError
+from robopg.evaluation import evaluate
 from robopg.registry import config_from_dict
+from robopg.training.loop import EVAL_SEED_OFFSET
 from robopg.training.run import make_trainer
 from sim.randomization import format_dynamics, parse_dynamics
+
+CONFIRM_SEED_OFFSET = 2 * EVAL_SEED_OFFSET  # past the run's training and evaluation episodes' seeds
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class TwinTraining:
     best: float
     best_step: int  # steps of twin training before the best snapshot
     candidate: Restored | None
+    confirmed: tuple[float, float] | None = None  # the deployed policy's and the snapshot's fresh-episode means
 
 
 def require_run(resume_file: Path | None) -> None:
@@ -48,10 +61,11 @@ def require_run(resume_file: Path | None) -> None:
 
 
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
-                  out_dir: Path) -> TwinTraining:
+                  out_dir: Path, confirm_episodes: int = 30) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
     ``out_dir`` (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
-    ``eval_episodes`` episodes of the same twin."""
+    ``eval_episodes`` episodes of the same twin; the best snapshot is confirmed on ``confirm_episodes`` fresh
+    ones."""
     require_run(resume_file)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
@@ -64,10 +78,25 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
         trainer.restore(state)
         trainer.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
         deployed = trainer.evaluate().mean  # best.pt until a snapshot beats it
+        deployed_policy = copy.deepcopy(trainer.learner.policy()).eval()
     except BaseException:
         trainer.close()  # run() closes it otherwise
         raise
     result = trainer.run()
-    improved = result.best_step > start
-    candidate = checkpoint.restore(out_dir / checkpoint.BEST_FILE) if improved else None
-    return TwinTraining(deployed, result.best_eval.mean, result.best_step - start, candidate)
+    if result.best_step <= start:
+        return TwinTraining(deployed, result.best_eval.mean, 0, None)
+    snapshot = checkpoint.restore(out_dir / checkpoint.BEST_FILE)
+    confirmed = paired_means(state["env_id"], config, (deployed_policy, snapshot.policy()), confirm_episodes)
+    return TwinTraining(deployed, result.best_eval.mean, result.best_step - start,
+                        snapshot if confirmed[1] > confirmed[0] else None, confirmed)
+
+
+def paired_means(env_id: str, config: Any, policies: tuple[torch.nn.Module, ...], episodes: int) -> tuple[float, ...]:
+    """Each policy's mean return on the same ``episodes`` fresh episodes of the twin (initial states and dynamics
+    draws seeded alike, none of them a training or selection episode's)."""
+    env = make_env(env_id, **config.env_options())
+    try:
+        return tuple(evaluate(torch_policy_fn(policy), env, episodes, config.seed + CONFIRM_SEED_OFFSET).mean
+                     for policy in policies)
+    finally:
+        env.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class Advance:
     steps: int
     episodes: list[tuple[float, int]]
     stats: dict[str, torch.Tensor | float]
+    draws: list[dict[str, float]] = field(default_factory=list)  # dynamics drawn by episodes that started
 
 
 def prepare_new_run_dir(run_dir: Path) -> None:
@@ -106,6 +107,10 @@ class Trainer(ABC):
     @abstractmethod
     def advance(self) -> Advance:
         """Take environment steps and learn from them."""
+
+    def randomizes(self) -> bool:
+        """Whether the training episodes draw dynamics from ranges (their spread is then logged)."""
+        return bool(self.config.randomized_keys())
 
     def safe_to_checkpoint(self) -> bool:
         """Whether a checkpoint now would let a resumed run go on exactly as this one."""
@@ -205,7 +210,7 @@ class Trainer(ABC):
         wandb_run = None if wandb_project is None else start_wandb(
             wandb_project, self.run_dir, f"{self.run_dir.name}", {"env": self.env_id, **config_to_dict(c)})
         logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None,
-                           wandb_run=wandb_run)
+                           wandb_run=wandb_run, randomized=self.randomizes())
         reporter = ProgressReporter(f"{self.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
         stats: dict[str, torch.Tensor | float] = {}
@@ -225,6 +230,7 @@ class Trainer(ABC):
                     self.episodes += 1
                     self.recent_returns.append(episode_return)
                     logger.episode(self.step, episode_return, length)
+                logger.drew(advance.draws)
                 done = self.step >= c.total_steps
                 if crossed(before, self.step, c.log_every) or done:
                     now = time.perf_counter()

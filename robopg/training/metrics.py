@@ -59,9 +59,14 @@ class RunLogger:
     hyperparameters beside its final results (TensorBoard's HParams tab). ``wandb_run``: a W&B run that gets
     the same scalars."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None, wandb_run: Any = None) -> None:
+    def __init__(self, run_dir: Path, resume_step: int | None = None, wandb_run: Any = None,
+                 randomized: bool = False) -> None:
+        """``randomized``: the run draws dynamics at every reset; their spread goes to dynamics.csv."""
         self.run_dir = run_dir
         self.wandb_run = wandb_run
+        self.draws: dict[str, list[float]] = {}  # drawn since the last train_stats line, per parameter
+        self.dynamics = CsvLog(run_dir / "dynamics.csv", ("step", "parameter", "episodes", "min", "mean", "max"),
+                               resume_step) if randomized else None
         self.episodes = CsvLog(run_dir / "episodes.csv", ("step", "return", "length"), resume_step)
         self.progress = CsvLog(
             run_dir / "progress.csv", ("step", "seconds", "steps_per_s", "critic_loss", "actor_loss"), resume_step
@@ -77,6 +82,25 @@ class RunLogger:
         self.progress.append(step=step, seconds=round(seconds, 3), steps_per_s=round(steps_per_s, 1),
                              critic_loss=stats.get("critic_loss", ""), actor_loss=stats.get("actor_loss", ""))
         self.scalars(step, {"time/steps_per_s": steps_per_s, **{f"train/{k}": v for k, v in stats.items()}})
+        self.flush_draws(step)
+
+    def drew(self, draws: list[dict[str, float]]) -> None:
+        """Dynamics drawn by episodes that started (one dict per episode); logged with the next stats line."""
+        for draw in draws:
+            for key, value in draw.items():
+                self.draws.setdefault(key, []).append(value)
+
+    def flush_draws(self, step: int) -> None:
+        """The spread of the dynamics drawn since the last stats line: dynamics.csv and ``dynamics/KEY/...``."""
+        if self.dynamics is None:
+            return
+        for key, values in sorted(self.draws.items()):
+            low, mean, high = min(values), float(np.mean(values)), max(values)
+            self.dynamics.append(step=step, parameter=key, episodes=len(values), min=low, mean=mean,
+                                 max=high)
+            self.scalars(step, {f"dynamics/{key}/min": low, f"dynamics/{key}/mean": mean,
+                                f"dynamics/{key}/max": high})
+        self.draws.clear()
 
     def evaluation(self, step: int, train_seconds: float, mean: float, std: float) -> None:
         self.evals.append(step=step, train_seconds=round(train_seconds, 3), return_mean=mean, return_std=std)

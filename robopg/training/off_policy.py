@@ -18,7 +18,7 @@ from robopg.algos.base import OffPolicyLearner
 from robopg.config import OffPolicyConfig
 from robopg.core.buffers import Batch, ReplayBuffer
 from robopg.core.noise import make_noise
-from robopg.envs import make_env
+from robopg.envs import drawn_dynamics, make_env
 from robopg.memory import require_memory, transitions_bytes
 from robopg.training.loop import Advance, Trainer
 
@@ -40,10 +40,14 @@ class OffPolicyTrainer(Trainer):
         self.obs: np.ndarray | None = None  # None between episodes: the next advance starts one
         self.episode_return, self.episode_length = 0.0, 0
         self.pending_obs: list[np.ndarray] = []
+        self.randomized = config.randomized_keys()
+        self.draws: list[dict[str, float]] = []  # of the episode started in this advance
 
 
     def start_episode(self) -> np.ndarray:
         obs, _ = self.env.reset(seed=self.config.seed + self.episodes)
+        if self.randomized:
+            self.draws.append(drawn_dynamics(self.env, self.randomized))
         self.noise.reset()
         self.episode_return, self.episode_length = 0.0, 0
         obs = np.asarray(obs, dtype=np.float32)
@@ -92,7 +96,8 @@ class OffPolicyTrainer(Trainer):
             self.obs = None
         else:
             self.obs = next_obs
-        return Advance(1, finished, stats)
+        draws, self.draws = self.draws, []
+        return Advance(1, finished, stats, draws)
 
     def safe_to_checkpoint(self) -> bool:
         return self.obs is None

@@ -24,7 +24,7 @@ from robopg.algos.sil import A2CSIL, SILConfig
 from robopg.config import OnPolicyConfig
 from robopg.core.buffers import Episode, PrioritizedReturns
 from robopg.core.returns import discounted_returns
-from robopg.envs import make_env
+from robopg.envs import drawn_dynamics, make_env
 from robopg.training.loop import Advance, Trainer
 from robopg.training.rollouts import RolloutCollector, absorb, normalize, sample_episodes
 
@@ -47,7 +47,8 @@ class RolloutTrainer(OnPolicyTrainer):
     def __init__(self, env_id: str, config: A2CConfig | ActorCriticConfig, run_dir: Path, *,
                  show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
-        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options())
+        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options(),
+                                          randomized=config.randomized_keys())
         self.started = False
 
 
@@ -60,7 +61,7 @@ class RolloutTrainer(OnPolicyTrainer):
         stats = self.learner.update(rollout)
         stats.update(self.after_update())
         absorb(self.learner, raw_obs)
-        return Advance(c.rollout_steps * c.num_envs, finished, stats)
+        return Advance(c.rollout_steps * c.num_envs, finished, stats, self.collector.take_draws())
 
     def loop_state(self) -> dict[str, Any]:
         # None (fresh episodes on resume) before the first rollout or for simulators that cannot be captured.
@@ -151,7 +152,8 @@ class EpisodeTrainer(OnPolicyTrainer):
 
     def advance(self) -> Advance:
         c = self.config
-        episodes, totals, raw_obs = [], [], []
+        episodes, totals, raw_obs, draws = [], [], [], []
+        randomized = c.randomized_keys()
         while len(episodes) < c.episodes_per_update:
             count = min(c.num_envs, c.episodes_per_update - len(episodes))
             batch, batch_totals, batch_obs = sample_episodes(self.envs[:count], self.learner,
@@ -159,10 +161,12 @@ class EpisodeTrainer(OnPolicyTrainer):
             episodes += batch
             totals += batch_totals
             raw_obs += batch_obs
+            draws += [drawn_dynamics(env, randomized) for env in self.envs[:count]] if randomized else []
         stats = self.learner.update(self.training_episodes(episodes))
         absorb(self.learner, raw_obs)
         return Advance(sum(len(e.rewards) for e in episodes), [(t, len(e.rewards)) for t, e in zip(totals, episodes,
-                                                                                                strict=True)], stats)
+                                                                                                strict=True)],
+                       stats, draws)
 
     def close(self) -> None:
         super().close()

@@ -7,6 +7,7 @@ instance in the same step; a time-limit truncation bootstraps with γ·V(final o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import gymnasium as gym
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from robopg.core.buffers import Episode, Rollout
-from robopg.envs import make_env
+from robopg.envs import drawn_dynamics, make_env
 from robopg.training.env_state import env_state, load_env_state
 
 
@@ -23,11 +24,12 @@ class RolloutCollector:
 
     Used by the synchronous trainers and by each A3C worker. ``record`` sees every step (SIL keeps whole
     episodes); ``env_options`` make each simulator (the run's randomization),
-    ``reset_options`` go to every reset (an A3C worker's own initial-state range).
+    ``reset_options`` go to every reset (an A3C worker's own initial-state range); the values of ``randomized``
+    that each episode drew at its start are kept in ``draws`` until taken.
     """
 
     def __init__(self, env_id: str, num_envs: int, gamma: float, env_options: dict[str, Any] | None = None,
-                 reset_options: dict[str, Any] | None = None) -> None:
+                 reset_options: dict[str, Any] | None = None, randomized: tuple[str, ...] = ()) -> None:
         self.envs = gym.vector.SyncVectorEnv(
             [lambda: make_env(env_id, **(env_options or {})) for _ in range(num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
@@ -36,12 +38,24 @@ class RolloutCollector:
         self.obs: np.ndarray | None = None
         self.episode_returns = np.zeros(num_envs)
         self.episode_lengths = np.zeros(num_envs, dtype=int)
+        self.randomized = randomized
+        self.draws: list[dict[str, float]] = []
 
     def start(self, first_seed: int) -> None:
         self.obs, _ = self.envs.reset(seed=[first_seed + i for i in range(self.num_envs)],
                                       options=self.reset_options)
         self.episode_returns[:] = 0
         self.episode_lengths[:] = 0
+        self.note_draws(range(self.num_envs))
+
+    def note_draws(self, started: Iterable[int]) -> None:
+        """Keep what the episodes just started on simulators ``started`` drew."""
+        if self.randomized:
+            self.draws += [drawn_dynamics(self.envs.envs[i], self.randomized) for i in started]
+
+    def take_draws(self) -> list[dict[str, float]]:
+        draws, self.draws = self.draws, []
+        return draws
 
     def collect(self, learner, steps: int, record=None) -> tuple[Rollout, list[np.ndarray], list[tuple[float, int]]]:
         """A rollout, the raw observations it saw, and the episodes that finished in it."""
@@ -69,6 +83,8 @@ class RolloutCollector:
             for i in np.flatnonzero(done):
                 finished.append((float(self.episode_returns[i]), int(self.episode_lengths[i])))
                 self.episode_returns[i], self.episode_lengths[i] = 0.0, 0
+            if done.any():
+                self.note_draws(np.flatnonzero(done))  # reset in this same step
             raw_obs.append(self.obs)
             self.obs = next_obs
         rollout = Rollout(*(torch.stack(columns[name]) for name in Rollout._fields[:-1]),

@@ -134,3 +134,18 @@ def test_annealing_decays_every_learning_rate_linearly_and_resumes_from_the_init
         make_config("a2c", {"anneal_lr": 1})
     with pytest.raises(ConfigError, match="anneal_lr is not available for a3c"):
         make_config("a3c", {"anneal_lr": True})
+
+
+def test_the_critics_layer_normalization_centres_and_scales_each_hidden_layer():
+    from robopg.algos.ddpg import DDPG
+    from robopg.core.nets import mlp
+
+    net = mlp(3, 1, [8, 8], layer_norm=True)
+    hidden = torch.nn.Sequential(*list(net)[:2])(torch.randn(5, 3))  # the first layer before its ReLU
+    assert torch.allclose(hidden.mean(-1), torch.zeros(5), atol=1e-6)
+    assert torch.allclose(hidden.var(-1, unbiased=False), torch.ones(5), atol=1e-3)
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in mlp(3, 1, [8, 8])) == 0
+    config = make_config("td3", {"critic_layer_norm": True, "actor_hidden": [8], "critic_hidden": [8, 8]})
+    learner = DDPG(config, 3, np.array([-1.0]), np.array([1.0]), torch.Generator().manual_seed(0))
+    assert [sum(isinstance(m, torch.nn.LayerNorm) for m in head) for head in learner.critic.heads] == [2, 2]
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in learner.actor.modules())  # the exported actor is plain

@@ -259,10 +259,11 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
     restored = restore(toy_run)
     trained = []
 
-    def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir):
-        trained.append((run_state, steps))
+    def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir, confirm_episodes):
+        trained.append((run_state, steps, confirm_episodes))
         return TwinTraining(deployed=-1.0, best=0.0, best_step=steps, candidate=acting(restore(toy_run),
-                                                                                      candidate_action))
+                                                                                      candidate_action),
+                            confirmed=(-1.0, -0.5))
 
     monkeypatch.setattr(session, "train_on_twin", twin_training)
     monkeypatch.setattr(session, "identified_dynamics", lambda *args: {"actuator_gain": (0.9, 1.0)})
@@ -271,7 +272,8 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
                                        "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
     result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
                       run_state=toy_run / "resume.pt")
-    assert trained == [(toy_run / "resume.pt", 300)]
+    assert trained == [(toy_run / "resume.pt", 300, 30)]
+    assert "on 30 fresh twin episodes deployed -1.0, best -0.5" in result.records[1].note
     kinds = [r.kind for r in result.records]
     assert kinds[:3] == ["baseline", "twin", "candidate"] and kinds.count("candidate") == 1
     assert robot.episodes == 30 and result.records[-1].episode == 30

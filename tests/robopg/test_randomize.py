@@ -1,17 +1,20 @@
 """Domain randomization from the command line: ranges checked by name, sampled by every env of the run, kept by
 resume and export, and usable by eval."""
 
+import csv
 import tomllib
 
 import numpy as np
 import pytest
 from conftest import invoke
 
+from robopg.errors import ConfigError
 from robopg.export import export_policy
 from robopg.registry import make_config
 from robopg.runtime.onnx_policy import OnnxPolicy
-from robopg.training.run import make_trainer
-from sim.randomization import format_dynamics, parse_dynamics, parse_randomize
+from robopg.training.a3c.worker import GradientWorker, WorkerSpec
+from robopg.training.run import make_trainer, train
+from sim.randomization import envelope, format_dynamics, parse_dynamics, parse_randomize
 
 ENV = "robopg/CartPoleSwingUp-v0"
 RANGES = ("mass_scale=0.7:1.5", "action_latency_steps=0:3", "actuator_gain=0.8")
@@ -91,3 +94,70 @@ def test_eval_on_a_fixed_gap_and_over_ranges(tmp_path):
     assert not np.isclose(returns[0], returns[1])  # a motor that does nothing changes the return
     refused = invoke("eval", "--policy", policy, "--gap", "actuator_gain=0.5:1")
     assert refused.returncode == 2 and "--randomize" in refused.stderr
+
+
+@pytest.mark.parametrize("algo, settings", [
+    ("ddpg", SMALL),
+    ("a2c", {"total_steps": 600, "num_envs": 2, "rollout_steps": 50, "eval_every": 600, "eval_episodes": 1,
+             "actor_hidden": [16], "critic_hidden": [16], "log_every": 200}),
+    ("reinforce", {"total_steps": 600, "episodes_per_update": 2, "eval_every": 600, "eval_episodes": 1,
+                   "actor_hidden": [16], "critic_hidden": [16], "log_every": 200}),
+])
+def test_the_run_logs_the_spread_of_the_dynamics_its_episodes_drew(tmp_path, algo, settings):
+    config = make_config(algo, {**settings, "log_every": 100, "randomize": list(RANGES)})
+    train(ENV, config, tmp_path / "run", show_progress=False)
+    rows = read_rows(tmp_path / "run" / "dynamics.csv")
+    assert {row["parameter"] for row in rows} == {"mass_scale", "action_latency_steps"}  # the fixed gain is not drawn
+    for row in rows:
+        low, mean, high = float(row["min"]), float(row["mean"]), float(row["max"])
+        assert low <= mean <= high and int(row["episodes"]) >= 1
+        assert (low >= 0.7 and high <= 1.5) if row["parameter"] == "mass_scale" else (low >= 0 and high <= 3)
+    started = sum(int(row["episodes"]) for row in rows if row["parameter"] == "mass_scale")
+    finished = len(read_rows(tmp_path / "run" / "episodes.csv"))
+    assert finished <= started <= finished + config.num_envs if algo != "ddpg" else started in (finished,
+                                                                                                finished + 1)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_run_without_ranges_writes_no_dynamics_log(tmp_path):
+    train(ENV, make_config("ddpg", {**SMALL, "randomize": ["actuator_gain=0.8"]}), tmp_path / "run",
+          show_progress=False)
+    assert not (tmp_path / "run" / "dynamics.csv").exists()
+
+
+def test_the_envelope_of_several_randomizations_holds_each():
+    assert envelope([("mass_scale=0.7:1",), ("mass_scale=1:1.5", "actuator_gain=0.8")]) == (
+        "mass_scale=0.7:1.5", "actuator_gain=0.8:1")  # a worker without the gain drives the nominal one
+    assert envelope([("action_latency_steps=2",), ("action_latency_steps=2",)]) == ("action_latency_steps=2",)
+
+
+def test_each_a3c_worker_draws_from_its_own_ranges(tmp_path):
+    own = ["mass_scale=0.5:0.6,actuator_gain=0.9:1", ""]
+    config = make_config("a3c", {"workers": 2, "rollout_steps": 100, "num_envs": 2, "actor_hidden": [8],
+                                 "critic_hidden": [8], "randomize": ["mass_scale=1.4:1.5"], "worker_randomize": own})
+    trainer = make_trainer(ENV, config, tmp_path / "run", show_progress=False)
+    space = (trainer.obs_dim, trainer.action_low, trainer.action_high)
+    draws = []
+    for index in range(2):
+        worker = GradientWorker(ENV, config, WorkerSpec.for_worker(config, index), *space)
+        draws.append(worker.gradients()[2].draws)
+        worker.close()
+    assert draws[0] and all(0.5 <= d["mass_scale"] <= 0.6 and 0.9 <= d["actuator_gain"] <= 1 for d in draws[0])
+    assert draws[1] and all(1.4 <= d["mass_scale"] <= 1.5 and set(d) == {"mass_scale"} for d in draws[1])
+    assert config.trained_ranges() == ("mass_scale=0.5:1.5", "actuator_gain=0.9:1")
+    trainer.close()
+
+
+@pytest.mark.parametrize("value, message", [
+    (["mass_scale=2:1", ""], "worker_randomize of worker 0: dynamics['mass_scale'] range has low > high"),
+    (["mass_scale=1:2"], "worker_randomize must be empty or give one value per worker (2), got 1"),
+    (["", "gain=1:2"], "worker_randomize of worker 1: unknown dynamics key 'gain'"),
+])
+def test_a_bad_worker_range_is_refused_by_name(value, message):
+    with pytest.raises(ConfigError) as refused:
+        make_config("a3c", {"workers": 2, "worker_randomize": value})
+    assert message in str(refused.value)

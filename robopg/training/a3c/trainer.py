@@ -58,7 +58,11 @@ class A3CTrainer(Trainer):
             print(message, file=sys.stderr, flush=True)
         episodes = [episode for report in reports for episode in report.episodes]
         stats = {**reports[-1].stats, **self.ledger.stats()} if reports else {}
-        return Advance(sum(report.steps for report in reports), episodes, stats)
+        draws = [draw for report in reports for draw in report.draws]
+        return Advance(sum(report.steps for report in reports), episodes, stats, draws)
+
+    def randomizes(self) -> bool:
+        return any(self.config.randomized_keys(self.config.worker_ranges(i)) for i in range(self.config.workers))
 
     def loop_state(self) -> dict[str, Any]:
         turns = self.workers.turns_state() if self.config.take_turns and self.workers is not None else None

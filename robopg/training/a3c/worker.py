@@ -26,12 +26,13 @@ def check_restarts(index: int, restarts: int, why: str) -> None:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """One worker's own exploration: seed, initial-state range, entropy β."""
+    """One worker's own exploration: seed, initial-state range, entropy β, domain randomization."""
 
     index: int
     seed: int
     init_range: float | None
     entropy_coef: float
+    randomize: tuple[str, ...] = ()
 
     @staticmethod
     def for_worker(config: A3CConfig, index: int, restarts: int = 0) -> WorkerSpec:
@@ -40,6 +41,7 @@ class WorkerSpec:
             seed=config.seed + 10_000 * (index + 1) + 1_000_000 * restarts,  # a restarted worker sees new episodes
             init_range=config.worker_init_ranges[index] if config.worker_init_ranges else None,
             entropy_coef=config.worker_entropy_coefs[index] if config.worker_entropy_coefs else config.entropy_coef,
+            randomize=config.worker_ranges(index),
         )
 
 
@@ -52,6 +54,7 @@ class WorkerReport:
     episodes: list[tuple[float, int]]
     stats: dict[str, float]
     raw_obs: np.ndarray
+    draws: list[dict[str, float]]  # dynamics drawn by the episodes that started
     state: dict[str, Any] | None = None  # the worker's own state after the rollout, when workers take turns
 
 
@@ -104,7 +107,8 @@ class GradientWorker:
         self.learner = A2C(config, obs_dim, action_low, action_high, torch.Generator().manual_seed(spec.seed))
         self.learner.entropy_coef = spec.entropy_coef
         options = None if spec.init_range is None else {"init_range": spec.init_range}
-        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options(), options)
+        self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options(spec.randomize),
+                                          options, config.randomized_keys(spec.randomize))
         self.collector.start(spec.seed)
 
     def load(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -121,7 +125,8 @@ class GradientWorker:
         actor = [p.grad for p in self.learner.pi.parameters()]
         critic = [p.grad for p in self.learner.critic.parameters()]
         report = WorkerReport(self.spec.index, self.config.rollout_steps * self.config.num_envs, finished,
-                              {k: float(v) for k, v in stats.items()}, np.concatenate(raw_obs))
+                              {k: float(v) for k, v in stats.items()}, np.concatenate(raw_obs),
+                              self.collector.take_draws())
         return actor, critic, report
 
     def state_dict(self) -> dict[str, Any]:
