@@ -24,6 +24,8 @@ class A3CConfig(A2CConfig):
     workers: int = setting(2, "asynchronous actor-learners", ge=1, most=4096)
     backend: Backend = setting("local", "local (processes on this machine) or ray")
     ray_address: str = setting("", "address of a running Ray cluster (empty: start a local one)")
+    max_staleness: int = setting(64, "ray: a gradient computed from weights more than this many global updates "
+                                     "old is dropped (about 2 x workers behind is usual)", ge=0, le=1_000_000)
     worker_init_ranges: tuple[float, ...] = setting((), "each worker's initial-state range (empty: the task's)",
                                                     ge=0, le=100)
     worker_randomize: tuple[str, ...] = setting((), "each worker's own domain randomization, replacing the run's "

@@ -87,3 +87,17 @@ def test_ray_backend_without_ray_names_the_extra(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --backend ray needs Ray, an optional extra: pip install 'robopg[ray]'"
+
+
+def test_ray_backend_drops_gradients_past_max_staleness(tmp_path):
+    # One worker with two requests in flight: the second is computed from the weights the first then changes,
+    # so with max_staleness 0 every other gradient is one update behind and dropped, in a fixed order.
+    pytest.importorskip("ray")
+    config = make_config("a3c", {**A3C, "backend": "ray", "workers": 1, "max_staleness": 0, "total_steps": 640,
+                                 "worker_init_ranges": [], "worker_entropy_coefs": [], "eval_every": 640,
+                                 "eval_episodes": 1, "checkpoint_every": 640})
+    train("toy_envs:PointToOrigin-v0", config, tmp_path / "run", show_progress=False)
+    loop = checkpoint.load(tmp_path / "run" / checkpoint.RESUME_FILE)["loop"]
+    outcomes = loop["gradients"]["outcomes"][0].numpy().tobytes()
+    assert len(outcomes) == 640 // 16 and outcomes == b"as" * (len(outcomes) // 2)
+    assert loop["gradients_applied"] == len(outcomes) // 2

@@ -21,6 +21,7 @@ import torch.multiprocessing as mp
 
 from robopg.algos.a2c import A2C
 from robopg.algos.a3c import A3CConfig
+from robopg.training.a3c.ledger import APPLIED, GradientLedger
 from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport, WorkerSpec, check_restarts
 
 
@@ -79,10 +80,11 @@ class LocalWorkers:
     """
 
     def __init__(self, env_id: str, config: A3CConfig, learner: A2C, space: tuple[int, np.ndarray, np.ndarray],
-                 turns: dict[str, Any] | None = None):
-        """``turns``: with ``take_turns``, whose turn it is and each worker's state, as :meth:`turns_state` gave
-        them (a resumed run's)."""
-        self.env_id, self.config, self.space = env_id, config, space
+                 ledger: GradientLedger, turns: dict[str, Any] | None = None):
+        """``ledger``: where the gradient of each report, which its worker applied, is counted; ``turns``: with
+        ``take_turns``, whose turn it is and each worker's state, as :meth:`turns_state` gave them (a resumed
+        run's)."""
+        self.env_id, self.config, self.space, self.ledger = env_id, config, space, ledger
         self.nets = GlobalNets.of(learner)
         self.context = mp.get_context("spawn")  # fork after torch's threads start can deadlock
         self.stop = self.context.RawValue("b", 0)
@@ -131,12 +133,16 @@ class LocalWorkers:
         for pipe in wait(self.pipes, timeout=timeout):
             try:
                 while pipe.poll():
-                    report = pipe.recv()
-                    self.nets.absorb(report)
-                    reports.append(report)
+                    reports.append(self.receive(pipe.recv()))
             except EOFError:
                 pass  # a dead worker: restart_dead replaces it
         return reports
+
+    def receive(self, report: WorkerReport) -> WorkerReport:
+        """A worker's report: its gradient was applied (by the worker, lock-free); fold in its observations."""
+        self.ledger.record(report.index, self.ledger.settled(report.index), APPLIED)
+        self.nets.absorb(report)
+        return report
 
     def take_turn(self, timeout: float) -> list[WorkerReport]:
         """The report of the worker whose turn it is (told to go if it has not been), then the next one's turn;
@@ -154,10 +160,9 @@ class LocalWorkers:
         try:
             if not pipe.poll(timeout):
                 return []
-            report = pipe.recv()
+            report = self.receive(pipe.recv())
         except EOFError:
             return []
-        self.nets.absorb(report)
         self.states[index] = report.state
         self.turn, self.going = (index + 1) % self.config.workers, False
         return [report]

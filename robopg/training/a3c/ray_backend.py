@@ -1,18 +1,34 @@
-"""A3C across machines on Ray: each worker is a Ray actor with its own simulators; the driver holds the
-global networks and applies each worker's gradients as soon as they arrive, then sends that worker the
-new weights (asynchronous, parameter-server style). A worker lost with its node is started again.
+"""A3C across machines on Ray: each worker is a Ray actor with its own simulators; the driver holds the global
+networks and applies each worker's gradients as they arrive (asynchronous, parameter-server style).
+
+- Weights go through Ray's object store: one ``ray.put`` per weights version, whose reference every request
+  made at that version shares (a node fetches it once for all the workers it hosts).
+- Each worker has ``PIPELINE_DEPTH`` requests in flight: while the driver applies one gradient, the worker is
+  already computing the next from the weights it was sent, so it never waits for the round trip.
+- A gradient is ``lag`` global updates behind: the updates applied since the weights it was computed from.
+  One further behind than ``max_staleness`` is dropped, not applied; the ledger counts both and reports the
+  lag of the applied ones.
+- A worker that dies (its process, or its node) loses the requests it had in flight; it is started again,
+  from the current weights, wherever the cluster has a CPU free.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from robopg.algos.a2c import A2C
 from robopg.algos.a3c import A3CConfig
 from robopg.errors import BackendError
+from robopg.training.a3c.ledger import APPLIED, LOST, STALE, GradientLedger
 from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport, WorkerSpec, check_restarts
+
+PIPELINE_DEPTH = 2  # requests in flight per worker: one being computed, the next queued behind it
+WORKER_CPUS = 1  # what each worker actor asks the cluster for
 
 
 def import_ray():
@@ -23,28 +39,81 @@ def import_ray():
     return ray
 
 
+@dataclass
+class Gradient:
+    """A worker actor's answer to one request."""
+
+    number: int  # the worker's numbering of its gradients, which the driver gave with the request
+    produced: int  # gradients this actor has computed, this one included
+    node: str  # the Ray node it ran on
+    actor: list[np.ndarray]
+    critic: list[np.ndarray]
+    report: WorkerReport
+
+
+# Tensors cross Ray as numpy arrays: Ray serializes those out of band, without a copy, where a torch tensor goes
+# through torch.save one by one (most of the cost of a round trip at these sizes).
+def to_arrays(states: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, np.ndarray]]:
+    return {name: {key: tensor.detach().numpy() for key, tensor in state.items()} for name, state in states.items()}
+
+
+def to_tensors(arrays: list[np.ndarray]) -> list[torch.Tensor]:
+    return [torch.tensor(array) for array in arrays]  # a copy: what Ray gives is read-only
+
+
 class RemoteWorker:
     """The body of a Ray actor: a ``GradientWorker`` that takes weights and returns gradients."""
 
     def __init__(self, *args: Any) -> None:
-        self.worker = GradientWorker(*args)
+        import ray
 
-    def gradients_from(self, states: dict) -> tuple[list, list, WorkerReport]:
-        self.worker.load(states)
-        return self.worker.gradients()
+        self.worker = GradientWorker(*args)
+        self.node = ray.get_runtime_context().get_node_id()
+        self.produced = 0
+
+    def gradients_from(self, states: dict[str, dict[str, np.ndarray]], number: int) -> Gradient:
+        self.worker.load({name: dict(zip(state, to_tensors(list(state.values())), strict=True))
+                          for name, state in states.items()})
+        actor, critic, report = self.worker.gradients()
+        self.produced += 1
+        return Gradient(number, self.produced, self.node, [g.numpy() for g in actor], [g.numpy() for g in critic],
+                        report)
+
+
+@dataclass
+class Request:
+    number: int
+    ref: Any
+    version: int  # the global update count of the weights it carries
+
+
+@dataclass
+class Slot:
+    """One worker: its current actor and the requests in flight to it."""
+
+    actor: Any
+    first: int  # the number of this actor's first gradient
+    in_flight: deque[Request] = field(default_factory=deque)
+    nodes: list[str] = field(default_factory=list)  # the nodes its actors ran on, in order
 
 
 class RayWorkers:
-    def __init__(self, env_id: str, config: A3CConfig, learner: A2C, space: tuple[int, np.ndarray, np.ndarray]):
+    def __init__(self, env_id: str, config: A3CConfig, learner: A2C, space: tuple[int, np.ndarray, np.ndarray],
+                 ledger: GradientLedger):
         self.ray = import_ray()
-        self.env_id, self.config, self.space = env_id, config, space
+        self.env_id, self.config, self.space, self.ledger = env_id, config, space, ledger
         self.nets = GlobalNets.of(learner)
         self.started_ray = False
-        self.actor_class = None
-        self.actors: dict[int, Any] = {}
-        self.pending: dict[Any, int] = {}
+        self.actor_class: Any = None
+        self.slots: list[Slot] = []
         self.restarts = [0] * config.workers
         self.messages: list[str] = []
+        self.weights: tuple[int, Any] | None = None  # (version, object ref) of the last weights put
+
+    @property
+    def version(self) -> int:
+        """The global networks' update count: every gradient applied, in this run and the runs it resumes."""
+        return self.ledger.applied
 
     def start(self) -> None:
         ray = self.ray
@@ -52,46 +121,100 @@ class RayWorkers:
             if self.config.ray_address:
                 ray.init(address=self.config.ray_address, log_to_driver=False)
             else:  # a small local instance: one CPU per worker
-                ray.init(num_cpus=self.config.workers, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=self.config.workers * WORKER_CPUS, include_dashboard=False, log_to_driver=False)
             self.started_ray = True
-        self.actor_class = ray.remote(num_cpus=1, max_restarts=0)(RemoteWorker)
-        for index in range(self.config.workers):
-            self.launch(index)
+        # SPREAD: the workers go to different nodes where there are CPUs on several.
+        self.actor_class = ray.remote(num_cpus=WORKER_CPUS, max_restarts=0, scheduling_strategy="SPREAD")(
+            RemoteWorker)
+        self.slots = [self.new_slot(index) for index in range(self.config.workers)]
+        self.top_up()
 
-    def launch(self, index: int) -> None:
+    def new_slot(self, index: int) -> Slot:
         spec = WorkerSpec.for_worker(self.config, index, self.restarts[index])
-        self.actors[index] = self.actor_class.remote(self.env_id, self.config, spec, *self.space)
-        self.submit(index)
+        actor = self.actor_class.remote(self.env_id, self.config, spec, *self.space)
+        nodes = self.slots[index].nodes if index < len(self.slots) else []
+        return Slot(actor, self.ledger.settled(index), nodes=nodes)
 
-    def submit(self, index: int) -> None:
-        self.pending[self.actors[index].gradients_from.remote(self.nets.states())] = index
+    def weights_ref(self) -> Any:
+        """The current weights in the object store, put once per version."""
+        if self.weights is None or self.weights[0] != self.version:
+            self.weights = (self.version, self.ray.put(to_arrays(self.nets.states())))
+        return self.weights[1]
+
+    def top_up(self) -> None:
+        """Give every worker requests up to ``PIPELINE_DEPTH``, with the current weights."""
+        for slot in self.slots:
+            while len(slot.in_flight) < PIPELINE_DEPTH:
+                number = slot.first + self.sent(slot)
+                ref = slot.actor.gradients_from.remote(self.weights_ref(), number)
+                slot.in_flight.append(Request(number, ref, self.version))
+
+    def sent(self, slot: Slot) -> int:
+        """Requests made to a slot's current actor."""
+        index = self.slots.index(slot)
+        return self.ledger.settled(index) - slot.first + len(slot.in_flight)
 
     def collect(self, timeout: float) -> list[WorkerReport]:
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        """Apply (or drop as stale) the gradients that arrived, at least one unless ``timeout`` passes first or a
+        worker dies; each worker's in the order it was asked for them."""
+        heads = {slot.in_flight[0].ref: index for index, slot in enumerate(self.slots) if slot.in_flight}
+        ready, _ = self.ray.wait(list(heads), num_returns=1, timeout=timeout)
+        if ready:  # take every other worker's that is ready too, and send all of them one weights version
+            ready, _ = self.ray.wait(list(heads), num_returns=len(heads), timeout=0)
         reports = []
         for ref in ready:
-            index = self.pending.pop(ref)
+            index = heads[ref]
+            request = self.slots[index].in_flight.popleft()
             try:
-                actor, critic, report = self.ray.get(ref)
+                gradient = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
-                self.restarts[index] += 1
-                check_restarts(index, self.restarts[index], type(exc).__name__)
-                self.messages.append(f"A3C worker {index} failed ({type(exc).__name__}); restarted "
-                                     f"({self.restarts[index]} restart(s) so far)")
-                self.launch(index)
+                self.replace(index, request, exc)
                 continue
-            self.nets.apply(actor, critic)
-            self.nets.absorb(report)
-            self.submit(index)
-            reports.append(report)
+            self.settle(index, request, gradient)
+            reports.append(gradient.report)
+        self.top_up()
         return reports
+
+    def settle(self, index: int, request: Request, gradient: Gradient) -> None:
+        slot = self.slots[index]
+        if gradient.number != request.number or gradient.number != slot.first + gradient.produced - 1:
+            raise BackendError(f"A3C worker {index} answered request {request.number} with gradient "
+                               f"{gradient.number}, its {gradient.produced}th: the gradients are out of step")
+        if not slot.nodes or slot.nodes[-1] != gradient.node:
+            slot.nodes.append(gradient.node)
+        lag = self.version - request.version
+        if lag > self.config.max_staleness:
+            self.ledger.record(index, request.number, STALE)
+        else:
+            self.nets.apply(to_tensors(gradient.actor), to_tensors(gradient.critic))
+            self.ledger.record(index, request.number, APPLIED, lag)
+        self.nets.absorb(gradient.report)  # a stale gradient's observations still count
+
+    def replace(self, index: int, failed: Request, exc: Exception) -> None:
+        """A worker's request failed: its actor is gone (or broken), and with it every request it had; start
+        another from the current weights."""
+        slot = self.slots[index]
+        for request in [failed, *slot.in_flight]:
+            self.ledger.record(index, request.number, LOST)
+        slot.in_flight.clear()
+        self.ray.kill(slot.actor)
+        self.restarts[index] += 1
+        why = type(exc).__name__
+        check_restarts(index, self.restarts[index], why)
+        self.messages.append(f"A3C worker {index} failed ({why}, on node {slot.nodes[-1][:8] if slot.nodes else '?'}); "
+                             f"restarted from the current weights ({self.restarts[index]} restart(s) so far)")
+        self.slots[index] = self.new_slot(index)
+
+    def nodes(self) -> list[list[str]]:
+        """Each worker's nodes, in the order its actors ran on them."""
+        return [list(slot.nodes) for slot in self.slots]
 
     def restart_dead(self) -> list[str]:
         messages, self.messages = self.messages, []
         return messages
 
     def close(self) -> None:
-        for actor in self.actors.values():
-            self.ray.kill(actor)
+        for slot in self.slots:
+            self.ray.kill(slot.actor)
         if self.started_ray:
             self.ray.shutdown()

@@ -4,6 +4,7 @@ gradients asynchronously. Each ``advance`` waits for at least one worker report.
 A resumed run starts its workers afresh (new episodes, generators from their seeds) and their races differ
 from those of the run before, so it goes on like the run, not exactly as it; with ``take_turns`` the local
 workers take turns, and the checkpoint holds whose turn it is and every worker's state: a resume is exact.
+The checkpoint also holds the gradient ledger (``ledger.py``): the outcome of every gradient behind its weights.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from robopg.algos.a2c import A2C
 from robopg.algos.a3c import A3CConfig
+from robopg.training.a3c.ledger import GradientLedger
 from robopg.training.loop import Advance, Trainer
 
 REPORT_TIMEOUT_S = 5.0
@@ -32,18 +34,19 @@ class A3CTrainer(Trainer):
         self.workers: Any = None
         self.worker_restarts = 0
         self.resumed_turns: dict[str, Any] | None = None  # with take_turns, from the checkpoint resumed
-
+        self.ledger = GradientLedger(config.workers)
 
     def start_workers(self) -> None:
         space = (self.obs_dim, self.action_low, self.action_high)
         if self.config.backend == "ray":
             from robopg.training.a3c.ray_backend import RayWorkers
 
-            self.workers = RayWorkers(self.env_id, self.config, self.learner, space)
+            self.workers = RayWorkers(self.env_id, self.config, self.learner, space, self.ledger)
         else:
             from robopg.training.a3c.local import LocalWorkers
 
-            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.resumed_turns)
+            self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.ledger,
+                                        self.resumed_turns)
         self.workers.start()
 
     def advance(self) -> Advance:
@@ -54,7 +57,7 @@ class A3CTrainer(Trainer):
             self.worker_restarts += 1
             print(message, file=sys.stderr, flush=True)
         episodes = [episode for report in reports for episode in report.episodes]
-        stats = reports[-1].stats if reports else {}
+        stats = {**reports[-1].stats, **self.ledger.stats()} if reports else {}
         draws = [draw for report in reports for draw in report.draws]
         return Advance(sum(report.steps for report in reports), episodes, stats, draws)
 
@@ -63,11 +66,14 @@ class A3CTrainer(Trainer):
 
     def loop_state(self) -> dict[str, Any]:
         turns = self.workers.turns_state() if self.config.take_turns and self.workers is not None else None
-        return {"worker_restarts": self.worker_restarts, "turns": turns}
+        return {"worker_restarts": self.worker_restarts, "turns": turns, "gradients": self.ledger.state_dict(),
+                "gradients_applied": self.ledger.applied}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.worker_restarts = int(state["worker_restarts"])
         self.resumed_turns = state.get("turns")
+        if "gradients" in state:  # absent from runs saved before the ledger existed
+            self.ledger = GradientLedger(self.config.workers, state["gradients"])
 
     def close(self) -> None:
         if self.workers is not None:
