@@ -29,6 +29,7 @@ import argparse
 import copy
 import json
 import math
+import shutil
 import time
 import tomllib
 from pathlib import Path
@@ -38,6 +39,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from robopg import checkpoint
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
@@ -80,10 +82,12 @@ def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
 
 def trained_run(env_id: str, steps: int, seed: int, out: Path, randomize: tuple[str, ...] = (),
                 name: str = "", history: int = 0) -> Path:
-    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there), with ``randomize`` and
-    ``history`` steps of history in the policy's input."""
+    """A DDPG run on ``env_id`` (kept in ``out`` under ``name``, reused when it is there and finished; one killed
+    before its end is trained again), with ``randomize`` and ``history`` steps of history in the policy's input."""
     run = out / f"{env_id.replace('/', '_')}{name}-s{seed}"
-    if not (run / "checkpoint.pt").exists():
+    finished = (run / "checkpoint.pt").exists() and int(checkpoint.load(run / "checkpoint.pt")["step"]) >= steps
+    if not finished:
+        shutil.rmtree(run, ignore_errors=True)
         config = make_config("ddpg", {**TRAINING, "total_steps": steps, "seed": seed, "checkpoint_every": steps,
                                       "randomize": list(randomize), "history": history})
         started = time.perf_counter()
