@@ -11,10 +11,10 @@ from an empty replay the same continuation collapsed (docs/design.md).
 Its evaluations run on the twin too, from the same initial states and dynamics draws each time (common random
 numbers), so the snapshots and the deployed policy are compared on equal terms. The best of a dozen snapshots on
 ten episodes is flattered by its selection (the winner's curse: on the swing-up, whose returns spread by ±65, a
-snapshot chosen at 130 against the deployed 105 then scored 113 on the robot), so the chosen snapshot and the
-deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin, paired, and the snapshot
-becomes the candidate only if it beats the deployed policy there too. The robot still has the last word (the
-session's evaluations): the twin is a model of the robot, not the robot.
+snapshot chosen at 130 against the deployed 105 then averaged 106 over 10 robot episodes), so the chosen
+snapshot and the deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin,
+paired, and the snapshot becomes the candidate only if it beats the deployed policy there too. The robot still
+has the last word (the session's evaluations): the twin is a model of the robot, not the robot.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 
 from robopg import checkpoint
 from robopg.checkpoint import Restored
+from robopg.config import RunConfig
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.errors import ConfigError
@@ -91,7 +92,8 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
                         snapshot if confirmed[1] > confirmed[0] else None, confirmed)
 
 
-def paired_means(env_id: str, config: Any, policies: tuple[torch.nn.Module, ...], episodes: int) -> tuple[float, ...]:
+def paired_means(env_id: str, config: RunConfig, policies: tuple[torch.nn.Module, ...],
+                 episodes: int) -> tuple[float, ...]:
     """Each policy's mean return on the same ``episodes`` fresh episodes of the twin (initial states and dynamics
     draws seeded alike, none of them a training or selection episode's)."""
     env = make_env(env_id, **config.env_options())

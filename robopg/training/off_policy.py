@@ -96,7 +96,9 @@ class OffPolicyTrainer(Trainer):
             self.obs = None
         else:
             self.obs = next_obs
-        draws, self.draws = self.draws, []
+        draws = self.draws
+        if draws:  # handed over once; no new list on the steps that start no episode
+            self.draws = []
         return Advance(1, finished, stats, draws)
 
     def safe_to_checkpoint(self) -> bool:

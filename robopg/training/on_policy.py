@@ -145,6 +145,7 @@ class EpisodeTrainer(OnPolicyTrainer):
                  show_progress: bool = True) -> None:
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.envs = [make_env(env_id, **config.env_options()) for _ in range(config.num_envs)]
+        self.randomized = config.randomized_keys()
 
     def training_episodes(self, new: list[Episode]) -> list[Episode]:
         """What the update learns from: the new episodes."""
@@ -153,7 +154,6 @@ class EpisodeTrainer(OnPolicyTrainer):
     def advance(self) -> Advance:
         c = self.config
         episodes, totals, raw_obs, draws = [], [], [], []
-        randomized = c.randomized_keys()
         while len(episodes) < c.episodes_per_update:
             count = min(c.num_envs, c.episodes_per_update - len(episodes))
             batch, batch_totals, batch_obs = sample_episodes(self.envs[:count], self.learner,
@@ -161,7 +161,7 @@ class EpisodeTrainer(OnPolicyTrainer):
             episodes += batch
             totals += batch_totals
             raw_obs += batch_obs
-            draws += [drawn_dynamics(env, randomized) for env in self.envs[:count]] if randomized else []
+            draws += [drawn_dynamics(env, self.randomized) for env in self.envs[:count]] if self.randomized else []
         stats = self.learner.update(self.training_episodes(episodes))
         absorb(self.learner, raw_obs)
         return Advance(sum(len(e.rewards) for e in episodes), [(t, len(e.rewards)) for t, e in zip(totals, episodes,

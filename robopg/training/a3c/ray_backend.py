@@ -143,16 +143,11 @@ class RayWorkers:
 
     def top_up(self) -> None:
         """Give every worker requests up to ``PIPELINE_DEPTH``, with the current weights."""
-        for slot in self.slots:
+        for index, slot in enumerate(self.slots):
             while len(slot.in_flight) < PIPELINE_DEPTH:
-                number = slot.first + self.sent(slot)
+                number = self.ledger.settled(index) + len(slot.in_flight)  # the settled ones, then those in flight
                 ref = slot.actor.gradients_from.remote(self.weights_ref(), number)
                 slot.in_flight.append(Request(number, ref, self.version))
-
-    def sent(self, slot: Slot) -> int:
-        """Requests made to a slot's current actor."""
-        index = self.slots.index(slot)
-        return self.ledger.settled(index) - slot.first + len(slot.in_flight)
 
     def collect(self, timeout: float) -> list[WorkerReport]:
         """Apply (or drop as stale) the gradients that arrived, at least one unless ``timeout`` passes first or a
