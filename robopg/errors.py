@@ -30,7 +30,7 @@ class BackendError(RobopgError, RuntimeError):
 
 
 class WorkerFailure(RobopgError, RuntimeError):
-    """An A3C worker kept dying: training cannot go on."""
+    """An A3C worker or the evaluator process kept dying: training cannot go on."""
 
 
 class ExportError(RobopgError, ValueError):

@@ -4,15 +4,18 @@ A ``Trainer`` subclass says how to make its learner and how to ``advance``: take
 steps and learn from them (one step and its updates for off-policy methods, one rollout and its
 update for on-policy ones). The loop around it logs, evaluates and checkpoints when a step count
 crosses the configured interval (a checkpoint also when ``checkpoint_seconds`` have passed since the last,
-the first after a tenth of that), and resumes from ``resume.pt`` with every generator restored.
+the first after a tenth of that), and resumes from ``resume.pt`` with every generator restored. Evaluations run
+in the loop, or beside it in a process of their own (``evaluator.py``) for a trainer whose workers would wait.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from robopg.envs import make_env
 from robopg.errors import RunDirError
 from robopg.evaluation import EvalResult, evaluate
 from robopg.registry import config_to_dict, make_learner, name_of
+from robopg.training.evaluator import BackgroundEvaluator, Snapshot
 from robopg.training.metrics import RunLogger
 from robopg.training.progress import ProgressReporter
 from robopg.training.tracking import start_wandb
@@ -40,7 +44,7 @@ class TrainResult:
     run_dir: Path
     steps: int
     seconds: float
-    train_seconds: float  # seconds less the time spent in evaluation
+    train_seconds: float  # seconds less the time training waited for evaluations
     final_eval: EvalResult
     best_eval: EvalResult  # the best evaluation of the run, whose policy is in best.pt
     best_step: int
@@ -98,6 +102,8 @@ class Trainer(ABC):
         self.last_eval: EvalResult | None = None
         self.best_eval: EvalResult | None = None
         self.best_step = 0
+        self.evaluator: BackgroundEvaluator | None = None
+        self.queued_evaluations: list[Snapshot] = []  # a resumed run's, still to evaluate
 
     # ---- what a family of algorithms provides -------------------------------------------------
     def make_learner(self) -> Any:
@@ -111,6 +117,14 @@ class Trainer(ABC):
     def randomizes(self) -> bool:
         """Whether the training episodes draw dynamics from ranges (their spread is then logged)."""
         return bool(self.config.randomized_keys())
+
+    def evaluates_in_background(self) -> bool:
+        """Whether evaluations run in a process of their own while training goes on (``evaluator.py``)."""
+        return False
+
+    def stop_collecting(self) -> None:
+        """The run has its steps: stop whatever still collects (so that evaluations still queued get the CPU)."""
+        return None
 
     def safe_to_checkpoint(self) -> bool:
         """Whether a checkpoint now would let a resumed run go on exactly as this one."""
@@ -131,14 +145,31 @@ class Trainer(ABC):
 
     # ---- shared ---------------------------------------------------------------------------------
     def evaluate(self) -> EvalResult:
+        """Evaluate the current policy here and now, and record the result."""
         result = evaluate(torch_policy_fn(self.learner.policy()), self.eval_env, self.config.eval_episodes,
                           seed=self.config.seed + EVAL_SEED_OFFSET)
+        self.record_evaluation(self.step, result, self.policy_checkpoint)
+        return result
+
+    def record_evaluation(self, step: int, result: EvalResult,
+                          policy_checkpoint: Callable[[], dict[str, Any]]) -> None:
+        """The evaluation of the policy of ``step``; ``policy_checkpoint`` gives that policy's checkpoint, which
+        becomes ``best.pt`` if the evaluation is the best so far."""
         self.last_eval = result
         if self.best_eval is None or result.mean > self.best_eval.mean:
-            self.best_eval, self.best_step = result, self.step
+            self.best_eval, self.best_step = result, step
             checkpoint.save(self.run_dir / checkpoint.BEST_FILE,
-                            {**self.policy_checkpoint(), "eval_returns": list(result.returns)})
-        return result
+                            {**policy_checkpoint(), "eval_returns": list(result.returns)})
+
+    def start_evaluator(self) -> None:
+        """The background evaluator, if this trainer evaluates in the background, with a resumed run's queue."""
+        if not self.evaluates_in_background():
+            return
+        c = self.config
+        self.evaluator = BackgroundEvaluator(self.env_id, c.env_options(), c.eval_episodes,
+                                             c.seed + EVAL_SEED_OFFSET, c.torch_threads)
+        self.evaluator.pending = self.queued_evaluations
+        self.evaluator.start()
 
     def record_video(self) -> Path:
         """A video of one evaluation episode of the current policy: ``videos/step-N.mp4``."""
@@ -181,6 +212,8 @@ class Trainer(ABC):
                 "last_eval": _eval_state(self.last_eval),
                 "best_eval": _eval_state(self.best_eval),
                 "best_step": self.best_step,
+                "queued_evaluations": [asdict(snapshot) for snapshot in self.evaluator.pending] if self.evaluator
+                else [],
                 **self.loop_state(),
             },
         })
@@ -200,6 +233,7 @@ class Trainer(ABC):
         self.last_eval = _eval_result(loop["last_eval"])
         self.best_eval = _eval_result(loop.get("best_eval"))  # absent from runs saved before best.pt existed
         self.best_step = int(loop.get("best_step", 0))
+        self.queued_evaluations = [Snapshot(**snapshot) for snapshot in loop.get("queued_evaluations", [])]
         self.load_loop_state(loop)
 
     def run(self, resume_state: dict[str, Any] | None = None, *, wandb_project: str | None = None) -> TrainResult:
@@ -210,7 +244,8 @@ class Trainer(ABC):
         wandb_run = None if wandb_project is None else start_wandb(
             wandb_project, self.run_dir, f"{self.run_dir.name}", {"env": self.env_id, **config_to_dict(c)})
         logger = RunLogger(self.run_dir, resume_step=self.step if resume_state is not None else None,
-                           wandb_run=wandb_run, randomized=self.randomizes())
+                           wandb_run=wandb_run, randomized=self.randomizes(),
+                           evaluations_to_redo={snapshot.step for snapshot in self.queued_evaluations})
         reporter = ProgressReporter(f"{self.algo} {self.env_id}", c.total_steps, self.step, self.show_progress)
         checkpoint_due = False
         stats: dict[str, torch.Tensor | float] = {}
@@ -218,6 +253,16 @@ class Trainer(ABC):
         started = interval_start = time.perf_counter()
         interval_step = self.step
         checkpoint_at = started + c.checkpoint_seconds / 10  # early, so that a kill soon after the start loses little
+        self.start_evaluator()
+        evaluator = self.evaluator
+
+        def record_finished(wait: bool) -> None:
+            """Record the background evaluations done (with ``wait``, all), as of the step each was taken at."""
+            assert evaluator is not None
+            for snapshot, result in evaluator.finished(wait):
+                self.record_evaluation(snapshot.step, result, lambda snapshot=snapshot: snapshot.checkpoint)
+                logger.evaluation(snapshot.step, snapshot.train_seconds, result.mean, result.std)
+
         try:
             while self.step < c.total_steps:
                 before = self.step
@@ -231,6 +276,8 @@ class Trainer(ABC):
                     self.recent_returns.append(episode_return)
                     logger.episode(self.step, episode_return, length)
                 logger.drew(advance.draws)
+                if evaluator is not None:
+                    record_finished(wait=False)
                 done = self.step >= c.total_steps
                 if crossed(before, self.step, c.log_every) or done:
                     now = time.perf_counter()
@@ -240,11 +287,18 @@ class Trainer(ABC):
                                        {k: float(v) for k, v in stats.items()})
                     reporter.update(self.step, self.status(rate))
                 if crossed(before, self.step, c.eval_every) or done:
-                    eval_started = time.perf_counter()
-                    result = self.evaluate()
-                    self.eval_seconds += time.perf_counter() - eval_started
                     train_seconds = self.elapsed + time.perf_counter() - started - self.eval_seconds
-                    logger.evaluation(self.step, train_seconds, result.mean, result.std)
+                    eval_started = time.perf_counter()
+                    if evaluator is None:
+                        result = self.evaluate()
+                        logger.evaluation(self.step, train_seconds, result.mean, result.std)
+                    else:
+                        evaluator.submit(Snapshot.of(self.step, train_seconds, copy.deepcopy(self.policy_checkpoint()),
+                                                     self.learner.policy()))
+                        if done:
+                            self.stop_collecting()
+                            record_finished(wait=True)
+                    self.eval_seconds += time.perf_counter() - eval_started
                 if c.video_every and (crossed(before, self.step, c.video_every) or done):
                     eval_started = time.perf_counter()
                     self.record_video()
@@ -267,6 +321,8 @@ class Trainer(ABC):
                 "final/return_mean": self.last_eval.mean, "final/return_std": self.last_eval.std,
                 "final/best_return_mean": self.best_eval.mean})
         finally:
+            if evaluator is not None:
+                evaluator.close()
             reporter.close()
             logger.close()
         logger.plot(f"{self.algo.upper()} on {self.env_id}")

@@ -16,16 +16,19 @@ from robopg.errors import ConfigError, RunDirError
 
 
 class CsvLog:
-    """An append-only CSV with a fixed header; on resume, rows past the checkpoint are dropped."""
+    """An append-only CSV with a fixed header; on resume, rows past the checkpoint are dropped, and those of
+    ``redo_steps`` (which the resumed run writes again)."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...], resume_step: int | None = None) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], resume_step: int | None = None,
+                 redo_steps: frozenset[int] = frozenset()) -> None:
         self.path, self.columns = path, columns
         if not columns:  # read-only use
             return
         if resume_step is None or not path.exists():
             path.write_text(",".join(columns) + "\n")
         else:
-            rows = [row for row in self.read() if int(float(row["step"])) <= resume_step]
+            rows = [row for row in self.read()
+                    if int(float(row["step"])) <= resume_step and int(float(row["step"])) not in redo_steps]
             atomic_write(path, lambda tmp: self._write_rows(tmp, rows))
 
     def _write_rows(self, path: Path, rows: list[dict[str, str]]) -> None:
@@ -60,8 +63,9 @@ class RunLogger:
     the same scalars."""
 
     def __init__(self, run_dir: Path, resume_step: int | None = None, wandb_run: Any = None,
-                 randomized: bool = False) -> None:
-        """``randomized``: the run draws dynamics at every reset; their spread goes to dynamics.csv."""
+                 randomized: bool = False, evaluations_to_redo: set[int] | None = None) -> None:
+        """``randomized``: the run draws dynamics at every reset; their spread goes to dynamics.csv.
+        ``evaluations_to_redo``: steps whose evaluation was still queued at the checkpoint resumed from."""
         self.run_dir = run_dir
         self.wandb_run = wandb_run
         self.draws: dict[str, list[float]] = {}  # drawn since the last train_stats line, per parameter
@@ -71,7 +75,8 @@ class RunLogger:
         self.progress = CsvLog(
             run_dir / "progress.csv", ("step", "seconds", "steps_per_s", "critic_loss", "actor_loss"), resume_step
         )
-        self.evals = CsvLog(run_dir / "eval.csv", ("step", "train_seconds", "return_mean", "return_std"), resume_step)
+        self.evals = CsvLog(run_dir / "eval.csv", ("step", "train_seconds", "return_mean", "return_std"), resume_step,
+                            frozenset(evaluations_to_redo or ()))
         self.tensorboard = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
 
     def episode(self, step: int, episode_return: float, length: int) -> None:

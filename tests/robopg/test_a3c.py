@@ -22,6 +22,11 @@ A3C = {"total_steps": 16_000, "workers": 2, "rollout_steps": 16, "actor_lr": 3e-
        "worker_entropy_coefs": [0.0, 0.001]}
 
 
+def started_at(pid: int) -> int:
+    """A process's start time, in clock ticks since boot (/proc/PID/stat's 22nd field)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def test_per_worker_settings_are_checked():
     with pytest.raises(ConfigError, match="one value per worker"):
         make_config("a3c", {"workers": 3, "worker_init_ranges": [1.0, 0.5]})
@@ -50,18 +55,19 @@ def test_workers_taking_turns_resume_exactly(tmp_path):
 
 def test_local_workers_learn_and_a_killed_worker_is_replaced(tmp_path, capfd):
     def kill_one_worker():
-        # As soon as a worker process exists (a fixed wait raced a fast run to its end), give it a second to
-        # take part, then kill it.
+        # As soon as the worker processes exist (a fixed wait raced a fast run to its end), give them a second
+        # to take part, then kill the last one started: the evaluator process is started before the workers.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True,
                                       text=True).stdout.split()
-            for pid in children:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_text()
-                if "multiprocessing.spawn" in cmdline and "resource_tracker" not in cmdline:
-                    time.sleep(1.0)
-                    os.kill(int(pid), signal.SIGKILL)
-                    return
+            spawned = [int(pid) for pid in children if "multiprocessing.spawn" in
+                       Path(f"/proc/{pid}/cmdline").read_text() and "resource_tracker" not in
+                       Path(f"/proc/{pid}/cmdline").read_text()]
+            if len(spawned) == 1 + A3C["workers"]:
+                time.sleep(1.0)
+                os.kill(max(spawned, key=started_at), signal.SIGKILL)
+                return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_one_worker)

@@ -32,6 +32,7 @@ class A3CTrainer(Trainer):
             import_ray()  # fail now, with the extra to install, not after set-up
         super().__init__(env_id, config, run_dir, show_progress=show_progress)
         self.workers: Any = None
+        self.stopped = False
         self.worker_restarts = 0
         self.resumed_turns: dict[str, Any] | None = None  # with take_turns, from the checkpoint resumed
         self.ledger = GradientLedger(config.workers)
@@ -61,6 +62,16 @@ class A3CTrainer(Trainer):
         draws = [draw for report in reports for draw in report.draws]
         return Advance(sum(report.steps for report in reports), episodes, stats, draws)
 
+    def evaluates_in_background(self) -> bool:
+        """The workers learn while a snapshot is evaluated; with ``take_turns`` they wait for the trainer anyway,
+        and an evaluation in the loop keeps every checkpoint where the run has it."""
+        return not self.config.take_turns
+
+    def stop_collecting(self) -> None:
+        if self.workers is not None and not self.stopped:
+            self.workers.close()
+            self.stopped = True  # the workers are kept, for what they report (nodes, restarts)
+
     def randomizes(self) -> bool:
         return any(self.config.randomized_keys(self.config.worker_ranges(i)) for i in range(self.config.workers))
 
@@ -76,6 +87,5 @@ class A3CTrainer(Trainer):
             self.ledger = GradientLedger(self.config.workers, state["gradients"])
 
     def close(self) -> None:
-        if self.workers is not None:
-            self.workers.close()
+        self.stop_collecting()
         super().close()
