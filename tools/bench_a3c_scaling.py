@@ -1,51 +1,85 @@
-"""A3C scaling on this machine: environment steps per second and time to the solve threshold with 1 and
-2 local workers (same total budget and settings), and the Ray backend against the local one at 2.
+"""A3C scaling on this machine: environment steps per second with 1 and 2 local workers and with the Ray backend
+at 2, same total budget and settings, the default evaluation schedule on (evaluations in their own process).
 
-usage: python tools/bench_a3c_scaling.py [--env ID] [--steps 200000] [--seed 0] [--no-ray]
-(``--steps 40000``: a quick run, about a minute a case; the threshold is then not reached, the rates compare.)
+Two clocks: the training clock (what ``eval.csv`` and time-to-threshold use: the run less the time it waited for
+evaluations) and the wall clock of the whole run, evaluations and start-up included. With ``--seeds`` above 1,
+also the evaluation return at equal steps, 1 worker against 2, seed by seed.
+
+usage: python tools/bench_a3c_scaling.py [--env ID ...] [--steps 200000] [--seeds 1] [--no-ray]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from robopg.registry import make_config
-from robopg.training.metrics import first_reaching, read_evaluations
+from robopg.training.metrics import read_evaluations
 from robopg.training.run import train
-from sim.spec import task_spec
+
+TASKS = ("robopg/CartPoleSwingUp-v0", "robopg/HalfCheetah-v0")  # 250- and 1000-step episodes
 
 
-def run(env_id: str, steps: int, seed: int, workers: int, backend: str) -> tuple[float, float | None, float]:
-    """Steps/s, training seconds to the threshold (or None), final return."""
-    config = make_config("a3c", {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend,
-                                 "eval_every": max(steps // 20, 1), "log_every": max(steps // 20, 1),
-                                 "checkpoint_every": steps, "eval_episodes": 5})
+@dataclass(frozen=True)
+class Measured:
+    train_rate: float  # steps per training second
+    wall_rate: float  # steps per second of the whole run
+    evaluations: list[tuple[int, float, float]]  # (step, training seconds, mean return)
+
+
+def run(env_id: str, steps: int, seed: int, workers: int, backend: str) -> Measured:
+    config = make_config("a3c", {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend})
     with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
-        reached = first_reaching(task_spec(env_id).solved_return, read_evaluations(Path(tmp) / "run"))
-    return result.steps / result.train_seconds, None if reached is None else reached[1], result.final_eval.mean
+        wall = time.perf_counter() - started
+        evaluations = read_evaluations(Path(tmp) / "run")
+    return Measured(result.steps / result.train_seconds, result.steps / wall, evaluations)
+
+
+def ratio(measured: dict[tuple[int, str], list[Measured]], case: tuple[int, str], base: tuple[int, str],
+          clock: str) -> float:
+    """The mean over seeds of ``case``'s rate on ``clock`` over ``base``'s, each seed against its own."""
+    return float(np.mean([getattr(m, clock) / getattr(b, clock)
+                          for m, b in zip(measured[case], measured[base], strict=True)]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0")
+    parser.add_argument("--env", nargs="+", default=list(TASKS))
     parser.add_argument("--steps", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
     cases = [(1, "local"), (2, "local")] + ([] if args.no_ray else [(2, "ray")])
-    rates = {}
-    for workers, backend in cases:
-        rate, to_threshold, final = run(args.env, args.steps, args.seed, workers, backend)
-        rates[(workers, backend)] = rate
-        when = "not reached" if to_threshold is None else f"{to_threshold:.0f} s"
-        print(f"{workers} worker(s), {backend:5s}: {rate:7.0f} steps/s, threshold {when}, final return {final:.1f}",
-              flush=True)
-    print(f"2 vs 1 local workers: {rates[(2, 'local')] / rates[(1, 'local')]:.2f}x steps/s")
-    if (2, "ray") in rates:
-        print(f"Ray vs local at 2 workers: {rates[(2, 'ray')] / rates[(2, 'local')]:.2f}x steps/s")
+    for env_id in args.env:
+        measured: dict[tuple[int, str], list[Measured]] = {case: [] for case in cases}
+        for seed in range(args.seeds):
+            for workers, backend in cases:
+                m = run(env_id, args.steps, seed, workers, backend)
+                measured[(workers, backend)].append(m)
+                final = m.evaluations[-1][2]
+                print(f"{env_id} seed {seed}, {workers} worker(s) {backend:5s}: {m.train_rate:6.0f} steps/s training "
+                      f"clock, {m.wall_rate:6.0f} wall clock; final evaluation {final:.1f}", flush=True)
+        for clock, name in (("train_rate", "training clock"), ("wall_rate", "wall clock")):
+            line = f"{env_id}, {name}: 2 vs 1 local workers {ratio(measured, (2, 'local'), (1, 'local'), clock):.2f}x"
+            if (2, "ray") in measured:
+                line += f", Ray vs local at 2 workers {ratio(measured, (2, 'ray'), (2, 'local'), clock):.2f}x"
+            print(line + f" (mean over {args.seeds} seed(s))")
+        if args.seeds > 1:
+            for workers in (1, 2):
+                # Evaluations are at the same steps in every run (the default schedule): compare them step by step.
+                runs = measured[(workers, "local")]
+                count = min(len(m.evaluations) for m in runs)
+                returns = np.array([[mean for _, _, mean in m.evaluations[:count]] for m in runs])
+                print(f"{env_id}, {workers} local worker(s): evaluation return at each evaluation step, mean over "
+                      f"seeds {np.round(returns.mean(axis=0), 1).tolist()}; area under the curve "
+                      f"{returns.mean(axis=1).round(1).tolist()} by seed")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ and its results come later (each is recorded at the step its snapshot was taken)
 down; where cores are spare it runs at full speed. At the end of the run the trainer waits for the evaluations
 still queued, and that wait stays out of the training clock, as an evaluation in the loop does.
 
-An evaluator that dies is started again and given the snapshots it had not finished. Snapshots still queued at
-a checkpoint are saved with it and evaluated again after a resume.
+At the end of the run the trainer, its workers stopped, also evaluates queued snapshots itself. An evaluator
+that dies is started again and given the snapshots it had not finished. Snapshots still queued at a checkpoint
+are saved with it and evaluated after a resume.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class Snapshot:
         return cls(step, train_seconds, checkpoint, buffer.getvalue())
 
 
+def evaluate_snapshot(policy_bytes: bytes, env: Any, episodes: int, seed: int) -> EvalResult:
+    policy = torch.load(io.BytesIO(policy_bytes), weights_only=False)
+    return evaluate(torch_policy_fn(policy), env, episodes, seed=seed)
+
+
 def serve(env_id: str, env_options: dict[str, Any], episodes: int, seed: int, torch_threads: int,
           requests: Connection) -> None:
     """The evaluator process: for each policy received, its evaluation, until the pipe closes."""
@@ -66,23 +72,36 @@ def serve(env_id: str, env_options: dict[str, Any], episodes: int, seed: int, to
                 policy_bytes = requests.recv()
             except EOFError:
                 return  # the trainer is done
-            policy = torch.load(io.BytesIO(policy_bytes), weights_only=False)
-            requests.send(evaluate(torch_policy_fn(policy), env, episodes, seed=seed))
+            requests.send(evaluate_snapshot(policy_bytes, env, episodes, seed))
     finally:
         env.close()
 
 
 class BackgroundEvaluator:
-    """Evaluates snapshots in a spawned process, in the order they were submitted."""
+    """Evaluates snapshots in a spawned process, one at a time, and hands the results back in submission order.
+
+    When the trainer waits for them (at the end of a run, its workers stopped), it evaluates snapshots still
+    queued itself, from the back of the queue, while the process works from the front.
+    """
 
     def __init__(self, env_id: str, env_options: dict[str, Any], episodes: int, seed: int,
-                 torch_threads: int) -> None:
+                 torch_threads: int, queued: list[Snapshot] | None = None) -> None:
+        """``queued``: snapshots to evaluate first (a resumed run's)."""
         self.args = (env_id, env_options, episodes, seed, torch_threads)
         self.context = mp.get_context("spawn")
-        self.pending: list[Snapshot] = []
+        self.queue: list[tuple[int, Snapshot]] = list(enumerate(queued or []))  # (ticket, snapshot), in order
+        self.tickets = len(self.queue)
+        self.results: dict[int, EvalResult] = {}  # by ticket, not yet handed back
+        self.sent: int | None = None  # the ticket the process is evaluating
         self.restarts = 0
         self.process: Any = None
         self.pipe: Connection | None = None
+        self.env: Any = None  # the trainer's own, made when it first helps
+
+    @property
+    def pending(self) -> list[Snapshot]:
+        """Snapshots submitted and not yet handed back, in order (what a checkpoint saves)."""
+        return [snapshot for _, snapshot in self.queue]
 
     def start(self) -> None:
         self.pipe, remote = self.context.Pipe()
@@ -90,47 +109,82 @@ class BackgroundEvaluator:
                                             name="evaluator")
         self.process.start()
         remote.close()  # the evaluator holds the only other end: its death reads as end-of-file here
-        for snapshot in self.pending:
-            self.pipe.send(snapshot.policy)
+        self.sent = None
+        self.dispatch()
 
     def submit(self, snapshot: Snapshot) -> None:
-        if self.process is None:
-            self.start()
-        assert self.pipe is not None
-        self.pending.append(snapshot)
-        try:
-            self.pipe.send(snapshot.policy)
-        except (BrokenPipeError, OSError):
-            self.restart()  # sends every pending snapshot, this one included
+        self.queue.append((self.tickets, snapshot))
+        self.tickets += 1
+        self.dispatch()
 
-    def finished(self, wait: bool = False) -> list[tuple[Snapshot, EvalResult]]:
-        """Evaluations done so far, in submission order; with ``wait``, all of them."""
-        done: list[tuple[Snapshot, EvalResult]] = []
-        while self.pending:
+    def dispatch(self) -> None:
+        """Give the process the first snapshot not yet evaluated, if it is idle."""
+        if self.sent is not None or self.pipe is None:
+            return
+        ticket = next((t for t, _ in self.queue if t not in self.results), None)
+        if ticket is None:
+            return
+        try:
+            self.pipe.send(dict(self.queue)[ticket].policy)
+        except (BrokenPipeError, OSError):
+            self.restart()  # which dispatches again
+            return
+        self.sent = ticket
+
+    def receive(self, block: bool) -> None:
+        """Take the process's result if it has one (with ``block``, wait for it), and give it the next snapshot."""
+        while self.sent is not None:
             assert self.pipe is not None
             try:
-                if not wait and not self.pipe.poll():
-                    break
+                if not block and not self.pipe.poll():
+                    return
                 result = self.pipe.recv()
             except (EOFError, OSError):
                 self.restart()
                 continue
-            done.append((self.pending.pop(0), result))
+            self.results[self.sent] = result
+            self.sent = None
+            self.dispatch()
+            return
+
+    def help(self) -> bool:
+        """Evaluate here the last snapshot that the process is not evaluating; whether there was one."""
+        ticket = next((t for t, _ in reversed(self.queue) if t not in self.results and t != self.sent), None)
+        if ticket is None:
+            return False
+        env_id, env_options, episodes, seed, _ = self.args
+        if self.env is None:
+            self.env = make_env(env_id, **env_options)
+        self.results[ticket] = evaluate_snapshot(dict(self.queue)[ticket].policy, self.env, episodes, seed)
+        return True
+
+    def finished(self, wait: bool = False) -> list[tuple[Snapshot, EvalResult]]:
+        """Evaluations done so far, in submission order; with ``wait``, all of them."""
+        self.receive(block=False)
+        while wait and len(self.results) < len(self.queue):
+            if not self.help():
+                self.receive(block=True)
+            else:
+                self.receive(block=False)
+        done = []
+        while self.queue and self.queue[0][0] in self.results:
+            ticket, snapshot = self.queue.pop(0)
+            done.append((snapshot, self.results.pop(ticket)))
         return done
 
     def restart(self) -> None:
         self.restarts += 1
         process = self.process
-        self.close()
+        self.close_process()
         exit_code = None if process is None else process.exitcode
         if self.restarts > RESTARTS_ALLOWED:
             raise WorkerFailure(f"the evaluator process died {self.restarts} times (last: exit code {exit_code}); "
                                 "giving up")
-        print(f"the evaluator process died (exit code {exit_code}); restarted with its {len(self.pending)} "
-              "evaluation(s) to do", file=sys.stderr, flush=True)
+        print(f"the evaluator process died (exit code {exit_code}); restarted with its "
+              f"{len(self.queue) - len(self.results)} evaluation(s) to do", file=sys.stderr, flush=True)
         self.start()
 
-    def close(self) -> None:
+    def close_process(self) -> None:
         if self.pipe is not None:
             self.pipe.close()
         if self.process is not None:
@@ -138,4 +192,10 @@ class BackgroundEvaluator:
             if self.process.is_alive():
                 self.process.terminate()
                 self.process.join()
-        self.process, self.pipe = None, None
+        self.process, self.pipe, self.sent = None, None, None
+
+    def close(self) -> None:
+        self.close_process()
+        if self.env is not None:
+            self.env.close()
+            self.env = None

@@ -167,8 +167,7 @@ class Trainer(ABC):
             return
         c = self.config
         self.evaluator = BackgroundEvaluator(self.env_id, c.env_options(), c.eval_episodes,
-                                             c.seed + EVAL_SEED_OFFSET, c.torch_threads)
-        self.evaluator.pending = self.queued_evaluations
+                                             c.seed + EVAL_SEED_OFFSET, c.torch_threads, self.queued_evaluations)
         self.evaluator.start()
 
     def record_video(self) -> Path:
@@ -314,6 +313,8 @@ class Trainer(ABC):
             if resume_state is not None and self.step == int(resume_state["step"]):
                 # Resumed at its end: a kill between the last resume.pt and checkpoint.pt left the latter behind.
                 self.save()
+            if evaluator is not None:  # a run resumed past its total_steps with evaluations queued
+                record_finished(wait=True)
             if self.last_eval is None:  # a run resumed past its total_steps before any evaluation
                 self.evaluate()
             assert self.last_eval is not None and self.best_eval is not None
