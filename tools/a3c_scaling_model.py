@@ -1,20 +1,19 @@
 """A throughput model for A3C with more workers than this machine has, built from measured per-gradient costs.
 
-Each gradient costs, measured here one at a time with the backends' own code:
-- local backend (workers step shared networks, Hogwild): the worker's copy of the weights, its rollout and
-  backward pass, its lock-free optimizer step, the pickling of its report; the trainer's unpickling of the report
-  and folding of its observations into the normalizer, which is serial (one trainer);
-- Ray backend (the driver applies every gradient): the worker's rollout and backward pass from weights it is
-  sent; the driver's optimizer step, normalizer fold, one ``ray.put`` of the new weights, and Ray's own cost of
-  a request and its answer (a round trip of an actor call carrying the gradient's arrays, measured on a local
-  Ray instance); the bytes the driver sends and receives per gradient, which cross the network on a cluster.
+Where the time of one gradient goes, measured one at a time with the backends' own code: a worker's copy of the
+weights, its rollout and backward pass, the optimizer step, the report's pickling and the trainer's folding of
+it into the normalizer, a ``ray.put`` of the weights, a Ray actor call's round trip carrying a gradient's arrays
+(and the CPU the whole machine spends on it: driver, actor and Ray's own processes), and the bytes per gradient
+that cross the driver's link on a cluster.
 
-A run's throughput is the least of three bounds (gradients per second): the workers' (N / worker time), the
-machines' CPUs (cores / CPU time per gradient, when workers and trainer share them) and the one serial process
-(1 / trainer or driver time, plus the driver's network time at a given bandwidth). ``--check`` runs the local
-backend at 1-4 workers and Ray at 1-2 (evaluation off, the same budget each) and prints measured against predicted.
+The model: a run's rate (gradients per second) is the least of three bounds: the workers' (each as fast as a
+lone worker is), the serial process's (the local trainer or the Ray driver: one over its CPU per gradient, plus
+the network time of its bytes on a cluster) and, on one machine, its CPU's (cores over the machine's CPU per
+gradient, every process counted). The per-gradient figures come from one-worker runs of each backend, read in
+their steady state (between their logged intervals after the first: start-up left out). ``--check`` runs 2-4
+workers and compares the measured steady rate with the prediction.
 
-usage: python tools/a3c_scaling_model.py [--env ID] [--check] [--check-steps 30000]
+usage: python tools/a3c_scaling_model.py [--env ID] [--set KEY=VALUE ...] [--check] [--calibration-steps 60000]
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import resource
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,10 @@ import torch
 from robopg.algos.a2c import A2C
 from robopg.envs import make_env
 from robopg.registry import make_config
+from robopg.settings import parse_assignments
 from robopg.training.a3c.ray_backend import import_ray, to_arrays, to_tensors
 from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerSpec
+from robopg.training.metrics import CsvLog
 from robopg.training.run import train
 
 REPEATS = 300
@@ -54,25 +57,20 @@ class Costs:
     receive: float  # unpickling a report and folding its observations into the normalizer
     put: float  # ray.put of one weights version
     round_trip: float  # a Ray actor call carrying a gradient's arrays, there and back
+    ray_cpu: float  # CPU seconds the machine spends on one such call, every process included
     gradient_bytes: int
     report_bytes: int
     weights_bytes: int
 
-    def local_worker(self) -> float:
-        return self.load + self.gradient + self.apply + self.report
-
-    def local_trainer(self) -> float:
-        return self.receive
-
-    def ray_worker(self) -> float:
-        return self.load + self.gradient
-
-    def ray_driver(self) -> float:
-        return self.apply + self.receive + self.put + self.round_trip
-
     def network_bytes(self) -> int:
         """What crosses the driver's link per gradient: the gradient and report in, one weights version out."""
         return self.gradient_bytes + self.report_bytes + self.weights_bytes
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time spent on this machine since boot, every process (/proc/stat: user, nice, system, irq, softirq)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(function, repeats: int = REPEATS) -> float:
@@ -83,9 +81,9 @@ def timed(function, repeats: int = REPEATS) -> float:
     return (time.perf_counter() - started) / repeats
 
 
-def measure(env_id: str) -> Costs:
+def measure(env_id: str, settings: dict) -> Costs:
     torch.set_num_threads(1)
-    config = make_config("a3c", {"workers": 1})
+    config = make_config("a3c", {**settings, "workers": 1})
     env = make_env(env_id, **config.env_options())
     obs_dim = int(np.prod(env.observation_space.shape))
     low, high = env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
@@ -112,7 +110,9 @@ def measure(env_id: str) -> Costs:
         echo = Echo.remote()
         weights_ref = ray.put(weights)
         ray.get(echo.answer.remote(weights_ref, gradient_arrays))
+        cpu_before = machine_cpu_seconds()
         round_trip = timed(lambda: to_tensors(ray.get(echo.answer.remote(weights_ref, gradient_arrays))))
+        ray_cpu = (machine_cpu_seconds() - cpu_before) / (REPEATS + 1)
         put = timed(lambda: ray.put(to_arrays(nets.states())))
     finally:
         ray.shutdown()
@@ -125,6 +125,7 @@ def measure(env_id: str) -> Costs:
         receive=timed(receive),
         put=put,
         round_trip=round_trip,
+        ray_cpu=ray_cpu,
         gradient_bytes=sum(a.nbytes for a in gradient_arrays),
         report_bytes=len(report_bytes),
         weights_bytes=sum(a.nbytes for state in weights.values() for a in state.values()),
@@ -133,64 +134,95 @@ def measure(env_id: str) -> Costs:
     return costs
 
 
-def local_rate(costs: Costs, workers: int, cores: int) -> tuple[float, str]:
-    """Predicted steps/s of the local backend and the bound that sets it."""
-    bounds = {"workers": workers / costs.local_worker(),
-              "cores": cores / (costs.local_worker() + costs.local_trainer()),
-              "trainer": 1 / costs.local_trainer()}
-    bound = min(bounds, key=bounds.get)
-    return bounds[bound] * costs.steps, bound
+@dataclass(frozen=True)
+class Calibration:
+    """A real run's steady state (its logged intervals after the first), per gradient: wall seconds, the
+    trainer's or driver's own CPU seconds (this process, every thread), the whole machine's CPU seconds."""
+
+    wall: float
+    process_cpu: float
+    machine_cpu: float
 
 
-def ray_rate(costs: Costs, workers: int, cores: int | None, bandwidth_gbit: float | None) -> tuple[float, str]:
-    """Predicted steps/s of the Ray backend: on one machine of ``cores`` (no network), or on a cluster with a
-    core per worker and the driver's own (``cores`` None) whose driver link carries ``bandwidth_gbit``."""
-    network = 0.0 if bandwidth_gbit is None else costs.network_bytes() * 8 / (bandwidth_gbit * 1e9)
-    bounds = {"workers": workers / costs.ray_worker(), "driver": 1 / (costs.ray_driver() + network)}
-    if cores is not None:
-        bounds["cores"] = cores / (costs.ray_worker() + costs.ray_driver())
-    bound = min(bounds, key=bounds.get)
-    return bounds[bound] * costs.steps, bound
-
-
-def measured_rate(env_id: str, steps: int, workers: int, backend: str) -> float:
-    config = make_config("a3c", {"total_steps": steps, "workers": workers, "backend": backend,
-                                 "eval_every": steps, "checkpoint_every": steps, "eval_episodes": 1})
+def calibrated_run(env_id: str, settings: dict, steps: int, workers: int, backend: str) -> Calibration:
+    """Run A3C in this process (evaluation off); read the clocks each time a progress line is written."""
+    config = make_config("a3c", {**settings, "total_steps": steps, "workers": workers, "backend": backend,
+                                 "eval_every": steps, "checkpoint_every": steps, "eval_episodes": 1,
+                                 "log_every": max(steps // 20, 1)})
+    samples: list[tuple[int, float, float, float]] = []  # (steps, wall, process CPU, machine CPU)
+    done = threading.Event()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(env_id, config, Path(tmp) / "run", show_progress=False)
-    return result.steps / result.train_seconds
+        progress = Path(tmp) / "run" / "progress.csv"
+
+        def sample() -> None:
+            while not done.is_set():
+                rows = CsvLog(progress, ()).read() if progress.exists() else []
+                if rows and (not samples or int(rows[-1]["step"]) > samples[-1][0]):
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    samples.append((int(rows[-1]["step"]), time.perf_counter(), usage.ru_utime + usage.ru_stime,
+                                    machine_cpu_seconds()))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            train(env_id, config, Path(tmp) / "run", show_progress=False)
+        finally:
+            done.set()
+            sampler.join()
+    (steps0, wall0, process0, machine0), (steps1, wall1, process1, machine1) = samples[1], samples[-2]
+    gradients = (steps1 - steps0) / (config.rollout_steps * config.num_envs)
+    return Calibration((wall1 - wall0) / gradients, (process1 - process0) / gradients,
+                       (machine1 - machine0) / gradients)
+
+
+def predicted_rate(one: Calibration, workers: int, cores: int | None, network: float = 0.0) -> tuple[float, str]:
+    """Gradients per second at ``workers``, from a one-worker run ``one``: the least of the workers' bound (each
+    as fast as the one was), the serial trainer's or driver's (its CPU per gradient plus ``network`` seconds
+    per gradient on its link) and, on one machine of ``cores``, the CPU's (the machine's CPU per gradient)."""
+    bounds = {"workers": workers / one.wall, "serial": 1 / (one.process_cpu + network)}
+    if cores is not None:
+        bounds["cores"] = cores / one.machine_cpu
+    bound = min(bounds, key=bounds.get)
+    return bounds[bound], bound
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="robopg/CartPoleSwingUp-v0")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="A3C settings (e.g. num_envs=4)")
     parser.add_argument("--check", action="store_true")
-    parser.add_argument("--check-steps", type=int, default=30_000)
+    parser.add_argument("--calibration-steps", type=int, default=60_000)
     args = parser.parse_args()
+    settings = parse_assignments(args.set, "--set")
     cores = os.cpu_count() or 1
-    c = measure(args.env)
+    c = measure(args.env, settings)
     ms = 1e3
     print(f"{args.env}: {c.steps} steps per gradient; per gradient, in ms: worker load {c.load * ms:.3f}, rollout "
           f"and backward {c.gradient * ms:.3f}, apply {c.apply * ms:.3f}, report pickle {c.report * ms:.3f}, "
           f"report unpickle and normalizer {c.receive * ms:.3f}, ray.put of the weights {c.put * ms:.3f}, Ray "
-          f"round trip {c.round_trip * ms:.3f}; bytes: gradient {c.gradient_bytes}, report {c.report_bytes}, "
-          f"weights {c.weights_bytes}")
-    print(f"local: worker {c.local_worker() * ms:.3f} ms per gradient, trainer (serial) "
-          f"{c.local_trainer() * ms:.3f}; Ray: worker {c.ray_worker() * ms:.3f}, driver (serial) "
-          f"{c.ray_driver() * ms:.3f}")
-    header = (f"{'workers':>7} | {'local, ' + str(cores) + ' cores':>22} | {'local, a core each':>22} | "
-              f"{'Ray, ' + str(cores) + ' cores':>22} | " + " | ".join(f"{'Ray cluster, ' + str(b) + ' Gb/s':>24}"
-                                                                   for b in BANDWIDTHS_GBIT))
-    print(header)
+          f"round trip {c.round_trip * ms:.3f} (machine CPU {c.ray_cpu * ms:.3f}); bytes: gradient "
+          f"{c.gradient_bytes}, report {c.report_bytes}, weights {c.weights_bytes}")
+    steps_per_gradient = c.steps
+    local = calibrated_run(args.env, settings, args.calibration_steps, 1, "local")
+    ray = calibrated_run(args.env, settings, args.calibration_steps, 1, "ray")
+    for name, one in (("local", local), ("Ray", ray)):
+        print(f"{name}, 1 worker, steady state, ms per gradient: wall {one.wall * ms:.3f}, trainer/driver CPU "
+              f"{one.process_cpu * ms:.3f}, machine CPU {one.machine_cpu * ms:.3f}")
+    columns = [("local, " + str(cores) + " cores", local, cores, 0.0), ("local, a core each", local, None, 0.0),
+               ("Ray, " + str(cores) + " cores", ray, cores, 0.0),
+               *((f"Ray cluster, {b:g} Gb/s", ray, None, c.network_bytes() * 8 / (b * 1e9)) for b in BANDWIDTHS_GBIT)]
+    print("predicted steps/s (bound) | " + " | ".join(f"{name:>22}" for name, *_ in columns))
     for n in WORKER_COUNTS:
-        cells = [local_rate(c, n, cores), local_rate(c, n, n + 1), ray_rate(c, n, cores, None),
-                 *(ray_rate(c, n, None, b) for b in BANDWIDTHS_GBIT)]
-        print(f"{n:>7} | " + " | ".join(f"{rate:>10.0f} ({bound:>7})".rjust(22 if i < 3 else 24)
-                                         for i, (rate, bound) in enumerate(cells)))
+        cells = [predicted_rate(one, n, cores_, network) for _, one, cores_, network in columns]
+        print(f"{n:>14} worker(s) | " + " | ".join(f"{rate * steps_per_gradient:>12.0f} ({bound:>7})"
+                                                   for rate, bound in cells))
     if args.check:
-        for workers, backend in ((1, "local"), (2, "local"), (3, "local"), (4, "local"), (1, "ray"), (2, "ray")):
-            predicted = (local_rate(c, workers, cores) if backend == "local" else ray_rate(c, workers, cores, None))[0]
-            rate = measured_rate(args.env, args.check_steps, workers, backend)
+        for workers, backend, one in ((2, "local", local), (3, "local", local), (4, "local", local),
+                                      (2, "ray", ray), (3, "ray", ray)):
+            predicted = predicted_rate(one, workers, cores)[0] * steps_per_gradient
+            run = calibrated_run(args.env, settings, args.calibration_steps, workers, backend)
+            rate = steps_per_gradient / run.wall
             print(f"check {backend:5s} {workers} worker(s): measured {rate:6.0f} steps/s, predicted {predicted:6.0f} "
                   f"({rate / predicted:.2f} of the prediction)", flush=True)
 

@@ -25,19 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` items with TOML-like values (``true``, ``3e-4``, ``[64, 64]``)."""
-    values = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise SystemExit(f"error: {item!r} is not KEY=VALUE")
-        try:
-            values[key] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key] = text
-    return values
+from robopg.settings import parse_assignments
 
 
 def run_one(algo: str, env_id: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +77,8 @@ def main() -> None:
         print(json.dumps(run_one(job["algo"], job["env"], job["settings"])))
         return
 
-    base = {"total_steps": args.steps, "checkpoint_every": args.steps, **parse_assignments(args.base)}
-    sides = {"base": base, "variant": {**base, **parse_assignments(args.variant)}}
+    base = {"total_steps": args.steps, "checkpoint_every": args.steps, **parse_assignments(args.base, "--base")}
+    sides = {"base": base, "variant": {**base, **parse_assignments(args.variant, "--variant")}}
     jobs = [(env, seed, side) for env in args.envs for seed in args.seeds for side in sides]
 
     def launch(job: tuple[str, int, str]) -> dict[str, Any]:
