@@ -3,9 +3,11 @@ at 2, same total budget and settings, the default evaluation schedule on (evalua
 
 Two clocks: the training clock (what ``eval.csv`` and time-to-threshold use: the run less the time it waited for
 evaluations) and the wall clock of the whole run, evaluations and start-up included. With ``--seeds`` above 1,
-also the evaluation return at equal steps, 1 worker against 2, seed by seed.
+also the evaluation return at equal steps, 1 worker against 2, seed by seed. With ``--cluster``, also Ray with
+2 workers on a Ray cluster of several nodes on this machine (``ray.cluster_utils.Cluster``: a head that runs the
+driver only and one node of one CPU per worker, as ``tests/robopg/test_a3c_ray_cluster.py`` starts it).
 
-usage: python tools/bench_a3c_scaling.py [--env ID ...] [--steps 200000] [--seeds 1] [--no-ray]
+usage: python tools/bench_a3c_scaling.py [--env ID ...] [--steps 200000] [--seeds 1] [--no-ray] [--cluster]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +35,32 @@ class Measured:
     evaluations: list[tuple[int, float, float]]  # (step, training seconds, mean return)
 
 
-def run(env_id: str, steps: int, seed: int, workers: int, backend: str) -> Measured:
-    config = make_config("a3c", {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend})
+def run(env_id: str, steps: int, seed: int, workers: int, backend: str, ray_address: str = "") -> Measured:
+    config = make_config("a3c", {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend,
+                                 "ray_address": ray_address})
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
         wall = time.perf_counter() - started
         evaluations = read_evaluations(Path(tmp) / "run")
     return Measured(result.steps / result.train_seconds, result.steps / wall, evaluations)
+
+
+def on_cluster(nodes: int, work):
+    """``work(address)`` with a Ray cluster of a driver-only head and ``nodes`` one-CPU nodes up."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        return work(cluster.address)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 def ratio(measured: dict[tuple[int, str], list[Measured]], case: tuple[int, str], base: tuple[int, str],
@@ -55,21 +76,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--cluster", action="store_true")
     args = parser.parse_args()
-    cases = [(1, "local"), (2, "local")] + ([] if args.no_ray else [(2, "ray")])
+    cases = [(1, "local"), (2, "local")] + ([] if args.no_ray else [(2, "ray")]) + (
+        [(2, "cluster")] if args.cluster else [])
     for env_id in args.env:
         measured: dict[tuple[int, str], list[Measured]] = {case: [] for case in cases}
         for seed in range(args.seeds):
             for workers, backend in cases:
-                m = run(env_id, args.steps, seed, workers, backend)
+                if backend == "cluster":
+                    m = on_cluster(workers, partial(run, env_id, args.steps, seed, workers, "ray"))
+                else:
+                    m = run(env_id, args.steps, seed, workers, backend)
                 measured[(workers, backend)].append(m)
                 final = m.evaluations[-1][2]
-                print(f"{env_id} seed {seed}, {workers} worker(s) {backend:5s}: {m.train_rate:6.0f} steps/s training "
+                print(f"{env_id} seed {seed}, {workers} worker(s) {backend:7s}: {m.train_rate:6.0f} steps/s training "
                       f"clock, {m.wall_rate:6.0f} wall clock; final evaluation {final:.1f}", flush=True)
         for clock, name in (("train_rate", "training clock"), ("wall_rate", "wall clock")):
             line = f"{env_id}, {name}: 2 vs 1 local workers {ratio(measured, (2, 'local'), (1, 'local'), clock):.2f}x"
             if (2, "ray") in measured:
                 line += f", Ray vs local at 2 workers {ratio(measured, (2, 'ray'), (2, 'local'), clock):.2f}x"
+            if (2, "cluster") in measured:
+                line += f", Ray cluster vs local at 2 {ratio(measured, (2, 'cluster'), (2, 'local'), clock):.2f}x"
             print(line + f" (mean over {args.seeds} seed(s))")
         if args.seeds > 1:
             for workers in (1, 2):
