@@ -3,8 +3,11 @@ evaluations kept across a resume."""
 
 import csv
 import os
+import shutil
 import signal
 from dataclasses import asdict
+
+import pytest
 
 from robopg import checkpoint
 from robopg.core.nets import torch_policy_fn
@@ -20,13 +23,19 @@ A3C = {"total_steps": 1_600, "workers": 1, "rollout_steps": 16, "actor_hidden": 
        "eval_every": 800, "eval_episodes": 3, "log_every": 800, "checkpoint_every": 800}
 
 
-def trained_policy(tmp_path):
-    train(ENV, make_config("a3c", A3C), tmp_path / "run", show_progress=False)
-    return checkpoint.restore(tmp_path / "run" / checkpoint.CHECKPOINT_FILE).policy()
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("a3c") / "run"
+    train(ENV, make_config("a3c", A3C), run_dir, show_progress=False)
+    return run_dir
 
 
-def test_the_evaluator_gives_the_loops_results_and_survives_a_kill(tmp_path, capfd):
-    policy = trained_policy(tmp_path)
+def policy_of(run_dir):
+    return checkpoint.restore(run_dir / checkpoint.CHECKPOINT_FILE).policy()
+
+
+def test_the_evaluator_gives_the_loops_results_and_survives_a_kill(trained_run, capfd):
+    policy = policy_of(trained_run)
     env = make_env(ENV)
     expected = evaluate(torch_policy_fn(policy), env, 3, seed=7)
     env.close()
@@ -47,9 +56,10 @@ def test_the_evaluator_gives_the_loops_results_and_survives_a_kill(tmp_path, cap
     assert "the evaluator process died (exit code -9); restarted" in capfd.readouterr().err
 
 
-def test_queued_evaluations_are_done_after_a_resume_and_written_once(tmp_path):
-    policy = trained_policy(tmp_path)
+def test_queued_evaluations_are_done_after_a_resume_and_written_once(trained_run, tmp_path):
     run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    policy = policy_of(run_dir)
     state = checkpoint.load(run_dir / checkpoint.RESUME_FILE)
     # As if the evaluation of step 800 had been still queued at the checkpoint and its row written before a kill.
     queued = Snapshot.of(800, 0.5, {**state, "learner": state["learner"]}, policy)
