@@ -7,12 +7,12 @@ and a trainer busy evaluating would leave their reports unread, their pipes full
 
 The evaluator runs at a lower scheduling priority: where the workers fill every core, it takes what they leave
 and its results come later (each is recorded at the step its snapshot was taken), rather than slowing training
-down; where cores are spare it runs at full speed. At the end of the run the trainer waits for the evaluations
-still queued, and that wait stays out of the training clock, as an evaluation in the loop does.
+down; where cores are spare it runs at full speed. At the end of the run the trainer stops its workers, waits
+for the evaluations still queued and evaluates some of them itself; that wait stays out of the training clock,
+as an evaluation in the loop does.
 
-At the end of the run the trainer, its workers stopped, also evaluates queued snapshots itself. An evaluator
-that dies is started again and given the snapshots it had not finished. Snapshots still queued at a checkpoint
-are saved with it and evaluated after a resume.
+An evaluator that dies is started again and given the snapshots it had not finished. Snapshots still queued at
+a checkpoint are saved with it and evaluated after a resume.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class BackgroundEvaluator:
         """``queued``: snapshots to evaluate first (a resumed run's)."""
         self.args = (env_id, env_options, episodes, seed, torch_threads)
         self.context = mp.get_context("spawn")
-        self.queue: list[tuple[int, Snapshot]] = list(enumerate(queued or []))  # (ticket, snapshot), in order
+        self.queue: dict[int, Snapshot] = dict(enumerate(queued or []))  # by ticket, in submission order
         self.tickets = len(self.queue)
         self.results: dict[int, EvalResult] = {}  # by ticket, not yet handed back
         self.sent: int | None = None  # the ticket the process is evaluating
@@ -101,7 +101,7 @@ class BackgroundEvaluator:
     @property
     def pending(self) -> list[Snapshot]:
         """Snapshots submitted and not yet handed back, in order (what a checkpoint saves)."""
-        return [snapshot for _, snapshot in self.queue]
+        return list(self.queue.values())
 
     def start(self) -> None:
         self.pipe, remote = self.context.Pipe()
@@ -113,7 +113,7 @@ class BackgroundEvaluator:
         self.dispatch()
 
     def submit(self, snapshot: Snapshot) -> None:
-        self.queue.append((self.tickets, snapshot))
+        self.queue[self.tickets] = snapshot
         self.tickets += 1
         self.dispatch()
 
@@ -121,11 +121,11 @@ class BackgroundEvaluator:
         """Give the process the first snapshot not yet evaluated, if it is idle."""
         if self.sent is not None or self.pipe is None:
             return
-        ticket = next((t for t, _ in self.queue if t not in self.results), None)
+        ticket = next((t for t in self.queue if t not in self.results), None)
         if ticket is None:
             return
         try:
-            self.pipe.send(dict(self.queue)[ticket].policy)
+            self.pipe.send(self.queue[ticket].policy)
         except (BrokenPipeError, OSError):
             self.restart()  # which dispatches again
             return
@@ -149,13 +149,13 @@ class BackgroundEvaluator:
 
     def help(self) -> bool:
         """Evaluate here the last snapshot that the process is not evaluating; whether there was one."""
-        ticket = next((t for t, _ in reversed(self.queue) if t not in self.results and t != self.sent), None)
+        ticket = next((t for t in reversed(self.queue) if t not in self.results and t != self.sent), None)
         if ticket is None:
             return False
         env_id, env_options, episodes, seed, _ = self.args
         if self.env is None:
             self.env = make_env(env_id, **env_options)
-        self.results[ticket] = evaluate_snapshot(dict(self.queue)[ticket].policy, self.env, episodes, seed)
+        self.results[ticket] = evaluate_snapshot(self.queue[ticket].policy, self.env, episodes, seed)
         return True
 
     def finished(self, wait: bool = False) -> list[tuple[Snapshot, EvalResult]]:
@@ -167,9 +167,10 @@ class BackgroundEvaluator:
             else:
                 self.receive(block=False)
         done = []
-        while self.queue and self.queue[0][0] in self.results:
-            ticket, snapshot = self.queue.pop(0)
-            done.append((snapshot, self.results.pop(ticket)))
+        for ticket in list(self.queue):
+            if ticket not in self.results:
+                break
+            done.append((self.queue.pop(ticket), self.results.pop(ticket)))
         return done
 
     def restart(self) -> None:

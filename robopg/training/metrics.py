@@ -28,7 +28,7 @@ class CsvLog:
             path.write_text(",".join(columns) + "\n")
         else:
             rows = [row for row in self.read()
-                    if int(float(row["step"])) <= resume_step and int(float(row["step"])) not in redo_steps]
+                    if (step := int(float(row["step"]))) <= resume_step and step not in redo_steps]
             atomic_write(path, lambda tmp: self._write_rows(tmp, rows))
 
     def _write_rows(self, path: Path, rows: list[dict[str, str]]) -> None:

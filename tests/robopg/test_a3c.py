@@ -61,9 +61,9 @@ def test_local_workers_learn_and_a_killed_worker_is_replaced(tmp_path, capfd):
         while time.monotonic() < deadline:
             children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True,
                                       text=True).stdout.split()
-            spawned = [int(pid) for pid in children if "multiprocessing.spawn" in
-                       Path(f"/proc/{pid}/cmdline").read_text() and "resource_tracker" not in
-                       Path(f"/proc/{pid}/cmdline").read_text()]
+            commands = {int(pid): Path(f"/proc/{pid}/cmdline").read_text() for pid in children}
+            spawned = [pid for pid, command in commands.items()
+                       if "multiprocessing.spawn" in command and "resource_tracker" not in command]
             if len(spawned) == 1 + A3C["workers"]:
                 time.sleep(1.0)
                 os.kill(max(spawned, key=started_at), signal.SIGKILL)
