@@ -8,6 +8,7 @@ also the evaluation return at equal steps, 1 worker against 2, seed by seed. Wit
 driver only and one node of one CPU per worker, as ``tests/robopg/test_a3c_ray_cluster.py`` starts it).
 
 usage: python tools/bench_a3c_scaling.py [--env ID ...] [--steps 200000] [--seeds 1] [--no-ray] [--cluster]
+    [--set KEY=VALUE ...]  (A3C settings for every run, e.g. gradients_per_request=1)
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from robopg.registry import make_config
+from robopg.settings import parse_assignments
 from robopg.training.metrics import read_evaluations
 from robopg.training.run import train
 
@@ -35,9 +38,10 @@ class Measured:
     evaluations: list[tuple[int, float, float]]  # (step, training seconds, mean return)
 
 
-def run(env_id: str, steps: int, seed: int, workers: int, backend: str, ray_address: str = "") -> Measured:
-    config = make_config("a3c", {"total_steps": steps, "seed": seed, "workers": workers, "backend": backend,
-                                 "ray_address": ray_address})
+def run(env_id: str, settings: dict[str, Any], steps: int, seed: int, workers: int, backend: str,
+        ray_address: str = "") -> Measured:
+    config = make_config("a3c", {**settings, "total_steps": steps, "seed": seed, "workers": workers,
+                                 "backend": backend, "ray_address": ray_address})
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
@@ -77,7 +81,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--cluster", action="store_true")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="A3C settings for every run")
     args = parser.parse_args()
+    settings = parse_assignments(args.set, "--set")
     cases = [(1, "local"), (2, "local")] + ([] if args.no_ray else [(2, "ray")]) + (
         [(2, "cluster")] if args.cluster else [])
     for env_id in args.env:
@@ -85,9 +91,9 @@ def main() -> None:
         for seed in range(args.seeds):
             for workers, backend in cases:
                 if backend == "cluster":
-                    m = on_cluster(workers, partial(run, env_id, args.steps, seed, workers, "ray"))
+                    m = on_cluster(workers, partial(run, env_id, settings, args.steps, seed, workers, "ray"))
                 else:
-                    m = run(env_id, args.steps, seed, workers, backend)
+                    m = run(env_id, settings, args.steps, seed, workers, backend)
                 measured[(workers, backend)].append(m)
                 final = m.evaluations[-1][2]
                 print(f"{env_id} seed {seed}, {workers} worker(s) {backend:7s}: {m.train_rate:6.0f} steps/s training "

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 from robopg import checkpoint
 from robopg.errors import ConfigError
 from robopg.registry import make_config
+from robopg.training.a3c.ray_backend import staleness_warning
 from robopg.training.run import resume, train
 
 A3C = {"total_steps": 16_000, "workers": 2, "rollout_steps": 16, "actor_lr": 3e-3, "critic_lr": 3e-3,
@@ -95,15 +97,27 @@ def test_ray_backend_without_ray_names_the_extra(tmp_path):
     assert result.stderr.strip() == "error: --backend ray needs Ray, an optional extra: pip install 'robopg[ray]'"
 
 
-def test_ray_backend_drops_gradients_past_max_staleness(tmp_path):
-    # One worker with two requests in flight: the second is computed from the weights the first then changes,
-    # so with max_staleness 0 every other gradient is one update behind and dropped, in a fixed order.
+def test_a_max_staleness_below_the_pipelines_lag_is_warned_of():
+    config = make_config("a3c", {"backend": "ray", "workers": 16, "gradients_per_request": 4})
+    assert staleness_warning(config) == (
+        "max_staleness 64 is below the lag of up to 127 updates that 16 workers with 2 requests of 4 gradients in "
+        "flight give: gradients will be dropped; raise max_staleness or lower gradients_per_request")
+    assert staleness_warning(replace(config, max_staleness=127)) is None
+    assert staleness_warning(replace(config, max_staleness=0)) is None  # asked for: only current gradients
+
+
+@pytest.mark.parametrize(("per_request", "pattern"), [(1, b"as"), (2, b"asss")])
+def test_ray_backend_drops_gradients_past_max_staleness(tmp_path, per_request, pattern):
+    # One worker with two requests in flight, each for `per_request` gradients from the weights it carries. With
+    # max_staleness 0 only a request's first gradient, and only if no gradient was applied since it was sent, is
+    # of the current weights: one request in two, so "as" for one gradient per request and "as" + "ss" for two.
     pytest.importorskip("ray")
     config = make_config("a3c", {**A3C, "backend": "ray", "workers": 1, "max_staleness": 0, "total_steps": 640,
-                                 "worker_init_ranges": [], "worker_entropy_coefs": [], "eval_every": 640,
-                                 "eval_episodes": 1, "checkpoint_every": 640})
+                                 "gradients_per_request": per_request, "worker_init_ranges": [],
+                                 "worker_entropy_coefs": [], "eval_every": 640, "eval_episodes": 1,
+                                 "checkpoint_every": 640})
     train("toy_envs:PointToOrigin-v0", config, tmp_path / "run", show_progress=False)
     loop = checkpoint.load(tmp_path / "run" / checkpoint.RESUME_FILE)["loop"]
     outcomes = loop["gradients"]["outcomes"][0].numpy().tobytes()
-    assert len(outcomes) == 640 // 16 and outcomes == b"as" * (len(outcomes) // 2)
-    assert loop["gradients_applied"] == len(outcomes) // 2
+    assert len(outcomes) == 640 // 16 and outcomes == pattern * (len(outcomes) // len(pattern))
+    assert loop["gradients_applied"] == outcomes.count(b"a")

@@ -3,8 +3,11 @@ networks and applies each worker's gradients as they arrive (asynchronous, param
 
 - Weights go through Ray's object store: one ``ray.put`` per weights version, whose reference every request
   made at that version shares (a node fetches it once for all the workers it hosts).
-- Each worker has ``PIPELINE_DEPTH`` requests in flight: while the driver applies one gradient, the worker is
-  already computing the next from the weights it was sent, so it never waits for the round trip.
+- Each request asks for ``gradients_per_request`` gradients, of consecutive rollouts from the weights it
+  carries: one Ray round trip, one weights fetch and one answer for all of them, which the driver then applies
+  one by one (as many optimizer steps as gradients, the same work as one per request, a little staler).
+- Each worker has ``PIPELINE_DEPTH`` requests in flight: while the driver applies one request's gradients, the
+  worker is already computing the next from the weights it was sent, so it never waits for the round trip.
 - A gradient is ``lag`` global updates behind: the updates applied since the weights it was computed from.
   One further behind than ``max_staleness`` is dropped, not applied; the ledger counts both and reports the
   lag of the applied ones.
@@ -14,6 +17,7 @@ networks and applies each worker's gradients as they arrive (asynchronous, param
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +65,17 @@ def to_tensors(arrays: list[np.ndarray]) -> list[torch.Tensor]:
     return [torch.tensor(array) for array in arrays]  # a copy: what Ray gives is read-only
 
 
+def staleness_warning(config: A3CConfig) -> str | None:
+    """What a ``max_staleness`` below the lag the pipeline gives costs (0, deliberately strict, is not warned of)."""
+    c = config
+    lag = PIPELINE_DEPTH * c.workers * c.gradients_per_request - 1
+    if lag > c.max_staleness > 0:
+        return (f"max_staleness {c.max_staleness} is below the lag of up to {lag} updates that {c.workers} workers "
+                f"with {PIPELINE_DEPTH} requests of {c.gradients_per_request} gradients in flight give: gradients "
+                f"will be dropped; raise max_staleness or lower gradients_per_request")
+    return None
+
+
 class RemoteWorker:
     """The body of a Ray actor: a ``GradientWorker`` that takes weights and returns gradients."""
 
@@ -71,20 +86,28 @@ class RemoteWorker:
         self.node = ray.get_runtime_context().get_node_id()
         self.produced = 0
 
-    def gradients_from(self, states: dict[str, dict[str, np.ndarray]], number: int) -> Gradient:
+    def gradients_from(self, states: dict[str, dict[str, np.ndarray]], number: int, count: int) -> list[Gradient]:
+        """``count`` gradients, numbered from ``number``, of consecutive rollouts from ``states``."""
         self.worker.load({name: dict(zip(state, to_tensors(list(state.values())), strict=True))
                           for name, state in states.items()})
-        actor, critic, report = self.worker.gradients()
-        self.produced += 1
-        return Gradient(number, self.produced, self.node, [g.numpy() for g in actor], [g.numpy() for g in critic],
-                        report)
+        answer = []
+        for offset in range(count):
+            actor, critic, report = self.worker.gradients()
+            self.produced += 1
+            answer.append(Gradient(number + offset, self.produced, self.node, [g.numpy() for g in actor],
+                                   [g.numpy() for g in critic], report))
+        return answer
 
 
 @dataclass
 class Request:
-    number: int
+    number: int  # of its first gradient
+    count: int  # gradients asked for
     ref: Any
     version: int  # the global update count of the weights it carries
+
+    def numbers(self) -> range:
+        return range(self.number, self.number + self.count)
 
 
 @dataclass
@@ -128,6 +151,9 @@ class RayWorkers:
             RemoteWorker)
         self.slots = [self.new_slot(index) for index in range(self.config.workers)]
         self.top_up()
+        warning = staleness_warning(self.config)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
     def new_slot(self, index: int) -> Slot:
         spec = WorkerSpec.for_worker(self.config, index, self.restarts[index])
@@ -143,11 +169,13 @@ class RayWorkers:
 
     def top_up(self) -> None:
         """Give every worker requests up to ``PIPELINE_DEPTH``, with the current weights."""
+        count = self.config.gradients_per_request
         for index, slot in enumerate(self.slots):
             while len(slot.in_flight) < PIPELINE_DEPTH:
-                number = self.ledger.settled(index) + len(slot.in_flight)  # the settled ones, then those in flight
-                ref = slot.actor.gradients_from.remote(self.weights_ref(), number)
-                slot.in_flight.append(Request(number, ref, self.version))
+                # the settled ones, then those in flight
+                number = self.ledger.settled(index) + sum(request.count for request in slot.in_flight)
+                ref = slot.actor.gradients_from.remote(self.weights_ref(), number, count)
+                slot.in_flight.append(Request(number, count, ref, self.version))
 
     def collect(self, timeout: float) -> list[WorkerReport]:
         """Apply (or drop as stale) the gradients that arrived, at least one unless ``timeout`` passes first or a
@@ -161,28 +189,32 @@ class RayWorkers:
             index = heads[ref]
             request = self.slots[index].in_flight.popleft()
             try:
-                gradient = self.ray.get(ref)
+                gradients = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
                 self.replace(index, request, exc)
                 continue
-            self.settle(index, request, gradient)
-            reports.append(gradient.report)
+            if [gradient.number for gradient in gradients] != list(request.numbers()):
+                raise BackendError(f"A3C worker {index} answered the request for gradients {list(request.numbers())} "
+                                   f"with {[gradient.number for gradient in gradients]}")
+            for gradient in gradients:
+                self.settle(index, request, gradient)
+                reports.append(gradient.report)
         self.top_up()
         return reports
 
     def settle(self, index: int, request: Request, gradient: Gradient) -> None:
         slot = self.slots[index]
-        if gradient.number != request.number or gradient.number != slot.first + gradient.produced - 1:
-            raise BackendError(f"A3C worker {index} answered request {request.number} with gradient "
-                               f"{gradient.number}, its {gradient.produced}th: the gradients are out of step")
+        if gradient.number != slot.first + gradient.produced - 1:
+            raise BackendError(f"A3C worker {index} sent gradient {gradient.number} as its {gradient.produced}th: "
+                               f"the gradients are out of step")
         if not slot.nodes or slot.nodes[-1] != gradient.node:
             slot.nodes.append(gradient.node)
         lag = self.version - request.version
         if lag > self.config.max_staleness:
-            self.ledger.record(index, request.number, STALE)
+            self.ledger.record(index, gradient.number, STALE)
         else:
             self.nets.apply(to_tensors(gradient.actor), to_tensors(gradient.critic))
-            self.ledger.record(index, request.number, APPLIED, lag)
+            self.ledger.record(index, gradient.number, APPLIED, lag)
         self.nets.absorb(gradient.report)  # a stale gradient's observations still count
 
     def replace(self, index: int, failed: Request, exc: Exception) -> None:
@@ -190,7 +222,8 @@ class RayWorkers:
         another from the current weights."""
         slot = self.slots[index]
         for request in [failed, *slot.in_flight]:
-            self.ledger.record(index, request.number, LOST)
+            for number in request.numbers():
+                self.ledger.record(index, number, LOST)
         slot.in_flight.clear()
         self.ray.kill(slot.actor)
         self.restarts[index] += 1
