@@ -36,8 +36,8 @@ import torch
 from bench_finetune import (
     GAPS,
     MAX_DELTA_SHARE,
+    RECIPES,
     ROBOT_SEED,
-    TASK_STEPS,
     gapped_id,
     independent_return,
     noise_gap,
@@ -77,17 +77,18 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
 
 def randomized_versus_oracles(env_id: str, seeds: list[int], out: Path) -> None:
     """The randomized policy, the nominal one and each gap's oracle on each gap (and the nominal task)."""
-    steps = TASK_STEPS[env_id]
+    recipe = RECIPES[env_id]
     print("\n| task | seed | evaluated on | nominal policy (R0) | oracle (R*) | randomized | randomized / oracle |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for seed in seeds:
-        nominal = trained_run(env_id, steps, seed, out / "policies")
+        nominal = trained_run(env_id, recipe, seed, out / "policies")
         noise = noise_gap(env_id, nominal)
-        randomized = trained_run(env_id, steps * 3 // 2, seed, out / "policies", all_gaps(noise), "-randomized")
+        randomized = trained_run(env_id, recipe, seed, out / "policies", all_gaps(noise), "-randomized",
+                                 steps=recipe.steps * 3 // 2)
         rows = [("nominal", env_id, nominal)]
         for gap, dynamics in GAPS.items():
             gapped = gapped_id(env_id, gap, dynamics or noise)
-            rows.append((gap, gapped, trained_run(gapped, steps, 0, out / "policies")))
+            rows.append((gap, gapped, trained_run(gapped, recipe, 0, out / "policies")))
         for name, evaluated_on, oracle in rows:
             r0 = independent_return(restore(nominal).policy(), evaluated_on)[0]
             star = independent_return(restore(oracle).policy(), evaluated_on)[0]
@@ -102,19 +103,19 @@ LATENCY_AND_GAIN = ("action_latency_steps=0:3", "actuator_gain=0.7:1")
 def history_versus_none(env_id: str, seeds: list[int], history: int, out: Path) -> None:
     """Randomized over the latency and the gain, with and without ``history``, on those gaps and the nominal
     task, beside the nominal policy and each gap's oracle."""
-    steps = TASK_STEPS[env_id]
+    recipe = RECIPES[env_id]
     print(f"\n| task | seed | evaluated on | nominal policy (R0) | oracle (R*) | randomized | randomized, "
           f"history {history} |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for seed in seeds:
-        nominal = trained_run(env_id, steps, seed, out / "policies")
-        without = trained_run(env_id, steps, seed, out / "policies", LATENCY_AND_GAIN, "-latency-gain")
-        with_history = trained_run(env_id, steps, seed, out / "policies", LATENCY_AND_GAIN,
+        nominal = trained_run(env_id, recipe, seed, out / "policies")
+        without = trained_run(env_id, recipe, seed, out / "policies", LATENCY_AND_GAIN, "-latency-gain")
+        with_history = trained_run(env_id, recipe, seed, out / "policies", LATENCY_AND_GAIN,
                                    f"-latency-gain-history{history}", history)
         rows = [("nominal", env_id, nominal)]
         for gap in ("latency", "gain"):
             gapped = gapped_id(env_id, gap, GAPS[gap])
-            rows.append((gap, gapped, trained_run(gapped, steps, 0, out / "policies")))
+            rows.append((gap, gapped, trained_run(gapped, recipe, 0, out / "policies")))
         for name, evaluated_on, oracle in rows:
             r0, star, rand = (independent_return(restore(run).policy(), evaluated_on)[0]
                               for run in (nominal, oracle, without))
@@ -125,7 +126,7 @@ def history_versus_none(env_id: str, seeds: list[int], history: int, out: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--envs", nargs="+", default=list(TASK_STEPS))
+    parser.add_argument("--envs", nargs="+", default=list(RECIPES))
     parser.add_argument("--gaps", nargs="+", default=["latency", "gain", "mass", "friction"],
                         choices=[g for g in GAPS if GAPS[g]])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -149,7 +150,7 @@ def main() -> None:
     config = IdentifyConfig()
     results: dict[str, dict] = {}
     for env_id in args.envs:
-        run = trained_run(env_id, TASK_STEPS[env_id], 0, args.out / "policies")
+        run = trained_run(env_id, RECIPES[env_id], 0, args.out / "policies")
         noise = noise_gap(env_id, run) if args.noise else {}
         for gap in args.gaps:
             truth = {LATENCY: 0, **GAPS[gap]}
