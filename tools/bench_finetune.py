@@ -8,17 +8,22 @@ fine-tuning never saw:
   R_sim  the nominal policy in the nominal simulator;
   R0     the nominal policy on the gapped robot (what deploying it gives);
   R*     the oracle on the gapped robot;
+  R*+    the nominal policy's own run continued on the exact gapped dynamics as training on the twin continues
+         it on the identified ones (same steps, snapshot chosen and confirmed the same way): what the session's
+         twin training would find with a perfect identification, a second reference where a from-scratch oracle
+         is weaker than the nominal policy;
   R1@k   the policy a fine-tuning session would keep if it stopped after k robot episodes in total
          (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved.
 
 The recovered fraction is (R1 − R0) / (R* − R0); a gap where R* − R0 is within two standard errors of the
-difference has nothing to recover and is reported as such. The robot is the virtual robot in this process
-(``sim.virtual_robot.in_memory_robot``): the same plant, gap, firmware state machine, serial protocol, host
-link, safety layer and control loop as ``robopg robot-sim`` + ``robopg finetune``, without the pty. Its
-command log is checked: 0 commands outside the limits or the rate limit.
+difference has nothing to recover and is reported as such. The table gives it against R*+ as well. The robot
+is the virtual robot in this process (``sim.virtual_robot.in_memory_robot``): the same plant, gap, firmware
+state machine, serial protocol, host link, safety layer and control loop as ``robopg robot-sim`` +
+``robopg finetune``, without the pty. Its command log is checked: 0 commands outside the limits or the rate
+limit.
 
     python tools/bench_finetune.py [--envs ...] [--gaps latency gain mass friction noise] [--seeds 0 1 2]
-        [--methods cautious_ddpg cautious_a2c] [--budget 50] [--out runs/bench_finetune]
+        [--methods [cautious_ddpg cautious_a2c]] [--budget 50] [--out runs/bench_finetune]
         [--train-set critic_layer_norm=true]
 
 Trained policies are kept in --out and reused by later runs. Results: --out/results.json and a table.
@@ -48,7 +53,9 @@ from robopg.envs import make_env
 from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
+from robopg.finetune.session import FinetuneConfig
 from robopg.finetune.twin import simulated_twin
+from robopg.finetune.twin_training import train_on_twin
 from robopg.registry import make_config
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
@@ -147,6 +154,16 @@ def noise_gap(env_id: str, run: Path) -> dict[str, float]:
     return {"sensor_noise_std": round(float(0.05 * np.median(spread)), 4)}
 
 
+def continued_oracle(run: Path, dynamics: dict[str, float], gapped: str, out: Path) -> tuple[float, float]:
+    """R*+: the run continued on the exact gapped dynamics with the session's twin-training defaults; the
+    deployed policy where no snapshot is confirmed better."""
+    defaults = FinetuneConfig()
+    found = train_on_twin(run / checkpoint.RESUME_FILE, dynamics, defaults.twin_training_steps,
+                          defaults.twin_eval_every, defaults.twin_eval_episodes, out, defaults.twin_confirm_episodes)
+    restored = found.candidate or restore(run)
+    return independent_return(restored.policy(), gapped, restored.history)
+
+
 def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], method: str, budget: int, seed: int,
               marks: list[int], scratch: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """One session on the in-memory robot; the kept policy's independent return at each mark."""
@@ -201,7 +218,8 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--gaps", nargs="+", default=list(GAPS), choices=list(GAPS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=["cautious_ddpg", "cautious_a2c"])
+    parser.add_argument("--methods", nargs="*", default=["cautious_ddpg", "cautious_a2c"],
+                        help="none: the policies and references only")
     parser.add_argument("--budget", type=int, default=50, help="robot episodes per session, all kinds counted")
     parser.add_argument("--marks", nargs="+", type=int, default=[10, 25, 50])
     parser.add_argument("--out", type=Path, default=Path("runs/bench_finetune"))
@@ -231,6 +249,9 @@ def main() -> None:
                 entry["R_sim"] = independent_return(restore(nominal).policy(), env_id)[0]
                 entry["R0"], entry["R0_se"] = independent_return(restore(nominal).policy(), gapped)
                 entry["Rstar"], entry["Rstar_se"] = independent_return(restore(oracle).policy(), gapped)
+                if "Rstar_plus" not in entry:
+                    entry["Rstar_plus"], entry["Rstar_plus_se"] = continued_oracle(
+                        nominal, dynamics, gapped, args.out / "continued" / key.replace("/", "_").replace("|", "-"))
                 for method in args.methods:
                     name = method + (f"+{args.tag}" if args.tag else "")
                     scratch = args.out / "sessions" / f"{key.replace('/', '_').replace('|', '-')}-{name}"
@@ -239,48 +260,56 @@ def main() -> None:
                                             scratch, settings)
                     print(f"{key} {name}: {summary(entry, name, args.marks)}", flush=True)
                 results_path.write_text(json.dumps(results, indent=1))
-    print_table(results, [m + (f"+{args.tag}" if args.tag else "") for m in args.methods], args.marks)
+    methods = [m + (f"+{args.tag}" if args.tag else "") for m in args.methods] or sorted(
+        {name for entry in results.values() for name, value in entry.items() if isinstance(value, dict)
+         and "R1" in value})  # without --methods: every session in results.json
+    print_table(results, methods, args.marks)
 
 
-def recoverable(entry: dict[str, Any]) -> bool:
-    return entry["Rstar"] - entry["R0"] > 2 * math.hypot(entry["R0_se"], entry["Rstar_se"])
+def recoverable(entry: dict[str, Any], reference: str = "Rstar") -> bool:
+    """Whether ``reference`` (R* or R*+) is above R0 by more than two standard errors of the difference."""
+    return entry[reference] - entry["R0"] > 2 * math.hypot(entry["R0_se"], entry[reference + "_se"])
 
 
-def fraction(entry: dict[str, Any], r1: float) -> float:
-    return (r1 - entry["R0"]) / (entry["Rstar"] - entry["R0"])
+def fraction(entry: dict[str, Any], r1: float, reference: str = "Rstar") -> float:
+    return (r1 - entry["R0"]) / (entry[reference] - entry["R0"])
+
+
+def share(entry: dict[str, Any], r1: float, reference: str) -> str:
+    if reference not in entry:  # results of a version without R*+
+        return "-"
+    return f"{100 * fraction(entry, r1, reference):.0f} %" if recoverable(entry, reference) else "n/a"
 
 
 def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
     run = entry[method]
-    text = f"R_sim {entry['R_sim']:.1f} R0 {entry['R0']:.1f} R* {entry['Rstar']:.1f}; R1 " + " ".join(
-        f"@{m} {run['R1'][str(m)]:.1f}" for m in marks)
-    if recoverable(entry):
-        text += " (recovered " + " ".join(
-            f"{100 * fraction(entry, run['R1'][str(m)]):.0f}%" for m in marks) + ")"
-    else:
-        text += " (nothing to recover)"
+    text = (f"R_sim {entry['R_sim']:.1f} R0 {entry['R0']:.1f} R* {entry['Rstar']:.1f} R*+ {entry['Rstar_plus']:.1f}; "
+            "R1 " + " ".join(f"@{m} {run['R1'][str(m)]:.1f}" for m in marks))
+    for reference, name in (("Rstar", "R*"), ("Rstar_plus", "R*+")):
+        if recoverable(entry, reference):
+            text += f" (of {name}: recovered " + " ".join(
+                f"{100 * fraction(entry, run['R1'][str(m)], reference):.0f}%" for m in marks) + ")"
+        else:
+            text += f" ({name}: nothing to recover)"
     text += "; learned (not yet kept) " + " ".join(f"@{m} {run['learned'][str(m)]:.1f}" for m in marks)
     return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
 
 
 def print_table(results: dict[str, Any], methods: list[str], marks: list[int]) -> None:
-    marks_header = " | ".join(f"R1@{m} (recovered)" for m in marks)
-    print(f"\n| task | gap | seed | method | R_sim | R0 | R* | {marks_header} | saved | out of limits |")
-    print("|" + " --- |" * (9 + len(marks) - 1))
+    marks_header = " | ".join(f"R1@{m} (of R*, of R*+)" for m in marks)
+    print(f"\n| task | gap | seed | method | R_sim | R0 | R* | R*+ | {marks_header} | saved | out of limits |")
+    print("|" + " --- |" * (10 + len(marks)))
     for key, entry in results.items():
         env_id, gap, seed = key.split("|")
         for method in methods:
             if method not in entry:
                 continue
             run = entry[method]
-            cells = []
-            for m in marks:
-                r1 = run["R1"][str(m)]
-                share = f"{100 * fraction(entry, r1):.0f} %" if recoverable(entry) else "n/a"
-                cells.append(f"{r1:.1f} ({share})")
+            cells = [f"{r1:.1f} ({share(entry, r1, 'Rstar')}, {share(entry, r1, 'Rstar_plus')})"
+                     for r1 in (run["R1"][str(m)] for m in marks)]
             print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {method} | {entry['R_sim']:.1f} | {entry['R0']:.1f} | "
-                  f"{entry['Rstar']:.1f} | {' | '.join(cells)} | {'yes' if run['improved'] else 'no'} | "
-                  f"{run['violations']} |")
+                  f"{entry['Rstar']:.1f} | {entry.get('Rstar_plus', math.nan):.1f} | {' | '.join(cells)} | "
+                  f"{'yes' if run['improved'] else 'no'} | {run['violations']} |")
 
 
 if __name__ == "__main__":
