@@ -25,10 +25,11 @@ class A3CConfig(A2CConfig):
     backend: Backend = setting("local", "local (processes on this machine) or ray")
     ray_address: str = setting("", "address of a running Ray cluster (empty: start a local one)")
     max_staleness: int = setting(64, "ray: a gradient computed from weights more than this many global updates "
-                                     "old is dropped (about 2 x workers behind is usual)", ge=0, le=1_000_000)
-    gradients_per_request: int = setting(4, "ray: gradients a worker computes per request, of consecutive rollouts "
+                                     "old is dropped (up to 2 x workers x gradients_per_request behind is usual)",
+                                 ge=0, le=1_000_000)
+    gradients_per_request: int = setting(1, "ray: gradients a worker computes per request, of consecutive rollouts "
                                             "from the weights the request carries; the driver applies each (one "
-                                            "Ray round trip for all of them)", ge=1, most=64)
+                                            "Ray round trip for all of them: faster, but staler)", ge=1, most=64)
     worker_init_ranges: tuple[float, ...] = setting((), "each worker's initial-state range (empty: the task's)",
                                                     ge=0, le=100)
     worker_randomize: tuple[str, ...] = setting((), "each worker's own domain randomization, replacing the run's "

@@ -67,12 +67,12 @@ def to_tensors(arrays: list[np.ndarray]) -> list[torch.Tensor]:
 
 def staleness_warning(config: A3CConfig) -> str | None:
     """What a ``max_staleness`` below the lag the pipeline gives costs (0, deliberately strict, is not warned of)."""
-    c = config
-    lag = PIPELINE_DEPTH * c.workers * c.gradients_per_request - 1
-    if lag > c.max_staleness > 0:
-        return (f"max_staleness {c.max_staleness} is below the lag of up to {lag} updates that {c.workers} workers "
-                f"with {PIPELINE_DEPTH} requests of {c.gradients_per_request} gradients in flight give: gradients "
-                f"will be dropped; raise max_staleness or lower gradients_per_request")
+    per_request, workers, bound = config.gradients_per_request, config.workers, config.max_staleness
+    lag = PIPELINE_DEPTH * workers * per_request - 1
+    if lag > bound > 0:
+        return (f"max_staleness {bound} is below the lag of up to {lag} updates that {workers} workers with "
+                f"{PIPELINE_DEPTH} requests of {per_request} gradients in flight give: gradients will be dropped; "
+                f"raise max_staleness or lower gradients_per_request")
     return None
 
 
