@@ -14,7 +14,7 @@ demo: install
 	$(PYTHON) tools/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT)
 
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=15
 
 lint: install
 	$(PYTHON) -m ruff check .
