@@ -16,7 +16,7 @@ fine-tuning never saw:
          (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved.
 
 The recovered fraction is (R1 − R0) / (R* − R0); a gap where R* − R0 is within two standard errors of the
-difference has nothing to recover and is reported as such. The table gives it against R*+ as well. The robot
+difference has nothing to recover and is reported as such (n/a). The table gives it against R*+ as well. The robot
 is the virtual robot in this process (``sim.virtual_robot.in_memory_robot``): the same plant, gap, firmware
 state machine, serial protocol, host link, safety layer and control loop as ``robopg robot-sim`` +
 ``robopg finetune``, without the pty. Its command log is checked: 0 commands outside the limits or the rate
@@ -38,7 +38,7 @@ import math
 import shutil
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +231,8 @@ def main() -> None:
                              "critic_layer_norm=true; give them their own --out, as trained policies are reused")
     args = parser.parse_args()
     settings = tomllib.loads("\n".join(args.set))
-    for recipe in RECIPES.values():
-        recipe.settings.update(tomllib.loads("\n".join(args.train_set)))
+    extra = tomllib.loads("\n".join(args.train_set))
+    recipes = {env_id: replace(recipe, settings={**recipe.settings, **extra}) for env_id, recipe in RECIPES.items()}
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
@@ -240,21 +240,23 @@ def main() -> None:
     for env_id in args.envs:
         for gap in args.gaps:
             for seed in args.seeds:
-                nominal = trained_run(env_id, RECIPES[env_id], seed, args.out / "policies")
+                nominal = trained_run(env_id, recipes[env_id], seed, args.out / "policies")
                 dynamics = GAPS[gap] or noise_gap(env_id, nominal)
                 gapped = gapped_id(env_id, gap, dynamics)
-                oracle = trained_run(gapped, RECIPES[env_id], 0, args.out / "policies")
+                oracle = trained_run(gapped, recipes[env_id], 0, args.out / "policies")
                 key = f"{env_id}|{gap}|{seed}"
+                folder = key.replace("/", "_").replace("|", "-")
                 entry = results.setdefault(key, {"dynamics": dynamics})
-                entry["R_sim"] = independent_return(restore(nominal).policy(), env_id)[0]
-                entry["R0"], entry["R0_se"] = independent_return(restore(nominal).policy(), gapped)
+                nominal_policy = restore(nominal).policy()
+                entry["R_sim"] = independent_return(nominal_policy, env_id)[0]
+                entry["R0"], entry["R0_se"] = independent_return(nominal_policy, gapped)
                 entry["Rstar"], entry["Rstar_se"] = independent_return(restore(oracle).policy(), gapped)
                 if "Rstar_plus" not in entry:
                     entry["Rstar_plus"], entry["Rstar_plus_se"] = continued_oracle(
-                        nominal, dynamics, gapped, args.out / "continued" / key.replace("/", "_").replace("|", "-"))
+                        nominal, dynamics, gapped, args.out / "continued" / folder)
                 for method in args.methods:
                     name = method + (f"+{args.tag}" if args.tag else "")
-                    scratch = args.out / "sessions" / f"{key.replace('/', '_').replace('|', '-')}-{name}"
+                    scratch = args.out / "sessions" / f"{folder}-{name}"
                     scratch.mkdir(parents=True, exist_ok=True)
                     entry[name] = fine_tune(env_id, gapped, nominal, dynamics, method, args.budget, seed, args.marks,
                                             scratch, settings)
@@ -286,11 +288,7 @@ def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
     text = (f"R_sim {entry['R_sim']:.1f} R0 {entry['R0']:.1f} R* {entry['Rstar']:.1f} R*+ {entry['Rstar_plus']:.1f}; "
             "R1 " + " ".join(f"@{m} {run['R1'][str(m)]:.1f}" for m in marks))
     for reference, name in (("Rstar", "R*"), ("Rstar_plus", "R*+")):
-        if recoverable(entry, reference):
-            text += f" (of {name}: recovered " + " ".join(
-                f"{100 * fraction(entry, run['R1'][str(m)], reference):.0f}%" for m in marks) + ")"
-        else:
-            text += f" ({name}: nothing to recover)"
+        text += f" (recovered of {name}: " + ", ".join(share(entry, run["R1"][str(m)], reference) for m in marks) + ")"
     text += "; learned (not yet kept) " + " ".join(f"@{m} {run['learned'][str(m)]:.1f}" for m in marks)
     return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
 
