@@ -2,9 +2,9 @@
 
 Where the time of one gradient goes, measured one at a time with the backends' own code: a worker's copy of the
 weights, its rollout and backward pass, the optimizer step, the report's pickling and the trainer's folding of
-it into the normalizer, a ``ray.put`` of the weights, a Ray actor call's round trip carrying a gradient's arrays
-(and the CPU the whole machine spends on it: driver, actor and Ray's own processes), and the bytes per gradient
-that cross the driver's link on a cluster.
+it into the normalizer, a ``ray.put`` of the weights (where they are too large to go inside the call), a Ray
+actor call's round trip carrying the weights and a gradient's arrays (and the CPU the whole machine spends on it:
+driver, actor and Ray's own processes), and the bytes per gradient that cross the driver's link on a cluster.
 
 The model: a run's rate (gradients per second) is the least of three bounds: the workers' (each as fast as a
 lone worker is), the serial process's (the local trainer or the Ray driver: one over its CPU per gradient, plus
@@ -35,7 +35,7 @@ from robopg.algos.a2c import A2C
 from robopg.envs import make_env
 from robopg.registry import make_config
 from robopg.settings import parse_assignments
-from robopg.training.a3c.ray_backend import import_ray, to_arrays, to_tensors
+from robopg.training.a3c.ray_backend import INLINE_BYTES, import_ray, to_arrays, to_tensors
 from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerSpec
 from robopg.training.metrics import CsvLog
 from robopg.training.run import train
@@ -55,8 +55,8 @@ class Costs:
     apply: float  # clipped optimizer step of actor and critic
     report: float  # pickling a report (local: through a pipe)
     receive: float  # unpickling a report and folding its observations into the normalizer
-    put: float  # ray.put of one weights version
-    round_trip: float  # a Ray actor call carrying a gradient's arrays, there and back
+    put: float  # ray.put of one weights version (0 where they go inside the call)
+    round_trip: float  # a Ray actor call carrying the weights there and a gradient's arrays back
     ray_cpu: float  # CPU seconds the machine spends on one such call, every process included
     gradient_bytes: int
     report_bytes: int
@@ -95,6 +95,7 @@ def measure(env_id: str, settings: dict) -> Costs:
     report_bytes = pickle.dumps(report)
     gradient_arrays = [g.numpy() for g in [*actor, *critic]]
     weights = to_arrays(nets.states())
+    weights_bytes = sum(a.nbytes for state in weights.values() for a in state.values())
 
     def receive() -> None:
         nets.absorb(pickle.loads(report_bytes))
@@ -108,12 +109,19 @@ def measure(env_id: str, settings: dict) -> Costs:
                 return arrays
 
         echo = Echo.remote()
-        weights_ref = ray.put(weights)
-        ray.get(echo.answer.remote(weights_ref, gradient_arrays))
+        # The weights as the backend sends them: inside the call when small, else by one object-store reference.
+        inline = weights_bytes < INLINE_BYTES
+        weights_ref = None if inline else ray.put(weights)
+
+        def call() -> list[torch.Tensor]:
+            return to_tensors(ray.get(echo.answer.remote(to_arrays(nets.states()) if inline else weights_ref,
+                                                         gradient_arrays)))
+
+        call()
         cpu_before = machine_cpu_seconds()
-        round_trip = timed(lambda: to_tensors(ray.get(echo.answer.remote(weights_ref, gradient_arrays))))
+        round_trip = timed(call)
         ray_cpu = (machine_cpu_seconds() - cpu_before) / (REPEATS + 1)
-        put = timed(lambda: ray.put(to_arrays(nets.states())))
+        put = 0.0 if inline else timed(lambda: ray.put(to_arrays(nets.states())))
     finally:
         ray.shutdown()
     costs = Costs(
@@ -128,7 +136,7 @@ def measure(env_id: str, settings: dict) -> Costs:
         ray_cpu=ray_cpu,
         gradient_bytes=sum(a.nbytes for a in gradient_arrays),
         report_bytes=len(report_bytes),
-        weights_bytes=sum(a.nbytes for state in weights.values() for a in state.values()),
+        weights_bytes=weights_bytes,
     )
     worker.close()
     return costs

@@ -98,7 +98,7 @@ class DDPG(DeterministicLearner):
                 # The actor needs ∇a Q only: no gradients for the critic's weights saves a third of its backward.
                 self.critic.requires_grad_(False)
                 with matmul_precision(c.matmul_precision):
-                    q_of_policy = self.critic(obs, self.actor(obs))[0]
+                    q_of_policy = self.critic.first(obs, self.actor(obs))
                 loss_actor = deterministic_actor_loss(q_of_policy)
                 optimizer_step(self.actor_optimizer, loss_actor)
                 self.critic.requires_grad_(True)

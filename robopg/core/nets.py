@@ -97,6 +97,12 @@ class Critic(nn.Module):
         x = torch.cat([obs, action], dim=-1)
         return torch.stack([head(x).squeeze(-1) for head in self.heads])
 
+    def first(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q₁(s, a) alone, shape ``(batch,)``: what the deterministic actor's loss needs (TD3's actor follows the first
+        critic). The other head's forward and backward passes are not computed, where ``forward(...)[0]`` would
+        compute them and back-propagate zeros through them."""
+        return self.heads[0](torch.cat([obs, action], dim=-1)).squeeze(-1)
+
 
 class ActionScaler(nn.Module):
     """Maps [-1, 1] to the action space's [low, high] in actuator units."""

@@ -88,6 +88,29 @@ def test_ray_backend_learns(tmp_path):
     assert result.final_eval.mean > -5.0, result.final_eval
 
 
+@pytest.mark.parametrize(("hidden", "inline"), [([16], True), ([256, 256], False)])
+def test_ray_requests_carry_small_weights_inside_and_large_ones_by_reference(hidden, inline):
+    pytest.importorskip("ray")
+    import numpy as np
+
+    from robopg.algos.a2c import A2C
+    from robopg.training.a3c.ledger import GradientLedger
+    from robopg.training.a3c.ray_backend import INLINE_BYTES, RayWorkers
+
+    config = make_config("a3c", {**A3C, "backend": "ray", "actor_hidden": hidden, "critic_hidden": hidden})
+    low, high = -np.ones(2, np.float32), np.ones(2, np.float32)
+    learner = A2C(config, 4, low, high, torch.Generator().manual_seed(0))
+    workers = RayWorkers("toy_envs:PointToOrigin-v0", config, learner, (4, low, high), GradientLedger(2))
+    size = sum(t.numel() * t.element_size() for net in (learner.normalizer, learner.pi, learner.critic)
+               for t in net.state_dict().values())
+    assert (size < INLINE_BYTES) == inline and workers.inline == inline
+    if inline:  # the request's argument is the weights themselves, as numpy arrays
+        arrays = workers.weights_arg()
+        states = workers.nets.states()
+        assert all(np.array_equal(arrays[name][key], tensor.numpy()) for name, state in states.items()
+                   for key, tensor in state.items())
+
+
 def test_ray_backend_without_ray_names_the_extra(tmp_path):
     code = ("import sys; sys.modules['ray'] = None; from robopg.cli import main; "
             f"sys.argv = ['robopg', 'train-sim', '--env', 'Pendulum-v1', '--algo', 'a3c', '--backend', 'ray', "

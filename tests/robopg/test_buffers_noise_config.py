@@ -149,3 +149,21 @@ def test_the_critics_layer_normalization_centres_and_scales_each_hidden_layer():
     learner = DDPG(config, 3, np.array([-1.0]), np.array([1.0]), torch.Generator().manual_seed(0))
     assert [sum(isinstance(m, torch.nn.LayerNorm) for m in head) for head in learner.critic.heads] == [2, 2]
     assert not any(isinstance(m, torch.nn.LayerNorm) for m in learner.actor.modules())  # the exported actor is plain
+
+
+def test_the_first_critic_alone_gives_the_actor_the_same_value_and_gradient_without_the_second_head():
+    from robopg.core.nets import Critic
+
+    torch.manual_seed(0)
+    critic = Critic(3, 2, [8, 8], heads=2)
+    obs = torch.randn(5, 3)
+    both_action = torch.randn(5, 2, requires_grad=True)
+    first_action = both_action.detach().clone().requires_grad_(True)
+    critic(obs, both_action)[0].sum().backward()
+    assert all(p.grad is not None for p in critic.heads[1].parameters())  # zeros, computed through head 2
+    critic.zero_grad(set_to_none=True)
+    q = critic.first(obs, first_action)
+    q.sum().backward()
+    assert q.shape == (5,) and torch.equal(q, critic(obs, first_action)[0])
+    assert torch.equal(first_action.grad, both_action.grad)
+    assert all(p.grad is None for p in critic.heads[1].parameters())

@@ -1,8 +1,10 @@
 """A3C across machines on Ray: each worker is a Ray actor with its own simulators; the driver holds the global
 networks and applies each worker's gradients as they arrive (asynchronous, parameter-server style).
 
-- Weights go through Ray's object store: one ``ray.put`` per weights version, whose reference every request
-  made at that version shares (a node fetches it once for all the workers it hosts).
+- Weights below Ray's inline size (``INLINE_BYTES``) travel inside each request, as Ray sends any small argument:
+  no object-store round trip, which cost more than the rest of the call. Larger weights go through Ray's object
+  store: one ``ray.put`` per weights version, whose reference every request made at that version shares (a node
+  fetches it once for all the workers it hosts).
 - Each request asks for ``gradients_per_request`` gradients, of consecutive rollouts from the weights it
   carries: one Ray round trip, one weights fetch and one answer for all of them, which the driver then applies
   one by one (as many optimizer steps as gradients, the same work as one per request, a little staler).
@@ -33,6 +35,7 @@ from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport,
 
 PIPELINE_DEPTH = 2  # requests in flight per worker: one being computed, the next queued behind it
 WORKER_CPUS = 1  # what each worker actor asks the cluster for
+INLINE_BYTES = 100 * 1024  # Ray's max_direct_call_object_size: an argument below it is sent inside the call
 
 
 def import_ray():
@@ -132,6 +135,8 @@ class RayWorkers:
         self.restarts = [0] * config.workers
         self.messages: list[str] = []
         self.weights: tuple[int, Any] | None = None  # (version, object ref) of the last weights put
+        self.inline = sum(array.nbytes for state in to_arrays(self.nets.states()).values()
+                          for array in state.values()) < INLINE_BYTES
 
     @property
     def version(self) -> int:
@@ -161,8 +166,11 @@ class RayWorkers:
         nodes = self.slots[index].nodes if index < len(self.slots) else []
         return Slot(actor, self.ledger.settled(index), nodes=nodes)
 
-    def weights_ref(self) -> Any:
-        """The current weights in the object store, put once per version."""
+    def weights_arg(self) -> Any:
+        """The current weights for a request: the arrays themselves when small enough to go inside the call (Ray
+        serializes them as the call is made), else their object-store reference, put once per version."""
+        if self.inline:
+            return to_arrays(self.nets.states())
         if self.weights is None or self.weights[0] != self.version:
             self.weights = (self.version, self.ray.put(to_arrays(self.nets.states())))
         return self.weights[1]
@@ -174,7 +182,7 @@ class RayWorkers:
             while len(slot.in_flight) < PIPELINE_DEPTH:
                 # the settled ones, then those in flight
                 number = self.ledger.settled(index) + sum(request.count for request in slot.in_flight)
-                ref = slot.actor.gradients_from.remote(self.weights_ref(), number, count)
+                ref = slot.actor.gradients_from.remote(self.weights_arg(), number, count)
                 slot.in_flight.append(Request(number, count, ref, self.version))
 
     def collect(self, timeout: float) -> list[WorkerReport]:
