@@ -13,8 +13,9 @@ install: .install-stamp
 demo: install
 	$(PYTHON) tools/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT)
 
+# One pytest worker per core (pytest-xdist): the tests are independent, most of them on one core each.
 test: install
-	$(PYTHON) -m pytest -q --durations=15
+	$(PYTHON) -m pytest -q -n auto --durations=15
 
 lint: install
 	$(PYTHON) -m ruff check .
