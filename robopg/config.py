@@ -128,6 +128,8 @@ class OffPolicyConfig(RunConfig):
     ou_theta: float = setting(0.15, "Ornstein-Uhlenbeck mean reversion", gt=0, le=100)
     normalize_obs: bool = setting(True, "normalize observations by running mean and variance")
     use_replay: bool = setting(True, "false: learn online from the latest transition only (Silver et al. 2014)")
+    n_step: int = setting(1, "steps of reward in each critic target before bootstrapping (n-step returns)", ge=1,
+                          most=1000)
     actor_hidden: tuple[int, ...] = hidden_layers((256, 256), "actor")
     actor_lr: float = learning_rate(1e-3, "actor")
     critic_lr: float = learning_rate(1e-3, "critic")
@@ -143,6 +145,8 @@ class OffPolicyConfig(RunConfig):
         super().check()
         require(self.batch_size <= self.buffer_size,
                 f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})")
+        require(self.use_replay or self.n_step == 1,
+                f"n_step ({self.n_step}) needs use_replay = true: without replay each update sees one transition")
         require_fits_in_memory(self, transitions_bytes(self.buffer_size))
 
 

@@ -32,8 +32,9 @@ def network_bytes(widths: Sequence[int]) -> int:
 
 
 def transitions_bytes(capacity: int, obs_dim: int = 1, act_dim: int = 1) -> int:
-    """A replay memory of ``capacity`` transitions (observation, action, reward, next observation, end flag)."""
-    return capacity * (2 * obs_dim + act_dim + 2) * FLOAT_BYTES
+    """A replay memory of ``capacity`` transitions (observation, action, reward, next observation, termination
+    flag as floats; an episode-end byte)."""
+    return capacity * ((2 * obs_dim + act_dim + 2) * FLOAT_BYTES + 1)
 
 
 def require_memory(what: str, nbytes: int) -> None:

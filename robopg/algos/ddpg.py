@@ -86,7 +86,7 @@ class DDPG(DeterministicLearner):
                 self.actor_target(next_obs), c.target_noise, c.target_noise_clip, self.generator
             )
             next_q = self.critic_target(next_obs, next_action).min(dim=0).values
-        target = td_target(batch.reward, batch.terminated, next_q, c.gamma)
+        target = td_target(batch.reward, batch.terminated, next_q, batch.bootstrap_discount(c.gamma))
         with matmul_precision(c.matmul_precision):
             q = self.critic(obs, batch.action)
         loss_critic = critic_loss(q, target)

@@ -65,7 +65,8 @@ class DPG(DeterministicLearner):
         obs, next_obs = self.normalizer(batch.obs), self.normalizer(batch.next_obs)
         value_net = self.value_target if c.use_target_networks else self.value
         with torch.no_grad():
-            target = td_target(batch.reward, batch.terminated, value_net(next_obs).squeeze(-1), c.gamma)
+            target = td_target(batch.reward, batch.terminated, value_net(next_obs).squeeze(-1),
+                               batch.bootstrap_discount(c.gamma))
         mu, grad_a_q = self.policy_gradient_direction(obs)
         advantage = ((batch.action - mu) * grad_a_q).sum(-1)
         q = advantage + self.value(obs).squeeze(-1)

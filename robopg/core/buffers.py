@@ -1,7 +1,8 @@
 """Replay memory as preallocated numpy arrays (the layout of Stable-Baselines3's ReplayBuffer).
 
 Terminations are stored apart from time-limit truncations: only a termination stops
-bootstrapping, so a transition cut by a time limit still learns from V(s').
+bootstrapping, so a transition cut by a time limit still learns from V(s'). Episode ends of either kind
+are stored too, so that an n-step return never runs into the next episode.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ class Batch(NamedTuple):
     reward: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    discount: torch.Tensor | None = None  # γ^m of an m-step return per transition; None: γ for all
+
+    def bootstrap_discount(self, gamma: float) -> float | torch.Tensor:
+        """The factor of the bootstrapped value in the target: γ for one-step transitions, γ^m for m steps."""
+        return gamma if self.discount is None else self.discount
 
 
 class ReplayBuffer:
-    """A ring of transitions (s, a, r, s', terminated) with uniform sampling."""
+    """A ring of transitions (s, a, r, s', terminated, episode end) with uniform sampling."""
 
-    _FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+    _BATCH_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+    _FIELDS = (*_BATCH_FIELDS, "episode_end")
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
         self.capacity = capacity
@@ -32,19 +39,22 @@ class ReplayBuffer:
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.episode_end = np.zeros(capacity, dtype=bool)
         self.pos = 0
         self.full = False
 
     def __len__(self) -> int:
         return self.capacity if self.full else self.pos
 
-    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
+    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool,
+            truncated: bool = False) -> None:
         i = self.pos
         self.obs[i] = obs
         self.action[i] = action
         self.reward[i] = reward
         self.next_obs[i] = next_obs
         self.terminated[i] = terminated
+        self.episode_end[i] = terminated or truncated
         self.pos = (i + 1) % self.capacity
         self.full = self.full or self.pos == 0
 
@@ -52,14 +62,36 @@ class ReplayBuffer:
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(0, len(self), size=batch_size)
-        return Batch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self._FIELDS))
+        return Batch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self._BATCH_FIELDS))
+
+    def sample_n_step(self, batch_size: int, rng: np.random.Generator, n: int, gamma: float) -> Batch:
+        """Uniform start transitions, each extended to an m-step return Σ_{k<m} γ^k r_{t+k}, m ≤ n, and the
+        state and termination m steps later (Sutton 1988; the n-step targets of D4PG, Barth-Maron et al. 2018,
+        and Rainbow, Hessel et al. 2018). m stops short of n at an episode's end and at the newest stored
+        transition. The later rewards come from the behaviour policy: uncorrected, as in those papers."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        start = rng.integers(0, len(self), size=batch_size)
+        offsets = np.arange(n)
+        rows = (start[:, None] + offsets) % self.capacity  # (batch, n): the n transitions from each start
+        stored_after = (self.pos - 1 - start) % self.capacity  # transitions written after the start
+        ends = self.episode_end[rows]
+        ended_before = np.cumsum(ends, axis=1) - ends  # episode ends among the steps before step k
+        used = (offsets <= stored_after[:, None]) & (ended_before == 0)
+        steps = used.sum(axis=1)
+        last = rows[np.arange(batch_size), steps - 1]
+        discounts = gamma ** offsets.astype(np.float32)
+        reward = (self.reward[rows] * discounts * used).sum(axis=1, dtype=np.float32)
+        return Batch(torch.from_numpy(self.obs[start]), torch.from_numpy(self.action[start]), torch.from_numpy(reward),
+                     torch.from_numpy(self.next_obs[last]), torch.from_numpy(self.terminated[last]),
+                     torch.from_numpy((gamma ** steps.astype(np.float32)).astype(np.float32)))
 
     def latest(self, n: int) -> Batch:
         """The ``n`` most recent transitions, for purely online learning."""
         if len(self) < n:
             raise ValueError(f"replay buffer holds {len(self)} transitions, fewer than {n}")
         idx = (self.pos - 1 - np.arange(n)) % self.capacity
-        return Batch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self._FIELDS))
+        return Batch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self._BATCH_FIELDS))
 
     def state_dict(self) -> dict[str, np.ndarray | int | bool]:
         """The filled part only, so a checkpoint holds no zeros it does not need."""
@@ -71,7 +103,8 @@ class ReplayBuffer:
         if n > self.capacity:
             raise ValueError(f"saved buffer holds {n} transitions, more than this buffer's capacity {self.capacity}")
         for name in self._FIELDS:
-            getattr(self, name)[:n] = state[name]
+            # Checkpoints from before episode ends were stored lack them; their runs used one-step targets only.
+            getattr(self, name)[:n] = state.get(name, 0)
         self.pos, self.full = int(state["pos"]), bool(state["full"])
 
 

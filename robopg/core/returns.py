@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 
 
-def td_target(reward: torch.Tensor, terminated: torch.Tensor, next_value: torch.Tensor, gamma: float) -> torch.Tensor:
-    """One-step target y = r + γ(1 − terminated)·V(s'), elementwise over a batch."""
+def td_target(reward: torch.Tensor, terminated: torch.Tensor, next_value: torch.Tensor,
+              gamma: float | torch.Tensor) -> torch.Tensor:
+    """Target y = r + γ(1 − terminated)·V(s'), elementwise over a batch; for m-step transitions r is the
+    discounted m-step reward and ``gamma`` holds each transition's γ^m."""
     if not (reward.shape == terminated.shape == next_value.shape):
         raise ValueError(
             f"td_target needs equal shapes, got reward {tuple(reward.shape)}, terminated "

@@ -67,9 +67,12 @@ class OffPolicyTrainer(Trainer):
         return np.clip(action + self.noise(), -1.0, 1.0)
 
     def sample(self) -> Batch:
-        if self.config.use_replay:
-            return self.buffer.sample(self.config.batch_size, self.rng)
-        return self.buffer.latest(1)
+        c = self.config
+        if not c.use_replay:
+            return self.buffer.latest(1)
+        if c.n_step > 1:
+            return self.buffer.sample_n_step(c.batch_size, self.rng, c.n_step, c.gamma)
+        return self.buffer.sample(c.batch_size, self.rng)
 
     def advance(self) -> Advance:
         c = self.config
@@ -78,7 +81,7 @@ class OffPolicyTrainer(Trainer):
         env_action = np.clip(self.center + self.half_range * unit_action, self.action_low, self.action_high)
         next_obs, reward, terminated, truncated, _ = self.env.step(env_action)
         next_obs = np.asarray(next_obs, dtype=np.float32)
-        self.buffer.add(obs, unit_action, float(reward), next_obs, terminated)
+        self.buffer.add(obs, unit_action, float(reward), next_obs, terminated, truncated)
         self.episode_return += float(reward)
         self.episode_length += 1
         self.pending_obs.append(next_obs)

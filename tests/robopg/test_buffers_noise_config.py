@@ -30,7 +30,7 @@ def test_ring_buffer_overwrites_oldest_and_keeps_terminations():
 def test_sampling_is_seeded_and_typed():
     a = filled().sample(8, np.random.default_rng(0))
     b = filled().sample(8, np.random.default_rng(0))
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert all(torch.equal(x, y) for x, y in zip(a[:5], b[:5], strict=True)) and a.discount is None
     assert a.obs.dtype == torch.float32 and a.obs.shape == (8, 2) and a.reward.shape == (8,)
 
 
@@ -42,6 +42,54 @@ def test_buffer_state_round_trip():
     assert np.array_equal(copy.obs[:5], buffer.obs[:5])
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(2, 2, 1).load_state_dict(buffer.state_dict())
+
+
+def episodes_of_three(capacity=16):
+    """Rewards 1, 2, 3 | 10, 20, 30 | 100, 200: the first episode terminated, the second cut by a time limit,
+    the third still running; observation i is [i, i]."""
+    buffer = ReplayBuffer(capacity, obs_dim=2, act_dim=1)
+    rewards = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 100.0, 200.0]
+    for i, r in enumerate(rewards):
+        buffer.add(np.full(2, i), np.zeros(1), r, np.full(2, i + 1), terminated=(i == 2), truncated=(i == 5))
+    return buffer
+
+
+class StartAt:
+    """A generator stand-in whose ``integers`` returns the given start transitions."""
+
+    def __init__(self, starts):
+        self.starts = np.array(starts)
+
+    def integers(self, low, high, size):
+        return self.starts
+
+
+def test_n_step_returns_stop_at_episode_ends_and_at_the_newest_transition():
+    batch = episodes_of_three().sample_n_step(5, StartAt([0, 1, 3, 6, 7]), n=3, gamma=0.5)
+    # start 0: 1 + 0.5·2 + 0.25·3 = 2.75 over 3 steps, ending in the termination after observation 2
+    # start 1: 2 + 0.5·3 = 3.5 over 2 steps (the episode ends); start 3: 10 + 10 + 7.5 = 27.5, truncated, not ended
+    # start 6: 100 + 0.5·200 = 200 over 2 steps (nothing newer stored); start 7: 200 alone
+    assert batch.reward.tolist() == [2.75, 3.5, 27.5, 200.0, 200.0]
+    assert batch.discount.tolist() == [0.125, 0.25, 0.125, 0.25, 0.5]
+    assert batch.terminated.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert batch.next_obs[:, 0].tolist() == [3.0, 3.0, 6.0, 8.0, 8.0]
+    assert batch.obs[:, 0].tolist() == [0.0, 1.0, 3.0, 6.0, 7.0]
+
+
+def test_n_step_returns_wrap_around_the_ring_and_one_step_equals_plain_sampling():
+    buffer = episodes_of_three(capacity=4)  # holds transitions 4..7 at rows 0..3: rewards 20, 30, 100, 200
+    wrapped = buffer.sample_n_step(2, StartAt([3, 1]), n=3, gamma=0.5)  # row 3 is transition 7: the newest
+    assert wrapped.reward.tolist() == [200.0, 30.0] and wrapped.discount.tolist() == [0.5, 0.5]
+    one = buffer.sample_n_step(8, np.random.default_rng(3), n=1, gamma=0.9)
+    plain = buffer.sample(8, np.random.default_rng(3))
+    assert all(torch.equal(x, y) for x, y in zip(one[:5], plain[:5], strict=True))
+    assert plain.discount is None and plain.bootstrap_discount(0.9) == 0.9
+    assert torch.allclose(one.bootstrap_discount(0.9), torch.full((8,), 0.9))
+
+
+def test_n_step_without_replay_is_refused_by_name():
+    with pytest.raises(ConfigError, match="n_step"):
+        make_config("ddpg", {"n_step": 3, "use_replay": False})
 
 
 def test_empty_buffer_sampling_is_an_error():

@@ -128,18 +128,18 @@ def test_networks_and_replay_are_checked_against_available_memory(monkeypatch, t
     with pytest.raises(ValueError, match=r"actor_hidden, critic_hidden and the replay memory would take 8.6 GB of "
                                          r"memory, more than the 2 GB available"):
         make_config("ddpg", {"actor_hidden": [16_384, 16_384, 16_384]})
-    with pytest.raises(ValueError, match="the replay memory would take 20 GB"):
+    with pytest.raises(ValueError, match="the replay memory would take 21 GB"):
         make_config("ddpg", {"buffer_size": 10**9})
     with pytest.raises(ValueError, match="actor_hidden and critic_hidden would take"):
         make_config("a2c", {"critic_hidden": [16_384] * 4})
 
 
 def test_the_trainer_checks_the_replay_with_the_tasks_dimensions(monkeypatch, tmp_path):
-    """2·10⁷ transitions pass the config's lower bound (0.4 GB) but CartPole's take 1.04 GB: refused before any
+    """2·10⁷ transitions pass the config's lower bound (0.42 GB) but CartPole's take 1.06 GB: refused before any
     allocation, in one line."""
     monkeypatch.setattr(memory, "available_bytes", lambda: 10**9)
     monkeypatch.chdir(tmp_path)
     result = invoke("train-sim", "--env", "robopg/CartPoleSwingUp-v0", "--config", str(write(tmp_path, {
         "buffer_size": 2 * 10**7})), "--out", "run", "--quiet")
     assert result.returncode == 2
-    assert result.stderr == "error: buffer_size would take 1.04 GB of memory, more than the 1 GB available\n"
+    assert result.stderr == "error: buffer_size would take 1.06 GB of memory, more than the 1 GB available\n"

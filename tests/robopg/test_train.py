@@ -60,6 +60,7 @@ def tensors(tree: dict, prefix: str = "") -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(("algo", "options", "split"), [
     ("ddpg", {}, 400),  # an episode boundary: DDPG checkpoints only there
+    ("ddpg", {"n_step": 3}, 400),  # n-step targets read the episode ends kept in the checkpointed replay
     ("a2c", ROLLOUTS, 300),  # 150 steps into each simulator's 200-step episode
     ("a2c_sil", {**ROLLOUTS, "sil_batch_size": 16}, 300),
     # a PyBullet task's physics, sensor noise drawn from the simulators' generators, and a history wrapper
