@@ -134,7 +134,7 @@ class RayWorkers:
         self.slots: list[Slot] = []
         self.restarts = [0] * config.workers
         self.messages: list[str] = []
-        self.weights: tuple[int, Any] | None = None  # (version, object ref) of the last weights put
+        self.weights: tuple[int, Any] | None = None  # (version, arrays or object ref) of the last weights sent
         self.inline = sum(array.nbytes for state in to_arrays(self.nets.states()).values()
                           for array in state.values()) < INLINE_BYTES
 
@@ -167,12 +167,11 @@ class RayWorkers:
         return Slot(actor, self.ledger.settled(index), nodes=nodes)
 
     def weights_arg(self) -> Any:
-        """The current weights for a request: the arrays themselves when small enough to go inside the call (Ray
-        serializes them as the call is made), else their object-store reference, put once per version."""
-        if self.inline:
-            return to_arrays(self.nets.states())
+        """The current weights for a request, made once per version: the arrays themselves when small enough to
+        go inside the call (Ray serializes them as the call is made), else their object-store reference."""
         if self.weights is None or self.weights[0] != self.version:
-            self.weights = (self.version, self.ray.put(to_arrays(self.nets.states())))
+            arrays = to_arrays(self.nets.states())
+            self.weights = (self.version, arrays if self.inline else self.ray.put(arrays))
         return self.weights[1]
 
     def top_up(self) -> None:
