@@ -25,9 +25,10 @@ from typing import Any
 import torch
 
 from robopg.atomic import atomic_write
+from robopg.config import OffPolicyConfig
 from robopg.core.history import observation_dim
 from robopg.errors import CheckpointError
-from robopg.registry import config_from_dict, make_learner
+from robopg.registry import ALGORITHMS, config_from_dict, make_learner
 from robopg.version import __version__
 
 FORMAT = "robopg-checkpoint/1"
@@ -35,6 +36,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 RESUME_FILE = "resume.pt"
 BEST_FILE = "best.pt"
 CONFIG_FILE = "config.toml"
+# Settings whose default changed after checkpoints were saved without them: the value those runs ran with, so that
+# resuming, exporting or fine-tuning one of them rebuilds the run it was.
+RAN_WITHOUT = {OffPolicyConfig: {"n_step": 1}}
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
@@ -61,6 +65,11 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a readable robopg checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a robopg checkpoint (expected format {FORMAT!r})")
+    config = payload.get("config")
+    if isinstance(config, dict) and config.get("algo") in ALGORITHMS:
+        for base, ran_with in RAN_WITHOUT.items():
+            if issubclass(ALGORITHMS[config["algo"]].config, base):
+                payload["config"] = {**ran_with, **config}
     return payload
 
 

@@ -146,7 +146,8 @@ class OffPolicyConfig(RunConfig):
         require(self.batch_size <= self.buffer_size,
                 f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})")
         require(self.use_replay or self.n_step == 1,
-                f"n_step ({self.n_step}) needs use_replay = true: without replay each update sees one transition")
+                f"n_step ({self.n_step}) needs use_replay = true (without replay each update sees one transition); "
+                "set n_step = 1 to learn online")
         require_fits_in_memory(self, transitions_bytes(self.buffer_size))
 
 

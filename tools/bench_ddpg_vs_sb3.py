@@ -11,7 +11,7 @@ Both sides are evaluated with the same function, episodes and seeds.
 networks, batch and updates, in cheaper arithmetic on a CPU with bf16 units. SB3 runs float32 as it ships.
 
 usage: python tools/bench_ddpg_vs_sb3.py [--env ID] [--steps N] [--seeds 0 1 2] [--hidden 256,256]
-                                         [--threads 1] [--precision float32] [--out results.json]
+                                         [--threads 1] [--precision float32] [--n-step 1] [--out results.json]
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ COMMON = {"learning_rate": 1e-3, "batch_size": 256, "buffer_size": 200_000, "lea
           "tau": 0.005, "gamma": 0.99, "noise_std": 0.2, "eval_every": 2_500, "eval_episodes": 5}
 
 
-def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str) -> dict:
+def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, precision: str,
+               n_step: int) -> dict:
     from robopg.registry import make_config
     from robopg.training.metrics import read_evaluations
     from robopg.training.run import train
@@ -39,7 +40,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
         "actor_lr": COMMON["learning_rate"], "critic_lr": COMMON["learning_rate"], "torch_threads": threads,
         **{k: COMMON[k] for k in ("batch_size", "buffer_size", "learning_starts", "tau", "gamma", "noise_std",
                                   "eval_every", "eval_episodes")},
-        "checkpoint_every": steps, "log_every": steps, "matmul_precision": precision,
+        "checkpoint_every": steps, "log_every": steps, "matmul_precision": precision, "n_step": n_step,
     })
     with tempfile.TemporaryDirectory() as tmp:
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)
@@ -47,7 +48,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
     return {"train_seconds": result.train_seconds, "evals": evals, "final_return": result.final_eval.mean}
 
 
-def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int, n_step: int) -> dict:
     import numpy as np
     import torch
     from stable_baselines3 import DDPG
@@ -64,7 +65,7 @@ def run_sb3(env_id: str, steps: int, seed: int, hidden: list[int], threads: int)
     model = DDPG(
         "MlpPolicy", env, learning_rate=COMMON["learning_rate"], buffer_size=COMMON["buffer_size"],
         learning_starts=COMMON["learning_starts"], batch_size=COMMON["batch_size"], tau=COMMON["tau"],
-        gamma=COMMON["gamma"], train_freq=1, gradient_steps=1,
+        gamma=COMMON["gamma"], train_freq=1, gradient_steps=1, n_steps=n_step,
         action_noise=NormalActionNoise(np.zeros(act_dim), COMMON["noise_std"] * np.ones(act_dim)),
         policy_kwargs={"net_arch": hidden}, seed=seed, device="cpu",
     )
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                         help="robopg's matmul_precision")
     parser.add_argument("--threshold", type=float, default=None, help="default: the task's solved_return")
+    parser.add_argument("--n-step", type=int, default=1,
+                        help="n-step critic targets on both sides (default 1, SB3's; robopg's DDPG defaults to 3)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", choices=["robopg", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -113,8 +116,9 @@ def main() -> None:
     hidden = [int(h) for h in args.hidden.split(",")]
 
     if args.worker:  # one training run in its own process, so neither side inherits the other's state
-        record = (run_robopg(args.env, args.steps, args.seed, hidden, args.threads, args.precision)
-                  if args.worker == "robopg" else run_sb3(args.env, args.steps, args.seed, hidden, args.threads))
+        record = (run_robopg(args.env, args.steps, args.seed, hidden, args.threads, args.precision, args.n_step)
+                  if args.worker == "robopg"
+                  else run_sb3(args.env, args.steps, args.seed, hidden, args.threads, args.n_step))
         print(json.dumps(record))
         return
 
@@ -123,14 +127,15 @@ def main() -> None:
 
     threshold = args.threshold if args.threshold is not None else sim.spec.task_spec(args.env).solved_return
     print(f"env {args.env}, {args.steps} steps, nets {hidden}, batch {COMMON['batch_size']}, 1 update/step, "
-          f"{args.threads} torch thread(s), robopg matmul precision {args.precision}, threshold {threshold}")
+          f"{args.threads} torch thread(s), robopg matmul precision {args.precision}, {args.n_step}-step targets, "
+          f"threshold {threshold}")
     results: dict[str, list[dict]] = {"robopg": [], "sb3": []}
     for seed in args.seeds:
         for side in ("robopg", "sb3"):
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", side, "--seed", str(seed), "--env", args.env,
                  "--steps", str(args.steps), "--hidden", args.hidden, "--threads", str(args.threads),
-                 "--precision", args.precision],
+                 "--precision", args.precision, "--n-step", str(args.n_step)],
                 capture_output=True, text=True, check=True,
             )
             record = json.loads(out.stdout.strip().splitlines()[-1])

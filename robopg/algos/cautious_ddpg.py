@@ -27,7 +27,7 @@ import torch
 from robopg.algos.ddpg import DDPG
 from robopg.algos.drift import DriftBound
 from robopg.config import MAX_BATCH, MAX_EPISODES, MAX_SEED, learning_rate
-from robopg.core.buffers import ReplayBuffer
+from robopg.core.buffers import Batch, ReplayBuffer
 from robopg.core.nets import torch_policy_fn
 from robopg.errors import ConfigError
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -112,10 +112,13 @@ class CautiousDDPG:
         for t in range(len(episode)):
             last = t == len(episode) - 1
             self.buffer.add(episode.inputs[t], units[t], float(episode.rewards[t]), episode.inputs[t + 1],
-                            bool(last and episode.terminated))
+                            bool(last and episode.terminated), truncated=bool(last and not episode.terminated))
 
-    def sample(self):
-        return self.buffer.sample(min(self.config.batch_size, len(self.buffer)), self.rng)
+    def sample(self) -> Batch:
+        """A minibatch with the critic targets the policy was trained with (its ``n_step``)."""
+        trained = self.trained.config
+        return self.buffer.sample(min(self.config.batch_size, len(self.buffer)), self.rng, trained.n_step,
+                                  trained.gamma)
 
     def drift(self) -> float:
         return self.bound.drift()

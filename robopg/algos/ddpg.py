@@ -37,6 +37,8 @@ class DDPGConfig(OffPolicyConfig):
     policy_delay: int = setting(1, "critic updates per actor update (TD3: 2)", ge=1, most=1000)
     target_noise: float = setting(0.0, "target policy smoothing noise, normalized action units (TD3: 0.2)", ge=0, le=10)
     target_noise_clip: float = setting(0.5, "clip of the target policy smoothing noise", ge=0, le=10)
+    n_step: int = setting(3, "steps of reward in each critic target before bootstrapping (n-step returns; "
+                             "Barth-Maron et al. 2018)", ge=1, most=1000)
     critic_layer_norm: bool = setting(False, "layer normalization before each hidden activation of the critic "
                                              "(Ball et al. 2023)")
     matmul_precision: MatmulPrecision = setting(

@@ -58,20 +58,18 @@ class ReplayBuffer:
         self.pos = (i + 1) % self.capacity
         self.full = self.full or self.pos == 0
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        if len(self) == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, len(self), size=batch_size)
-        return Batch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self._BATCH_FIELDS))
-
-    def sample_n_step(self, batch_size: int, rng: np.random.Generator, n: int, gamma: float) -> Batch:
-        """Uniform start transitions, each extended to an m-step return Σ_{k<m} γ^k r_{t+k}, m ≤ n, and the
-        state and termination m steps later (Sutton 1988; the n-step targets of D4PG, Barth-Maron et al. 2018,
-        and Rainbow, Hessel et al. 2018). m stops short of n at an episode's end and at the newest stored
-        transition. The later rewards come from the behaviour policy: uncorrected, as in those papers."""
+    def sample(self, batch_size: int, rng: np.random.Generator, n_step: int = 1, gamma: float = 1.0) -> Batch:
+        """Uniform transitions; with ``n_step`` > 1 each is extended to an m-step return Σ_{k<m} γ^k r_{t+k},
+        m ≤ n, with the state and termination m steps later and its γ^m (Sutton 1988; the n-step targets of
+        D4PG, Barth-Maron et al. 2018, and Rainbow, Hessel et al. 2018). m stops short of n at an episode's end
+        and at the newest stored transition. The later rewards come from the behaviour policy: uncorrected, as
+        in those papers."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         start = rng.integers(0, len(self), size=batch_size)
+        if n_step == 1:
+            return Batch(*(torch.from_numpy(getattr(self, name)[start]) for name in self._BATCH_FIELDS))
+        n = n_step
         offsets = np.arange(n)
         rows = (start[:, None] + offsets) % self.capacity  # (batch, n): the n transitions from each start
         stored_after = (self.pos - 1 - start) % self.capacity  # transitions written after the start

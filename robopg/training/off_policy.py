@@ -70,9 +70,7 @@ class OffPolicyTrainer(Trainer):
         c = self.config
         if not c.use_replay:
             return self.buffer.latest(1)
-        if c.n_step > 1:
-            return self.buffer.sample_n_step(c.batch_size, self.rng, c.n_step, c.gamma)
-        return self.buffer.sample(c.batch_size, self.rng)
+        return self.buffer.sample(c.batch_size, self.rng, c.n_step, c.gamma)
 
     def advance(self) -> Advance:
         c = self.config

@@ -65,7 +65,7 @@ class StartAt:
 
 
 def test_n_step_returns_stop_at_episode_ends_and_at_the_newest_transition():
-    batch = episodes_of_three().sample_n_step(5, StartAt([0, 1, 3, 6, 7]), n=3, gamma=0.5)
+    batch = episodes_of_three().sample(5, StartAt([0, 1, 3, 6, 7]), n_step=3, gamma=0.5)
     # start 0: 1 + 0.5·2 + 0.25·3 = 2.75 over 3 steps, ending in the termination after observation 2
     # start 1: 2 + 0.5·3 = 3.5 over 2 steps (the episode ends); start 3: 10 + 10 + 7.5 = 27.5, truncated, not ended
     # start 6: 100 + 0.5·200 = 200 over 2 steps (nothing newer stored); start 7: 200 alone
@@ -76,15 +76,12 @@ def test_n_step_returns_stop_at_episode_ends_and_at_the_newest_transition():
     assert batch.obs[:, 0].tolist() == [0.0, 1.0, 3.0, 6.0, 7.0]
 
 
-def test_n_step_returns_wrap_around_the_ring_and_one_step_equals_plain_sampling():
+def test_n_step_returns_wrap_around_the_ring_and_one_step_sampling_bootstraps_with_gamma():
     buffer = episodes_of_three(capacity=4)  # holds transitions 4..7 at rows 0..3: rewards 20, 30, 100, 200
-    wrapped = buffer.sample_n_step(2, StartAt([3, 1]), n=3, gamma=0.5)  # row 3 is transition 7: the newest
+    wrapped = buffer.sample(2, StartAt([3, 1]), n_step=3, gamma=0.5)  # row 3 is transition 7: the newest
     assert wrapped.reward.tolist() == [200.0, 30.0] and wrapped.discount.tolist() == [0.5, 0.5]
-    one = buffer.sample_n_step(8, np.random.default_rng(3), n=1, gamma=0.9)
-    plain = buffer.sample(8, np.random.default_rng(3))
-    assert all(torch.equal(x, y) for x, y in zip(one[:5], plain[:5], strict=True))
-    assert plain.discount is None and plain.bootstrap_discount(0.9) == 0.9
-    assert torch.allclose(one.bootstrap_discount(0.9), torch.full((8,), 0.9))
+    plain = buffer.sample(2, StartAt([3, 1]), gamma=0.5)
+    assert plain.reward.tolist() == [200.0, 30.0] and plain.discount is None and plain.bootstrap_discount(0.9) == 0.9
 
 
 def test_n_step_without_replay_is_refused_by_name():

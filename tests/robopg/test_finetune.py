@@ -177,7 +177,7 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
         robot.wait(timeout=10)
     assert result.returncode == 0, result.stderr
     assert "baseline episode   2" in result.stdout and "episode  12" in result.stdout
-    assert "rehearsal episode   2" in result.stdout and "twin: actuator_gain (" in result.stdout
+    assert "rehearsal episode" in result.stdout and "twin: actuator_gain (" in result.stdout
     assert (tmp_path / "ft" / "policy.onnx").exists() == ("wrote" in result.stdout)
     time.sleep(0.1)
     commands = CommandLog.read(log)

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,6 +131,14 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         checkpoint.load(tmp_path / "other.pt")
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
         checkpoint.load(tmp_path / "missing")
+
+
+def test_a_checkpoint_saved_before_n_step_existed_is_rebuilt_with_the_one_step_targets_it_ran_with():
+    fixture = Path(__file__).parent / "fixtures" / "swingup_ddpg.pt"
+    saved = torch.load(fixture, weights_only=True)["config"]
+    assert saved["algo"] == "ddpg" and "n_step" not in saved
+    assert checkpoint.load(fixture)["config"]["n_step"] == 1
+    assert make_config("ddpg", {}).n_step == 3 and make_config("td3", {}).n_step == 3
 
 
 def test_policy_acts_in_actuator_units(tmp_path, tiny):
