@@ -35,9 +35,10 @@ OPSET = 18
 # otherwise be charged to the export. onnxruntime's float32 error against it is 2e-6 to 6e-6 at [256, 256].
 TOLERANCE = 1e-5
 # A policy whose own float32 arithmetic is less exact than that (large weights after fine-tuning, observations
-# far out) is held to this multiple of torch's float32 error on the same observations instead: a conversion
-# error is orders of magnitude larger than either.
-FLOAT32_MARGIN = 2.0
+# far out) is held to this multiple of torch's float32 error on the same observations instead: onnxruntime's
+# kernels sum in another order and were measured at 4.6 times torch's error (1.06e-5 against 2.3e-6, a [256, 256]
+# swing-up actor trained on a twin), while a conversion error is orders of magnitude larger than either.
+FLOAT32_MARGIN = 10.0
 
 
 @dataclass(frozen=True)

@@ -140,5 +140,5 @@ def test_onnx_policy_threading_options_give_the_same_actions(exported):
 
 
 def test_the_limit_follows_the_policys_own_float32_error_only_above_the_tolerance():
-    assert export_module.limit(1e-6) == export_module.TOLERANCE
-    assert export_module.limit(8e-6) == pytest.approx(1.6e-5)
+    assert export_module.limit(1e-7) == export_module.TOLERANCE
+    assert export_module.limit(2.3e-6) == pytest.approx(2.3e-5)  # onnxruntime measured 1.06e-5 on such a policy
