@@ -67,9 +67,11 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a robopg checkpoint (expected format {FORMAT!r})")
     config = payload.get("config")
     if isinstance(config, dict) and config.get("algo") in ALGORITHMS:
+        config_class = ALGORITHMS[config["algo"]].config
         for base, ran_with in RAN_WITHOUT.items():
-            if issubclass(ALGORITHMS[config["algo"]].config, base):
-                payload["config"] = {**ran_with, **config}
+            if issubclass(config_class, base):
+                config = {**ran_with, **config}
+        payload["config"] = config
     return payload
 
 

@@ -69,8 +69,7 @@ class ReplayBuffer:
         start = rng.integers(0, len(self), size=batch_size)
         if n_step == 1:
             return Batch(*(torch.from_numpy(getattr(self, name)[start]) for name in self._BATCH_FIELDS))
-        n = n_step
-        offsets = np.arange(n)
+        offsets = np.arange(n_step)
         rows = (start[:, None] + offsets) % self.capacity  # (batch, n): the n transitions from each start
         stored_after = (self.pos - 1 - start) % self.capacity  # transitions written after the start
         ends = self.episode_end[rows]
