@@ -573,7 +573,9 @@ def identify_dynamics(
     env: Annotated[str, typer.Option("--env", "--task", help="The simulated task the robot runs (robopg/..., "
                                                              "module:Id or robot.toml).")],
     params: Annotated[str, typer.Option(help="Comma-separated dynamics to fit: mass_scale, friction_scale, "
-                                             "damping_scale, actuator_gain, action_latency_steps.")],
+                                             "damping_scale, actuator_gain, action_latency_steps, and "
+                                             "sensor_noise_std (estimated from the fitted model's one-step "
+                                             "residuals).")],
     config: Annotated[Path | None, typer.Option(help="TOML file of identify settings (horizon, stride, ...).")]
     = None,
     out: Annotated[Path, typer.Option(help="TOML file to write: the estimates and a randomization range around "

@@ -16,6 +16,14 @@ exactly by masses, friction and gain all 3.8 times larger, and a policy trained 
 robot than the deployed one; the prior picks the combination nearest the nominal model. Each
 estimate's uncertainty is its Gauss-Newton standard error at the optimum, s²(JᵀJ)⁻¹ with J the Jacobian of
 the residuals by central differences and s² the residual variance.
+
+Sensor noise is not a dynamics a replay can fit; it is estimated from the identified model's one-step
+predictions. A logged observation y = x + e carries noise e ~ N(0, σ²) in every dimension, and predicting the
+next one from it leaves, to first order, the residual e' − J e (J the simulator's one-step Jacobian by the
+observation, by finite differences), whose i-th dimension has variance σ²(1 + ‖J_i‖²). Each squared residual
+divided by that factor is σ² times a χ²(1) variable; their median over every window and dimension, divided by
+χ²(1)'s median, estimates σ² robustly: the few dimensions and steps the model gets wrong (a contact, a
+nonlinearity larger than the noise) move a mean, not a median. Its standard error is bootstrapped over windows.
 """
 
 from __future__ import annotations
@@ -35,9 +43,11 @@ from robopg.settings import Settings, require, setting
 from sim.randomization import DYNAMICS_KEYS
 
 LATENCY = "action_latency_steps"
-# What replaying a trajectory cannot tell apart from the state it starts in: noise is not a dynamics.
-NOT_IDENTIFIABLE = {"sensor_noise_std": "sensor noise is not a dynamics that replaying trajectories can fit"}
-IDENTIFIABLE = tuple(k for k in DYNAMICS_KEYS if k not in NOT_IDENTIFIABLE)
+NOISE = "sensor_noise_std"  # estimated from the identified model's one-step residuals, not fitted
+IDENTIFIABLE = DYNAMICS_KEYS
+CHI2_1_MEDIAN = 0.45493642311957283  # the median of a χ² variable with one degree of freedom
+NOISE_BOOTSTRAP = 200  # resamples of the windows behind the noise estimate's standard error
+JACOBIAN_STEP = 1e-3  # of the observation, in its units, for the one-step Jacobian
 SMALLEST_SCALE, LARGEST_SCALE = 0.05, 20.0  # what identification searches, and a range stays within
 LOG_BOUNDS = (math.log(SMALLEST_SCALE), math.log(LARGEST_SCALE))
 
@@ -97,7 +107,8 @@ class Identification:
                 ranges[key] = (value, value)
                 continue
             half = max(config.range_errors * self.standard_errors[key], config.min_range * value)
-            ranges[key] = (round(max(value - half, SMALLEST_SCALE), 4), round(value + half, 4))
+            ranges[key] = (round(max(value - half, 0.0 if key == NOISE else SMALLEST_SCALE), 4),
+                           round(value + half, 4))
         return ranges
 
 
@@ -166,6 +177,22 @@ class Replay:
     def cost(self, dynamics: dict[str, float]) -> float:
         return float(np.mean(np.square(self.residuals(dynamics))))
 
+    def noise_ratios(self, dynamics: dict[str, float]) -> np.ndarray:
+        """Per window (rows) and observation dimension (columns): the squared one-step prediction residual over
+        its first-order noise factor 1 + ‖J_i‖², in squared observation units (module docstring)."""
+        self.env.reset(seed=0, options={"dynamics": dynamics})
+        rows = []
+        for w in self.windows:
+            def predict(start: np.ndarray, w: Window = w) -> np.ndarray:
+                self.env.set_state(start, list(w.in_flight))
+                return np.asarray(self.env.step(w.commands[0].astype(np.float32))[0], np.float64)
+
+            predicted = predict(w.start)
+            jacobian = np.stack([(predict(w.start + JACOBIAN_STEP * unit) - predicted) / JACOBIAN_STEP
+                                 for unit in np.eye(w.start.size)], axis=1)
+            rows.append(np.square(w.observed[0] - predicted) / (1.0 + np.square(jacobian).sum(axis=1)))
+        return np.array(rows)
+
     def close(self) -> None:
         self.env.close()
 
@@ -173,9 +200,8 @@ class Replay:
 def check_params(params: Sequence[str]) -> None:
     require(bool(params), "name at least one parameter to identify")
     for key in params:
-        require(key not in NOT_IDENTIFIABLE, f"{key} cannot be identified: {NOT_IDENTIFIABLE.get(key)}")
-        require(key in DYNAMICS_KEYS, f"unknown dynamics parameter {key!r}; expected some of "
-                                      f"{', '.join(k for k in DYNAMICS_KEYS if k not in NOT_IDENTIFIABLE)}")
+        require(key in IDENTIFIABLE, f"unknown dynamics parameter {key!r}; expected some of "
+                                     f"{', '.join(IDENTIFIABLE)}")
     require(len(set(params)) == len(params), f"a parameter is named twice: {', '.join(params)}")
 
 
@@ -183,7 +209,7 @@ def identify(env_id: str, episodes: Sequence[tuple[np.ndarray, np.ndarray]], par
              config: IdentifyConfig) -> Identification:
     """Fit ``params`` (keys of ``sim.randomization.Dynamics``) of ``env_id`` to the logged ``episodes``."""
     check_params(params)
-    continuous = [p for p in params if p != LATENCY]
+    continuous = [p for p in params if p not in (LATENCY, NOISE)]
     latencies = range(config.max_latency + 1) if LATENCY in params else [0]
     replay = Replay(env_id, windows_of(episodes, config))
     try:
@@ -197,14 +223,28 @@ def identify(env_id: str, episodes: Sequence[tuple[np.ndarray, np.ndarray]], par
                                    config.generations, config.seed, weight)
         values = polish(replay, continuous, latency, values, weight)
         estimates = dict(zip(continuous, values, strict=True))
-        cost = replay.cost({**({LATENCY: latency} if latency else {}), **estimates})
+        dynamics = {**({LATENCY: latency} if latency else {}), **estimates}
+        cost = replay.cost(dynamics)
         errors, correlations = uncertainty(replay, estimates, latency)
+        if NOISE in params:
+            estimates[NOISE], errors[NOISE] = sensor_noise(replay.noise_ratios(dynamics), config.seed)
     finally:
         replay.close()
     if LATENCY in params:
         estimates[LATENCY], errors[LATENCY] = float(latency), 0.0
     return Identification({p: estimates[p] for p in params}, {p: errors[p] for p in params}, cost, nominal_cost,
                           {k: fits[k][1] for k in fits} if LATENCY in params else {}, correlations)
+
+
+def sensor_noise(ratios: np.ndarray, seed: int) -> tuple[float, float]:
+    """The noise's standard deviation from ``Replay.noise_ratios`` (module docstring), and its standard error
+    bootstrapped over the windows (the rows)."""
+    def estimate(rows: np.ndarray) -> float:
+        return math.sqrt(float(np.median(rows)) / CHI2_1_MEDIAN)
+
+    rng = np.random.default_rng(seed)
+    resampled = [estimate(ratios[rng.integers(0, len(ratios), len(ratios))]) for _ in range(NOISE_BOOTSTRAP)]
+    return estimate(ratios), float(np.std(resampled))
 
 
 def fit_continuous(replay: Replay, params: list[str], latency: int, start: list[float], generations: int,

@@ -4,10 +4,10 @@ For each task, gap and seed: the nominal DDPG policy of tools/bench_finetune.py 
 --out) is deployed for --episodes episodes on the virtual robot with the gap (in this process: the same plant,
 firmware state machine, protocol, link, safety layer and control loop as `robot-sim` + `deploy --log`), and
 `identify` fits the gap's parameters plus the latency (which must come out 0 when the gap has none) to that
-log. With --noise, the robot's sensors also carry the benchmark's noise gap (5 % of each observation's
-typical range), which identification does not fit: the replay starts from noisy observations. Reported: each
-estimate against the true value (relative error; the latency exactly) and the fit's prediction error against
-the nominal model's.
+log, and estimates the sensor noise (which must come out near 0 without --noise). With --noise, the robot's
+sensors carry the benchmark's noise gap (5 % of each observation's typical range): the replay starts from
+noisy observations. Reported: each estimate against the true value (relative error, absolute for a true value
+of 0; the latency exactly) and the fit's prediction error against the nominal model's.
 
     python tools/bench_transfer.py [--envs ...] [--gaps latency gain mass friction] [--seeds 0 1 2]
         [--episodes 10] [--noise] [--out runs/bench_finetune]
@@ -47,7 +47,7 @@ from bench_finetune import (
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.export.to_onnx import metadata_for
-from robopg.identify import LATENCY, IdentifyConfig, identify
+from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
@@ -153,7 +153,7 @@ def main() -> None:
         run = trained_run(env_id, RECIPES[env_id], 0, args.out / "policies")
         noise = noise_gap(env_id, run) if args.noise else {}
         for gap in args.gaps:
-            truth = {LATENCY: 0, **GAPS[gap]}
+            truth = {LATENCY: 0, **GAPS[gap], NOISE: noise.get(NOISE, 0.0)}
             for seed in args.seeds:
                 log = deploy_log(env_id, run, {**GAPS[gap], **noise}, args.episodes, seed)
                 started = time.perf_counter()
@@ -173,7 +173,8 @@ def main() -> None:
         for name, true in r["truth"].items():
             estimate = r["estimates"][name]
             error = "exact" if name == LATENCY and estimate == true else (
-                f"{estimate - true:+.0f} steps" if name == LATENCY else f"{100 * (estimate - true) / true:+.1f} %")
+                f"{estimate - true:+.0f} steps" if name == LATENCY else
+                f"{100 * (estimate - true) / true:+.1f} %" if true else f"{estimate - true:+.4f}")
             print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {name} | {true} | {estimate:.3f} ± "
                   f"{r['errors'][name]:.3f} | {error} | {r['nominal_cost']:.3g} → {r['cost']:.3g} |")
 

@@ -54,8 +54,8 @@ def test_the_twin_has_the_identified_latency_and_takes_the_rehearsal_episodes(tm
 
 def test_a_rehearsal_needs_a_twin_and_identifiable_parameters(tmp_path):
     restored = restore(FIXTURE)
-    with pytest.raises(ConfigError, match="sensor_noise_std cannot be identified"):
-        FinetuneConfig(identify_params=("sensor_noise_std",))
+    with pytest.raises(ConfigError, match="unknown dynamics parameter 'gain'"):
+        FinetuneConfig(identify_params=("gain",))
     config, method = finetune_configs({"episodes": 5, "baseline_episodes": 2, "eval_episodes": 2,
                                        "rehearsal_episodes": 1, "twin_training_steps": 0,
                                        "identify_params": ["action_latency_steps"],

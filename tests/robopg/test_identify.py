@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import sim  # noqa: F401  (registers the tasks)
 from robopg.cli import app
 from robopg.errors import ConfigError
-from robopg.identify import Identification, IdentifyConfig, identify
+from robopg.identify import CHI2_1_MEDIAN, Identification, IdentifyConfig, identify, sensor_noise
 
 ENV = "robopg/CartPoleSwingUp-v0"
 FAST = IdentifyConfig(horizon=5, stride=5, max_windows=40, max_latency=3, generations=8, screen_generations=3)
@@ -67,6 +67,26 @@ def test_identify_recovers_a_mass_from_a_log():
     assert result.standard_errors["mass_scale"] > 0
 
 
+@pytest.mark.parametrize("env_id, gap", [(ENV, {"action_latency_steps": 2}), ("robopg/Reacher2D-v0", {})])
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_identify_estimates_the_sensor_noise_beside_the_dynamics(env_id, gap, noise):
+    log = robot_log({**gap, "sensor_noise_std": noise}, episodes=2, steps=150, env_id=env_id)
+    result = identify(env_id, log, [*gap, "sensor_noise_std"], FAST)
+    assert result.estimates["sensor_noise_std"] == pytest.approx(noise, abs=0.1 * noise + 1e-3)
+    assert gap.get("action_latency_steps", 0) == result.estimates.get("action_latency_steps", 0)
+    if noise:
+        assert 0 < result.standard_errors["sensor_noise_std"] < 0.2 * noise
+
+
+def test_the_noise_estimate_is_the_median_ratio_over_chi2_median():
+    # Ratios of σ² χ²(1) with σ = 0.1: every ratio at 0.01 × the χ²(1) median gives σ exactly, with no spread.
+    ratios = np.full((4, 3), 0.01 * CHI2_1_MEDIAN)
+    ratios[0, 0] = 100.0  # one dimension of one window the model got wrong does not move a median
+    estimate, error = sensor_noise(ratios, seed=0)
+    assert estimate == pytest.approx(0.1)
+    assert error == pytest.approx(0.0, abs=1e-12)
+
+
 def test_the_command_line_writes_estimates_and_ranges(tmp_path):
     save_log(tmp_path / "robot.npz", robot_log({"actuator_gain": 0.7}))
     (tmp_path / "fast.toml").write_text("horizon = 5\nmax_windows = 40\ngenerations = 8\nscreen_generations = 3\n")
@@ -82,7 +102,6 @@ def test_the_command_line_writes_estimates_and_ranges(tmp_path):
 
 
 @pytest.mark.parametrize("params, message", [
-    ("sensor_noise_std", "sensor_noise_std cannot be identified"),
     ("mass", "unknown dynamics parameter 'mass'"),
     ("mass_scale,mass_scale", "named twice"),
 ])
@@ -115,3 +134,6 @@ def test_a_range_around_an_uncertain_estimate_stays_a_valid_dynamics():
     found = Identification({"mass_scale": 0.5, "action_latency_steps": 2.0},
                            {"mass_scale": 1.0, "action_latency_steps": 0.0}, 0.1, 1.0, {}, {})
     assert found.randomization(IdentifyConfig()) == {"mass_scale": (0.05, 3.5), "action_latency_steps": (2.0, 2.0)}
+    # Noise 0.01 ± 0.02: the range stops at no noise, not at the smallest scale.
+    noisy = Identification({"sensor_noise_std": 0.01}, {"sensor_noise_std": 0.02}, 0.1, 1.0, {}, {})
+    assert noisy.randomization(IdentifyConfig()) == {"sensor_noise_std": (0.0, 0.07)}
