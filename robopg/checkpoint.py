@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from robopg.algos.ddpg import DDPGConfig
 from robopg.atomic import atomic_write
 from robopg.config import OffPolicyConfig
 from robopg.core.history import observation_dim
@@ -38,7 +39,7 @@ BEST_FILE = "best.pt"
 CONFIG_FILE = "config.toml"
 # Settings whose default changed after checkpoints were saved without them: the value those runs ran with, so that
 # resuming, exporting or fine-tuning one of them rebuilds the run it was.
-RAN_WITHOUT = {OffPolicyConfig: {"n_step": 1}}
+RAN_WITHOUT = {OffPolicyConfig: {"n_step": 1}, DDPGConfig: {"critic_layer_norm": False}}
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ def run_robopg(env_id: str, steps: int, seed: int, hidden: list[int], threads: i
         **{k: COMMON[k] for k in ("batch_size", "buffer_size", "learning_starts", "tau", "gamma", "noise_std",
                                   "eval_every", "eval_episodes")},
         "checkpoint_every": steps, "log_every": steps, "matmul_precision": precision, "n_step": n_step,
+        "critic_layer_norm": False,  # SB3's critic has none: equal work
     })
     with tempfile.TemporaryDirectory() as tmp:
         result = train(env_id, config, Path(tmp) / "run", show_progress=False)

@@ -7,7 +7,7 @@ or above the task's threshold (our tasks' solved return, a Gymnasium task's ``re
 ``--threshold``). Runs go ``--jobs`` at a time, each in its own process with one torch thread.
 
 usage: python tools/bench_robust_defaults.py [--algo ddpg] [--envs robopg/CartPoleSwingUp-v0 ...]
-           [--seeds 0 1 2 3 4] [--steps 30000] [--base KEY=VALUE ...] [--variant critic_layer_norm=true ...]
+           [--seeds 0 1 2 3 4] [--steps 30000] [--base KEY=VALUE ...] [--variant critic_layer_norm=false ...]
            [--jobs 2] [--out results.json]
 
 Gymnasium's MuJoCo tasks need ``pip install -e ".[mujoco]"``.
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--base", nargs="*", default=[], metavar="KEY=VALUE", help="settings of both sides")
-    parser.add_argument("--variant", nargs="+", default=["critic_layer_norm=true"], metavar="KEY=VALUE",
+    parser.add_argument("--variant", nargs="+", default=["critic_layer_norm=false"], metavar="KEY=VALUE",
                         help="settings of the variant only")
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--jobs", type=int, default=2)

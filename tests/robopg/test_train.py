@@ -133,12 +133,14 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         checkpoint.load(tmp_path / "missing")
 
 
-def test_a_checkpoint_saved_before_n_step_existed_is_rebuilt_with_the_one_step_targets_it_ran_with():
+def test_a_checkpoint_saved_before_a_default_changed_is_rebuilt_with_the_settings_it_ran_with():
     fixture = Path(__file__).parent / "fixtures" / "swingup_ddpg.pt"
     saved = torch.load(fixture, weights_only=True)["config"]
-    assert saved["algo"] == "ddpg" and "n_step" not in saved
-    assert checkpoint.load(fixture)["config"]["n_step"] == 1
+    assert saved["algo"] == "ddpg" and "n_step" not in saved and "critic_layer_norm" not in saved
+    migrated = checkpoint.load(fixture)["config"]
+    assert migrated["n_step"] == 1 and migrated["critic_layer_norm"] is False
     assert make_config("ddpg", {}).n_step == 3 and make_config("td3", {}).n_step == 3
+    assert make_config("ddpg", {}).critic_layer_norm and not make_config("td3", {}).critic_layer_norm
 
 
 def test_policy_acts_in_actuator_units(tmp_path, tiny):
