@@ -100,11 +100,13 @@ class OneStateRobot:
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
-    """A DDPG checkpoint of the point-to-origin task (its actor is what fine-tuning starts from)."""
+    """A DDPG checkpoint of the point-to-origin task (its actor is what fine-tuning starts from; its critic
+    unnormalized, as these tests' step sizes were chosen for)."""
     run = tmp_path_factory.mktemp("toy") / "run"
     train("PointToOrigin-v0", make_config("ddpg", {"total_steps": 150, "learning_starts": 100, "batch_size": 32,
                                                    "actor_hidden": [16], "critic_hidden": [16], "eval_every": 150,
-                                                   "eval_episodes": 2}), run, show_progress=False)
+                                                   "eval_episodes": 2, "critic_layer_norm": False}),
+          run, show_progress=False)
     return run
 
 
