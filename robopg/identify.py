@@ -183,15 +183,16 @@ class Replay:
         self.env.reset(seed=0, options={"dynamics": dynamics})
         rows = []
         for w in self.windows:
-            def predict(start: np.ndarray, w: Window = w) -> np.ndarray:
-                self.env.set_state(start, list(w.in_flight))
-                return np.asarray(self.env.step(w.commands[0].astype(np.float32))[0], np.float64)
-
-            predicted = predict(w.start)
-            jacobian = np.stack([(predict(w.start + JACOBIAN_STEP * unit) - predicted) / JACOBIAN_STEP
+            predicted = self.first_step(w, w.start)
+            jacobian = np.stack([(self.first_step(w, w.start + JACOBIAN_STEP * unit) - predicted) / JACOBIAN_STEP
                                  for unit in np.eye(w.start.size)], axis=1)
             rows.append(np.square(w.observed[0] - predicted) / (1.0 + np.square(jacobian).sum(axis=1)))
         return np.array(rows)
+
+    def first_step(self, window: Window, start: np.ndarray) -> np.ndarray:
+        """The observation after ``window``'s first command from observation ``start``, its commands in flight."""
+        self.env.set_state(start, list(window.in_flight))
+        return np.asarray(self.env.step(window.commands[0].astype(np.float32))[0], np.float64)
 
     def close(self) -> None:
         self.env.close()
