@@ -51,6 +51,9 @@ class FinetuneConfig(Settings):
     twin_training_steps: int = setting(10_000, "steps of the policy's own training run continued on the robot's "
                                                "simulated twin before the robot explores; its best snapshot is "
                                                "the first candidate (0: none)", ge=0, most=10**9)
+    twin_from_scratch: bool = setting(True, "also train the run's algorithm anew on the twin, with the run's own "
+                                            "settings and steps; the better of the two runs' snapshots on the twin "
+                                            "is the candidate")
     twin_eval_every: int = setting(1_000, "steps of twin training between its evaluations on the twin", ge=1,
                                    most=10**9)
     twin_eval_episodes: int = setting(10, "episodes per evaluation on the twin", ge=1, most=MAX_EPISODES)
@@ -164,7 +167,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     method of ``method_config``, within ``config.episodes`` robot episodes in all. Writes out_dir/finetune.csv after
     every episode, and checkpoint.pt and policy.onnx each time an evaluation is clearly better than the deployed
     policy's and the best so far. ``twin`` makes the robot's simulated twin for a rehearsal; ``run_state`` is the
-    deployed policy's run (its resume.pt), which training on the twin continues (out_dir/twin-run).
+    deployed policy's run (its resume.pt), which training on the twin continues (out_dir/twin: the continued run
+    and the one from scratch).
     ``watch(total, kept, current)`` is told, after each robot episode or evaluation, the robot episodes so far,
     the policy state that would be kept if the session stopped there (None: the deployed one) and the learner's."""
     # Refused before the robot runs an episode.
@@ -194,12 +198,10 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
-                              config.twin_eval_episodes, out_dir / "twin-run", config.twin_confirm_episodes)
-        confirmation = "" if found.confirmed is None else (
-            f"; on {config.twin_confirm_episodes} fresh twin episodes deployed {found.confirmed[0]:.1f}, best "
-            f"{found.confirmed[1]:.1f}" + ("" if found.candidate is not None else ", not confirmed"))
-        log(FinetuneRecord(total, "twin", found.best, note=f"{twin_note}; deployed {found.deployed:.1f} on the twin, "
-                           f"best {found.best:.1f} after {found.best_step} steps{confirmation}"))
+                              config.twin_eval_episodes, out_dir / "twin", config.twin_confirm_episodes,
+                              config.twin_from_scratch)
+        log(FinetuneRecord(total, "twin", max(mean for mean, _ in found.best.values()),
+                           note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:
             candidate = make_learner(found.candidate.learner, method_config)
             returns: list[float] = []

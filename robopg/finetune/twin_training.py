@@ -6,21 +6,25 @@ dynamics are identified from its baseline episodes (``twin.identified_dynamics``
 resumed (its algorithm, settings, optimizers and, for DDPG/TD3, its replay memory) on the task's simulator
 randomized over the identified ranges, for ``steps`` more steps. Keeping the simulation's replay is what keeps
 it stable: prior data mixed into the new data's updates, as RLPD (Ball et al. 2023) does with demonstrations;
-from an empty replay the same continuation collapsed (docs/design.md).
+from an empty replay the same continuation collapsed (docs/design.md). A continuation stays near the deployed
+policy, and where the gap calls for a different one (a heavier or weaker cart-pole) it can stall below what the
+same algorithm learns from scratch on the gapped dynamics; so the run's algorithm can also be trained anew on the
+twin, with the run's settings and steps (``from_scratch``): the real-to-sim-to-real loop of identification and
+retraining (Chebotar et al. 2019), both runs' best snapshots then judged alike.
 
 Its evaluations run on the twin too, from the same initial states and dynamics draws each time (common random
 numbers), so the snapshots and the deployed policy are compared on equal terms. The best of a dozen snapshots on
 ten episodes is flattered by its selection (the winner's curse: on the swing-up, whose returns spread by ±65, a
 snapshot chosen at 130 against the deployed 105 then averaged 106 over 10 robot episodes), so the chosen
-snapshot and the deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin,
-paired, and the snapshot becomes the candidate only if it beats the deployed policy there too. The robot still
+snapshots and the deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin,
+paired, and the best of them becomes the candidate only if it beats the deployed policy there too. The robot still
 has the last word (the session's evaluations): the twin is a model of the robot, not the robot.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +45,33 @@ from sim.randomization import format_dynamics, parse_dynamics
 CONFIRM_SEED_OFFSET = 2 * EVAL_SEED_OFFSET  # past the run's training and evaluation episodes' seeds
 
 
+CONTINUED, FROM_SCRATCH = "continued", "from scratch"
+
+
 @dataclass(frozen=True)
 class TwinTraining:
-    """What training on the twin found: the deployed policy's and the best snapshot's mean return on the twin's
-    evaluation episodes, and the snapshot's checkpoint (None when no snapshot beat the deployed policy)."""
+    """What training on the twin found. ``deployed``: the deployed policy's mean return on the twin's evaluation
+    episodes; ``best``: each run's best snapshot there and the steps of that run before it (0: no snapshot beat the
+    deployed policy); ``confirmed``: the deployed policy's and those snapshots' means on the fresh episodes;
+    ``candidate``: the snapshot that did best there, if it beat the deployed policy again (from run ``source``)."""
 
     deployed: float
-    best: float
-    best_step: int  # steps of twin training before the best snapshot
+    best: dict[str, tuple[float, int]]
     candidate: Restored | None
-    confirmed: tuple[float, float] | None = None  # the deployed policy's and the snapshot's fresh-episode means
+    confirmed: dict[str, float] = field(default_factory=dict)
+    confirm_episodes: int = 0
+    source: str = ""
+
+    def summary(self) -> str:
+        """One line: what each run found and what the confirmation chose."""
+        runs = ", ".join(f"{name} best {mean:.1f} after {steps} steps" if steps else f"{name} never better"
+                         for name, (mean, steps) in self.best.items())
+        line = f"deployed {self.deployed:.1f} on the twin, {runs}"
+        if self.confirmed:
+            line += (f"; on {self.confirm_episodes} fresh twin episodes "
+                     + ", ".join(f"{name} {mean:.1f}" for name, mean in self.confirmed.items()))
+            line += f"; candidate {self.source}" if self.candidate is not None else "; not confirmed"
+        return line
 
 
 def require_run(resume_file: Path | None) -> None:
@@ -62,34 +83,59 @@ def require_run(resume_file: Path | None) -> None:
 
 
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
-                  out_dir: Path, confirm_episodes: int = 30) -> TwinTraining:
+                  out_dir: Path, confirm_episodes: int = 30, from_scratch: bool = False) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
-    ``out_dir`` (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
-    ``eval_episodes`` episodes of the same twin; the best snapshot is confirmed on ``confirm_episodes`` fresh
+    ``out_dir``/continued (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
+    ``eval_episodes`` episodes of the same twin; with ``from_scratch``, also train the run's algorithm and settings
+    anew on the twin for the run's own steps (``out_dir``/from-scratch, evaluated on its own schedule on the same
+    episodes). The snapshots that beat the deployed policy there are confirmed on ``confirm_episodes`` fresh
     ones."""
     require_run(resume_file)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
-    config = replace(config_from_dict(state["config"]), total_steps=start + steps, eval_every=eval_every,
-                     eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
-                     checkpoint_every=start + steps, video_every=0)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = make_trainer(state["env_id"], config, out_dir, show_progress=False)
+    run_config = config_from_dict(state["config"])
+    twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
+                   video_every=0)
+    folders = {CONTINUED: out_dir / "continued", FROM_SCRATCH: out_dir / "from-scratch"}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    continued = make_trainer(state["env_id"], replace(twin, total_steps=start + steps, eval_every=eval_every,
+                                                      checkpoint_every=start + steps),
+                             folders[CONTINUED], show_progress=False)
     try:
-        trainer.restore(state)
-        trainer.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
-        deployed = trainer.evaluate().mean  # best.pt until a snapshot beats it
-        deployed_policy = copy.deepcopy(trainer.learner.policy()).eval()
+        continued.restore(state)
+        continued.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
+        deployed = continued.evaluate()  # best.pt until a snapshot beats it
+        deployed_policy = copy.deepcopy(continued.learner.policy()).eval()
     except BaseException:
-        trainer.close()  # run() closes it otherwise
+        continued.close()  # run() closes it otherwise
         raise
-    result = trainer.run()
-    if result.best_step <= start:
-        return TwinTraining(deployed, result.best_eval.mean, 0, None)
-    snapshot = checkpoint.restore(out_dir / checkpoint.BEST_FILE)
-    confirmed = paired_means(state["env_id"], config, (deployed_policy, snapshot.policy()), confirm_episodes)
-    return TwinTraining(deployed, result.best_eval.mean, result.best_step - start,
-                        snapshot if confirmed[1] > confirmed[0] else None, confirmed)
+    trainers = {CONTINUED: continued}
+    if from_scratch:
+        trainers[FROM_SCRATCH] = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps),
+                                              folders[FROM_SCRATCH], show_progress=False)
+        trainers[FROM_SCRATCH].best_eval = deployed  # best.pt only once a snapshot beats the deployed policy
+    best: dict[str, tuple[float, int]] = {}
+    snapshots: dict[str, Restored] = {}
+    for name, trainer in trainers.items():
+        result = trainer.run()
+        first = start if name == CONTINUED else 0
+        best[name] = (result.best_eval.mean, max(result.best_step - first, 0))
+        if result.best_step > first:
+            snapshots[name] = checkpoint.restore(trainer.run_dir / checkpoint.BEST_FILE)
+    if not snapshots:
+        return TwinTraining(deployed.mean, best, None)
+    means = paired_means(state["env_id"], twin, (deployed_policy, *(s.policy() for s in snapshots.values())),
+                         confirm_episodes)
+    confirmed = dict(zip(("deployed", *snapshots), means, strict=True))
+    source = confirmed_best(confirmed)
+    return TwinTraining(deployed.mean, best, snapshots.get(source), confirmed, confirm_episodes, source)
+
+
+def confirmed_best(confirmed: dict[str, float]) -> str:
+    """The run whose snapshot did best on the fresh episodes, if it beat the deployed policy there; "" if none."""
+    source = max((name for name in confirmed if name != "deployed"), key=lambda name: confirmed[name], default="")
+    return source if source and confirmed[source] > confirmed["deployed"] else ""
 
 
 def paired_means(env_id: str, config: RunConfig, policies: tuple[torch.nn.Module, ...],

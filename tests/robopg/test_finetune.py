@@ -110,12 +110,16 @@ def toy_run(tmp_path_factory):
     return run
 
 
-def test_clearly_better_is_welchs_test_at_z_standard_errors():
+def test_clearly_better_is_welchs_test_at_z_standard_errors_with_the_larger_variance():
     # means 2 and 1, sample variances 1 and 1, 4 returns each: standard error sqrt(1/4 + 1/4) = 0.707.
     new, old = [1.0, 2.0, 3.0, 2.0], [0.0, 1.0, 2.0, 1.0]
     new = [2 + (x - 2) * (1 / np.std(new, ddof=1)) for x in new]
     old = [1 + (x - 1) * (1 / np.std(old, ddof=1)) for x in old]
     assert clearly_better(new, old, z=1.4) and not clearly_better(new, old, z=1.42)
+    # A tight new side (sample variance 0.01) against old's 1: the standard error is sqrt(1 · (1/4 + 1/4)) = 0.707
+    # still, where Welch's own sqrt(0.01/4 + 1/4) = 0.502 would pass it at z = 1.9.
+    tight = [2 + (x - 2) * 0.1 for x in new]
+    assert clearly_better(tight, old, z=1.4) and not clearly_better(tight, old, z=1.42)
     assert not clearly_better(old, new, z=0.0)
     assert not clearly_better([1.0, 1.0], [1.0, 1.0], z=0.0)  # equal is not better
     with pytest.raises(ValueError, match="at least 2"):
@@ -261,11 +265,13 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
     restored = restore(toy_run)
     trained = []
 
-    def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir, confirm_episodes):
-        trained.append((run_state, steps, confirm_episodes))
-        return TwinTraining(deployed=-1.0, best=0.0, best_step=steps, candidate=acting(restore(toy_run),
-                                                                                      candidate_action),
-                            confirmed=(-1.0, -0.5))
+    def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir, confirm_episodes,
+                      from_scratch):
+        trained.append((run_state, steps, confirm_episodes, from_scratch))
+        return TwinTraining(deployed=-1.0, best={"continued": (0.0, steps)},
+                            candidate=acting(restore(toy_run), candidate_action),
+                            confirmed={"deployed": -1.0, "continued": -0.5}, confirm_episodes=confirm_episodes,
+                            source="continued")
 
     monkeypatch.setattr(session, "train_on_twin", twin_training)
     monkeypatch.setattr(session, "identified_dynamics", lambda *args: {"actuator_gain": (0.9, 1.0)})
@@ -274,8 +280,9 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
                                        "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
     result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
                       run_state=toy_run / "resume.pt")
-    assert trained == [(toy_run / "resume.pt", 300, 30)]
-    assert "on 30 fresh twin episodes deployed -1.0, best -0.5" in result.records[1].note
+    assert trained == [(toy_run / "resume.pt", 300, 30, True)]
+    assert result.records[1].note.endswith("deployed -1.0 on the twin, continued best 0.0 after 300 steps; on 30 "
+                                           "fresh twin episodes deployed -1.0, continued -0.5; candidate continued")
     kinds = [r.kind for r in result.records]
     assert kinds[:3] == ["baseline", "twin", "candidate"] and kinds.count("candidate") == 1
     assert robot.episodes == 30 and result.records[-1].episode == 30

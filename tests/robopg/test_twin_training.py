@@ -4,6 +4,7 @@ snapshot, judged on the twin against the deployed policy."""
 import copy
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from robopg.checkpoint import BEST_FILE, RESUME_FILE, restore
@@ -11,7 +12,14 @@ from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.errors import ConfigError
 from robopg.evaluation import evaluate
-from robopg.finetune.twin_training import CONFIRM_SEED_OFFSET, paired_means, train_on_twin
+from robopg.finetune.twin_training import (
+    CONFIRM_SEED_OFFSET,
+    CONTINUED,
+    FROM_SCRATCH,
+    confirmed_best,
+    paired_means,
+    train_on_twin,
+)
 from robopg.registry import make_config
 from robopg.training.loop import EVAL_SEED_OFFSET
 from robopg.training.run import train
@@ -31,24 +39,56 @@ def run(tmp_path_factory):
 
 def test_the_deployed_policy_and_the_snapshots_are_judged_on_the_twin(run, tmp_path):
     found = train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=1, out_dir=tmp_path / "t")
+    seed = restore(run).state["config"]["seed"]
     # The reference: the deployed policy on the twin's dynamics, from the twin evaluations' initial states.
     on_twin = evaluate(torch_policy_fn(restore(run).policy()), make_env(ENV, dynamics=TWIN), 1,
-                       seed=restore(run).state["config"]["seed"] + EVAL_SEED_OFFSET)
+                       seed=seed + EVAL_SEED_OFFSET)
     assert found.deployed == pytest.approx(on_twin.mean)
-    assert found.best >= found.deployed
-    assert (found.confirmed is None) == (found.best_step == 0)
-    if found.confirmed is not None:  # the snapshot and the deployed policy again, on fresh paired episodes
+    mean, steps = found.best[CONTINUED]
+    assert list(found.best) == [CONTINUED] and mean >= found.deployed
+    assert bool(found.confirmed) == (steps > 0)
+    if found.confirmed:  # the snapshot and the deployed policy again, on fresh paired episodes
         fresh = [evaluate(torch_policy_fn(policy), make_env(ENV, dynamics=TWIN), 30,
-                          seed=restore(run).state["config"]["seed"] + CONFIRM_SEED_OFFSET).mean
-                 for policy in (restore(run).policy(), restore(tmp_path / "t" / BEST_FILE).policy())]
-        assert found.confirmed == pytest.approx(tuple(fresh))
+                          seed=seed + CONFIRM_SEED_OFFSET).mean
+                 for policy in (restore(run).policy(), restore(tmp_path / "t" / "continued" / BEST_FILE).policy())]
+        assert found.confirmed == pytest.approx({"deployed": fresh[0], CONTINUED: fresh[1]})
         assert (found.candidate is not None) == (fresh[1] > fresh[0])
-    rows = (tmp_path / "t" / "eval.csv").read_text().splitlines()[1:]
+    rows = (tmp_path / "t" / "continued" / "eval.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in rows] == [450, 600]  # after the run's 300 steps, every 150 more
     if found.candidate is not None:  # the best snapshot, as best.pt holds it
         snapshot = evaluate(torch_policy_fn(found.candidate.policy()), make_env(ENV, dynamics=TWIN), 1,
-                            seed=restore(run).state["config"]["seed"] + EVAL_SEED_OFFSET)
-        assert snapshot.mean == pytest.approx(found.best)
+                            seed=seed + EVAL_SEED_OFFSET)
+        assert snapshot.mean == pytest.approx(mean)
+
+
+def test_a_run_from_scratch_on_the_twin_competes_with_the_continued_one(run, tmp_path):
+    found = train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=2, out_dir=tmp_path / "t",
+                          confirm_episodes=3, from_scratch=True)
+    assert list(found.best) == [CONTINUED, FROM_SCRATCH]
+    # The run's own settings and steps (300), evaluated on its own schedule (every 300) on the twin's episodes.
+    scratch = tmp_path / "t" / "from-scratch"
+    assert [int(row.split(",")[0]) for row in (scratch / "eval.csv").read_text().splitlines()[1:]] == [300]
+    assert restore(scratch).state["config"]["randomize"] == restore(tmp_path / "t" / "continued").state["config"][
+        "randomize"]
+    beat = [name for name, (mean, steps) in found.best.items() if steps > 0]
+    assert all(found.best[name][0] > found.deployed for name in beat)
+    assert sorted(found.confirmed) == (sorted(["deployed", *beat]) if beat else [])
+    if found.candidate is not None:  # the better snapshot on the fresh episodes, and better than the deployed one
+        assert found.confirmed[found.source] == max(found.confirmed.values()) > found.confirmed["deployed"]
+        policy = found.candidate.policy()
+        fresh = evaluate(torch_policy_fn(policy), make_env(ENV, dynamics=TWIN), 3,
+                         seed=restore(run).state["config"]["seed"] + CONFIRM_SEED_OFFSET)
+        assert fresh.mean == pytest.approx(found.confirmed[found.source])
+    else:
+        assert found.source == "" and all(found.confirmed.get(name, -np.inf) <= found.confirmed.get("deployed", np.inf)
+                                          for name in beat)
+
+
+def test_the_candidate_is_the_best_snapshot_on_the_fresh_episodes_if_it_beats_the_deployed_policy():
+    assert confirmed_best({"deployed": 1.0, CONTINUED: 2.0, FROM_SCRATCH: 3.0}) == FROM_SCRATCH
+    assert confirmed_best({"deployed": 1.0, CONTINUED: 2.0, FROM_SCRATCH: 0.5}) == CONTINUED
+    assert confirmed_best({"deployed": 3.0, CONTINUED: 2.0, FROM_SCRATCH: 3.0}) == ""  # equal is not better
+    assert confirmed_best({"deployed": 1.0}) == ""
 
 
 def test_the_run_must_be_there(tmp_path):
