@@ -13,7 +13,9 @@ fine-tuning never saw:
          twin training would find with a perfect identification, a second reference where a from-scratch oracle
          is weaker than the nominal policy;
   R1@k   the policy a fine-tuning session would keep if it stopped after k robot episodes in total
-         (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved.
+         (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved;
+  Rtwin  the session's run from scratch on the twin identified from its 10 baseline episodes, final policy:
+         a policy trained on the identified dynamics at the oracle's budget, against the oracle.
 
 The recovered fraction is (R1 − R0) / (R* − R0); a gap where R* − R0 is within two standard errors of the
 difference has nothing to recover and is reported as such (n/a). The table gives it against R*+ as well. The robot
@@ -199,7 +201,19 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
             into[str(mark)] = independent_return(policy, gapped, restored.history)[0]
     # "learned": the learner's policy at that point, kept or not: what learning achieved before any decision.
     return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
-            "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta)}
+            "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta),
+            "R_twin_scratch": twin_scratch_return(scratch, gapped)}
+
+
+def twin_scratch_return(scratch: Path, gapped: str) -> float | None:
+    """The independent return of the session's run from scratch on the identified twin, its final policy as the
+    oracle's (None when the session trained none): a policy trained on dynamics identified from the 10 baseline
+    episodes, against the oracle trained on the true ones."""
+    run = scratch / "twin" / "from-scratch"
+    if not (run / checkpoint.CHECKPOINT_FILE).exists():
+        return None
+    restored = restore(run)
+    return independent_return(restored.policy(), gapped, restored.history)[0]
 
 
 def limit_violations(log: list, low: tuple[float, ...], high: tuple[float, ...], max_delta: np.ndarray) -> int:
@@ -292,6 +306,9 @@ def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
     for reference, name in (("Rstar", "R*"), ("Rstar_plus", "R*+")):
         text += f" (recovered of {name}: " + ", ".join(share(entry, run["R1"][str(m)], reference) for m in marks) + ")"
     text += "; learned (not yet kept) " + " ".join(f"@{m} {run['learned'][str(m)]:.1f}" for m in marks)
+    if run.get("R_twin_scratch") is not None:
+        twin = run["R_twin_scratch"]
+        text += f"; trained anew on the twin {twin:.1f} (recovered of R*: {share(entry, twin, 'Rstar')})"
     return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
 
 
