@@ -43,8 +43,6 @@ from robopg.training.run import make_trainer
 from sim.randomization import format_dynamics, parse_dynamics
 
 CONFIRM_SEED_OFFSET = 2 * EVAL_SEED_OFFSET  # past the run's training and evaluation episodes' seeds
-
-
 CONTINUED, FROM_SCRATCH = "continued", "from scratch"
 
 
@@ -96,29 +94,36 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     run_config = config_from_dict(state["config"])
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
-    folders = {CONTINUED: out_dir / "continued", FROM_SCRATCH: out_dir / "from-scratch"}
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    continued = make_trainer(state["env_id"], replace(twin, total_steps=start + steps, eval_every=eval_every,
-                                                      checkpoint_every=start + steps),
-                             folders[CONTINUED], show_progress=False)
+    configs = {CONTINUED: replace(twin, total_steps=start + steps, eval_every=eval_every,
+                                  checkpoint_every=start + steps)}
+    if from_scratch:
+        configs[FROM_SCRATCH] = replace(twin, checkpoint_every=run_config.total_steps)
+    trainers = {}
     try:
+        for name, config in configs.items():
+            folder = out_dir / name.replace(" ", "-")
+            folder.mkdir(parents=True, exist_ok=True)
+            trainers[name] = make_trainer(state["env_id"], config, folder, show_progress=False)
+        continued = trainers[CONTINUED]
         continued.restore(state)
         continued.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
         deployed = continued.evaluate()  # best.pt until a snapshot beats it
         deployed_policy = copy.deepcopy(continued.learner.policy()).eval()
+        if from_scratch:  # best.pt only once a snapshot beats the deployed policy
+            trainers[FROM_SCRATCH].best_eval = deployed
     except BaseException:
-        continued.close()  # run() closes it otherwise
+        for trainer in trainers.values():
+            trainer.close()  # run() closes them otherwise
         raise
-    trainers = {CONTINUED: continued}
-    if from_scratch:
-        trainers[FROM_SCRATCH] = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps),
-                                              folders[FROM_SCRATCH], show_progress=False)
-        trainers[FROM_SCRATCH].best_eval = deployed  # best.pt only once a snapshot beats the deployed policy
     best: dict[str, tuple[float, int]] = {}
     snapshots: dict[str, Restored] = {}
-    for name, trainer in trainers.items():
-        result = trainer.run()
+    for index, (name, trainer) in enumerate(trainers.items()):
+        try:
+            result = trainer.run()
+        except BaseException:
+            for waiting in list(trainers.values())[index + 1:]:
+                waiting.close()
+            raise
         first = start if name == CONTINUED else 0
         best[name] = (result.best_eval.mean, max(result.best_step - first, 0))
         if result.best_step > first:
