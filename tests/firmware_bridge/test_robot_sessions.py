@@ -26,8 +26,10 @@ from sim.virtual_robot import RobotSimConfig, in_memory_robot
 
 STEPS = 50
 # A session of 5 robot episodes: 2 baseline, 1 exploring, a 2-episode evaluation; the twin identified in the
-# actuator gain from the baseline, the run trained on it for 200 steps, 1 rehearsal episode (the method's warm-up).
+# actuator gain from the baseline, the run trained on it for 200 steps (not trained anew: what the firmware sees is
+# the same either way), 1 rehearsal episode (the method's warm-up).
 SESSION = """baseline_episodes = 2
+twin_from_scratch = false
 eval_episodes = 2
 eval_every = 1
 warmup_episodes = 1

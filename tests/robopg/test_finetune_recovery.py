@@ -30,9 +30,11 @@ GAP = ["--gap", "action_latency_steps=3"]
 MAX_DELTA = 8.0
 EPISODES = 20  # before and after
 # The default session (baseline, training on the identified twin, the candidate's evaluations, cautious A2C on the
-# robot) in 25 robot episodes, without the A2C rehearsal on the twin (test_finetune_rehearsal.py covers it).
+# robot) in 25 robot episodes, without the A2C rehearsal on the twin (test_finetune_rehearsal.py covers it) and
+# without the run from scratch on the twin, which would train the fixture's whole run again (test_twin_training.py
+# covers it).
 FINETUNE_EPISODES = 25
-SESSION = "rehearsal_episodes = 0\n"
+SESSION = "rehearsal_episodes = 0\ntwin_from_scratch = false\n"
 RECOVERED_SHARE = 0.25  # of the loss against the policy in simulation; measured: 35 % (173.9; 130.0 -> 145.5)
 
 
