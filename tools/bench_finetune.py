@@ -57,7 +57,7 @@ from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
 from robopg.finetune.session import FinetuneConfig
 from robopg.finetune.twin import simulated_twin
-from robopg.finetune.twin_training import train_on_twin
+from robopg.finetune.twin_training import FROM_SCRATCH, run_folder, train_on_twin
 from robopg.registry import make_config
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
@@ -209,7 +209,7 @@ def twin_scratch_return(scratch: Path, gapped: str) -> float | None:
     """The independent return of the session's run from scratch on the identified twin, its final policy as the
     oracle's (None when the session trained none): a policy trained on dynamics identified from the 10 baseline
     episodes, against the oracle trained on the true ones."""
-    run = scratch / "twin" / "from-scratch"
+    run = run_folder(scratch / "twin", FROM_SCRATCH)
     if not (run / checkpoint.CHECKPOINT_FILE).exists():
         return None
     restored = restore(run)

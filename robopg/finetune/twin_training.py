@@ -38,12 +38,13 @@ from robopg.envs import make_env
 from robopg.errors import ConfigError
 from robopg.evaluation import evaluate
 from robopg.registry import config_from_dict
-from robopg.training.loop import EVAL_SEED_OFFSET
+from robopg.training.loop import EVAL_SEED_OFFSET, Trainer
 from robopg.training.run import make_trainer
 from sim.randomization import format_dynamics, parse_dynamics
 
 CONFIRM_SEED_OFFSET = 2 * EVAL_SEED_OFFSET  # past the run's training and evaluation episodes' seeds
-CONTINUED, FROM_SCRATCH = "continued", "from scratch"
+CONTINUED, FROM_SCRATCH = "continued", "from scratch"  # the runs on the twin
+DEPLOYED = "deployed"  # the deployed policy, beside the runs' snapshots in the confirmation
 
 
 @dataclass(frozen=True)
@@ -89,58 +90,58 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     episodes). The snapshots that beat the deployed policy there are confirmed on ``confirm_episodes`` fresh
     ones."""
     require_run(resume_file)
+    for name in (CONTINUED, FROM_SCRATCH) if from_scratch else (CONTINUED,):
+        run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
     run_config = config_from_dict(state["config"])
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
-    configs = {CONTINUED: replace(twin, total_steps=start + steps, eval_every=eval_every,
-                                  checkpoint_every=start + steps)}
-    if from_scratch:
-        configs[FROM_SCRATCH] = replace(twin, checkpoint_every=run_config.total_steps)
-    trainers = {}
+    continued = make_trainer(state["env_id"], replace(twin, total_steps=start + steps, eval_every=eval_every,
+                                                      checkpoint_every=start + steps),
+                             run_folder(out_dir, CONTINUED), show_progress=False)
     try:
-        for name, config in configs.items():
-            folder = out_dir / name.replace(" ", "-")
-            folder.mkdir(parents=True, exist_ok=True)
-            trainers[name] = make_trainer(state["env_id"], config, folder, show_progress=False)
-        continued = trainers[CONTINUED]
         continued.restore(state)
         continued.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
         deployed = continued.evaluate()  # best.pt until a snapshot beats it
         deployed_policy = copy.deepcopy(continued.learner.policy()).eval()
-        if from_scratch:  # best.pt only once a snapshot beats the deployed policy
-            trainers[FROM_SCRATCH].best_eval = deployed
     except BaseException:
-        for trainer in trainers.values():
-            trainer.close()  # run() closes them otherwise
+        continued.close()  # run() closes it otherwise
         raise
     best: dict[str, tuple[float, int]] = {}
     snapshots: dict[str, Restored] = {}
-    for index, (name, trainer) in enumerate(trainers.items()):
-        try:
-            result = trainer.run()
-        except BaseException:
-            for waiting in list(trainers.values())[index + 1:]:
-                waiting.close()
-            raise
-        first = start if name == CONTINUED else 0
+
+    def train(name: str, trainer: Trainer, first: int) -> None:
+        """Run ``trainer`` from step ``first``; its best snapshot if one beat the deployed policy."""
+        result = trainer.run()
         best[name] = (result.best_eval.mean, max(result.best_step - first, 0))
         if result.best_step > first:
             snapshots[name] = checkpoint.restore(trainer.run_dir / checkpoint.BEST_FILE)
+
+    train(CONTINUED, continued, start)
+    if from_scratch:
+        scratch = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps),
+                               run_folder(out_dir, FROM_SCRATCH), show_progress=False)
+        scratch.best_eval = deployed  # best.pt only once a snapshot beats the deployed policy
+        train(FROM_SCRATCH, scratch, 0)
     if not snapshots:
         return TwinTraining(deployed.mean, best, None)
     means = paired_means(state["env_id"], twin, (deployed_policy, *(s.policy() for s in snapshots.values())),
                          confirm_episodes)
-    confirmed = dict(zip(("deployed", *snapshots), means, strict=True))
+    confirmed = dict(zip((DEPLOYED, *snapshots), means, strict=True))
     source = confirmed_best(confirmed)
     return TwinTraining(deployed.mean, best, snapshots.get(source), confirmed, confirm_episodes, source)
 
 
+def run_folder(out_dir: Path, name: str) -> Path:
+    """The run folder of twin-training run ``name`` (``CONTINUED``, ``FROM_SCRATCH``) in ``out_dir``."""
+    return out_dir / name.replace(" ", "-")
+
+
 def confirmed_best(confirmed: dict[str, float]) -> str:
     """The run whose snapshot did best on the fresh episodes, if it beat the deployed policy there; "" if none."""
-    source = max((name for name in confirmed if name != "deployed"), key=lambda name: confirmed[name], default="")
-    return source if source and confirmed[source] > confirmed["deployed"] else ""
+    source = max((name for name in confirmed if name != DEPLOYED), key=lambda name: confirmed[name], default="")
+    return source if source and confirmed[source] > confirmed[DEPLOYED] else ""
 
 
 def paired_means(env_id: str, config: RunConfig, policies: tuple[torch.nn.Module, ...],
