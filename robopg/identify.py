@@ -170,7 +170,7 @@ class Replay:
         errors = []
         for w in self.windows:
             self.env.set_state(w.start, list(w.in_flight))
-            predicted = np.array([self.env.step(c.astype(np.float32))[0] for c in w.commands])
+            predicted = np.array([self.env.predict(c.astype(np.float32)) for c in w.commands])
             errors.append((predicted - w.observed) / self.scale)
         return np.concatenate(errors).ravel()
 
@@ -192,7 +192,7 @@ class Replay:
     def first_step(self, window: Window, start: np.ndarray) -> np.ndarray:
         """The observation after ``window``'s first command from observation ``start``, its commands in flight."""
         self.env.set_state(start, list(window.in_flight))
-        return np.asarray(self.env.step(window.commands[0].astype(np.float32))[0], np.float64)
+        return np.asarray(self.env.predict(window.commands[0].astype(np.float32)), np.float64)
 
     def close(self) -> None:
         self.env.close()

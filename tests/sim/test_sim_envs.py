@@ -183,6 +183,23 @@ def test_action_latency_delays_actions_by_exactly_k_steps(env_id, k):
     env.close()
 
 
+def test_predict_gives_steps_noise_free_observations_under_latency_and_gain(env_id):
+    gap = {"dynamics": {"action_latency_steps": 2, "actuator_gain": 0.8, "sensor_noise_std": 0.05}}
+    env = make(env_id)
+    actions = actions_for(env, 20)
+    env.reset(seed=0, options=gap)
+    stepped = []
+    for action in actions:
+        env.step(action)
+        stepped.append(env.unwrapped._obs.copy())  # the noise-free observation behind the noisy one
+    env.reset(seed=0, options=gap)
+    predicted = [env.unwrapped.predict(action) for action in actions]
+    assert np.array(predicted).tobytes() == np.array(stepped).tobytes()
+    with pytest.raises(ValueError, match="finite"):
+        env.unwrapped.predict(np.full(env.action_space.shape, np.nan))
+    env.close()
+
+
 def test_latency_queue_starts_empty_each_episode():
     env = make("robopg/CartPoleSwingUp-v0", dynamics={"action_latency_steps": 2})
     actions = actions_for(env, 10)
