@@ -14,6 +14,7 @@ layer as ``robopg deploy``; rewards are the task's reward function of the robot'
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from collections.abc import Callable
@@ -25,9 +26,10 @@ import numpy as np
 
 from robopg.atomic import atomic_path
 from robopg.config import MAX_EPISODES
+from robopg.core.nets import torch_policy_fn
 from robopg.errors import ConfigError
-from robopg.finetune.decide import save_finetuned, verdict
-from robopg.finetune.twin import Twin, identified_dynamics
+from robopg.finetune.decide import Evaluation, no_better, save_finetuned, verdict
+from robopg.finetune.twin import Twin, identified_dynamics, return_predictor
 from robopg.finetune.twin_training import require_run, train_on_twin
 from robopg.identify import IDENTIFIABLE, check_params
 from robopg.registry import algorithm, name_of
@@ -67,6 +69,9 @@ class FinetuneConfig(Settings):
                                   most=MAX_EPISODES)
     identify_params: tuple[str, ...] = setting(IDENTIFIABLE, "dynamics parameters the twin is identified in")
     confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0, le=10)
+    adjust_for_initial_states: bool = setting(True, "compare evaluations after removing the share of their returns "
+                                                    "that the deployed policy's return on the twin from each "
+                                                    "episode's initial state predicts (regression adjustment)")
 
     def check(self) -> None:
         if self.uses_twin:
@@ -145,6 +150,16 @@ def returns_of(episodes: list[RobotEpisode]) -> list[float]:
     return [episode.ret for episode in episodes]
 
 
+Predict = Callable[[np.ndarray], float] | None  # a return predicted from an initial observation; None: none
+
+
+def evaluation_of(episodes: list[RobotEpisode], predict: Predict) -> Evaluation:
+    """The episodes' returns, each with the deployed policy's return predicted from its initial state (0 for all
+    without a prediction: nothing to adjust by)."""
+    predicted = [predict(np.asarray(ep.observations[0])) if predict else 0.0 for ep in episodes]
+    return Evaluation(tuple(returns_of(episodes)), tuple(predicted))
+
+
 def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, episodes: int) -> list[float]:
     """``episodes`` exploring episodes of the learner on a twin with ``dynamics``; their returns."""
     returns = []
@@ -177,6 +192,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     if config.twin_training_steps:
         require_run(run_state)
     make_learner = algorithm(name_of(method_config), robot=True).learner
+    deployed_policy = torch_policy_fn(copy.deepcopy(trained.policy()).eval())  # the learner changes trained's own
     learner = make_learner(trained, method_config)
     warmup = robot_warmup_episodes(config, method_config)
     records: list[FinetuneRecord] = []
@@ -190,11 +206,14 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
 
     best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
     baseline_episodes = evaluate_on_robot(robot, learner, config.baseline_episodes)
-    baseline = best = returns_of(baseline_episodes)
+    baseline_returns = returns_of(baseline_episodes)
     total = config.baseline_episodes
-    log(FinetuneRecord(total, "baseline", float(np.mean(baseline)), float(np.std(baseline, ddof=1))))
+    log(FinetuneRecord(total, "baseline", float(np.mean(baseline_returns)), float(np.std(baseline_returns, ddof=1))))
     dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
                                    getattr(method_config, "seed", 0)) if config.uses_twin else {}
+    predict = return_predictor(state["env_id"], dynamics, deployed_policy, int(state["config"].get("history", 0)),
+                               max(len(ep) for ep in baseline_episodes)) if config.adjust_for_initial_states else None
+    baseline = best = evaluation_of(baseline_episodes, predict)
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
@@ -204,23 +223,21 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                            note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:
             candidate = make_learner(found.candidate.learner, method_config)
-            returns: list[float] = []
-            while len(returns) < config.candidate_evals * config.eval_episodes and \
+            tried = Evaluation((), ())
+            while len(tried.returns) < config.candidate_evals * config.eval_episodes and \
                     config.episodes - total >= config.eval_episodes:
-                evaluated = evaluate_on_robot(robot, candidate, config.eval_episodes)
-                returns += returns_of(evaluated)
+                tried += evaluation_of(evaluate_on_robot(robot, candidate, config.eval_episodes), predict)
                 total += config.eval_episodes
                 note = ""
-                if verdict(returns, best, baseline, config.confidence_z) == "best, saved":
+                if verdict(tried, best, baseline, config.confidence_z) == "best, saved":
                     note = "best, saved"  # and the session goes on from the candidate
                     learner, trained = candidate, found.candidate.learner
-                    best, best_state = returns, learner.policy_state()
+                    best, best_state = tried, learner.policy_state()
                     kept = best_state
                     save_finetuned(trained, state, out_dir)
-                elif np.mean(returns) <= np.mean(baseline):
+                elif no_better(tried, baseline):
                     note = "dropped"  # no better than the deployed policy so far: more episodes will not show it
-                log(FinetuneRecord(total, "candidate", float(np.mean(returns)), float(np.std(returns, ddof=1)),
-                                   note=note))
+                log(FinetuneRecord(total, "candidate", tried.mean, float(np.std(tried.returns, ddof=1)), note=note))
                 if note:
                     break
     if config.rehearsal_episodes and twin is not None:  # one without a twin is refused above
@@ -236,18 +253,18 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
         periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
         if explored > warmup and (periodic or left == config.eval_episodes):
-            returns = returns_of(evaluate_on_robot(robot, learner, config.eval_episodes))
+            evaluated = evaluation_of(evaluate_on_robot(robot, learner, config.eval_episodes), predict)
             total += config.eval_episodes
-            note = verdict(returns, best, baseline, config.confidence_z)
+            note = verdict(evaluated, best, baseline, config.confidence_z)
             if note == "best, saved":
-                best, best_state = returns, learner.policy_state()
+                best, best_state = evaluated, learner.policy_state()
                 kept = best_state
                 save_finetuned(trained, state, out_dir)
             elif note == "rolled back":
                 learner.restore(best_state)
-            log(FinetuneRecord(total, "eval", float(np.mean(returns)), float(np.std(returns, ddof=1)), note=note))
+            log(FinetuneRecord(total, "eval", evaluated.mean, float(np.std(evaluated.returns, ddof=1)), note=note))
     learner.restore(best_state)
-    return FinetuneResult(float(np.mean(baseline)), float(np.mean(best)), records, kept is not None)
+    return FinetuneResult(baseline.mean, best.mean, records, kept is not None)
 
 
 def write_records(records: list[FinetuneRecord], path: Path) -> None:

@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from robopg.identify import LATENCY, IdentifyConfig, identify
+from robopg.core.history import History
+from robopg.envs import make_env
+from robopg.errors import EnvError
+from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
-from robopg.runtime.episode import RobotEpisode
+from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.runtime.onnx_policy import PolicyMetadata
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
@@ -58,3 +61,46 @@ def simulated_twin(meta: PolicyMetadata, safety: SafetyConfig, seed: int, max_st
             yield ControlLoop(ready, layer, task_functions(meta.env_id, max_steps), history=meta.history)
 
     return twin
+
+
+def return_predictor(env_id: str, dynamics: Mapping[str, Any], policy: PolicyFn, history: int,
+                     steps: int) -> Callable[[np.ndarray], float] | None:
+    """The return of ``policy`` (fed ``history`` steps of history, as on the robot) over at most ``steps`` control
+    steps in the simulator with ``dynamics`` (each range at its middle, no sensor noise), from the state an initial
+    observation describes: a prediction of the robot's return from that state, which evaluations are adjusted
+    by (``decide.adjusted``). None for a task that cannot be put in an observed state."""
+    fixed = {key: (sum(value) / 2 if isinstance(value, tuple | list) else value) for key, value in dynamics.items()
+             if key != NOISE}
+
+    @contextlib.contextmanager
+    def simulator() -> Iterator[tuple[Any, np.ndarray]]:
+        """The simulator after a reset, and its first observation."""
+        env = make_env(env_id, **({"dynamics": fixed} if fixed else {})).unwrapped  # others' envs take none
+        try:
+            yield env, env.reset(seed=0)[0]
+        finally:
+            env.close()
+
+    try:
+        with simulator() as (env, first):
+            env.set_state(first)  # a task whose observation does not determine its state refuses
+            act_dim, low, high = env.action_space.shape[0], env.action_space.low, env.action_space.high
+    except (AttributeError, ValueError, EnvError):  # not a robopg task: no dynamics, no state to set
+        return None
+
+    def predict(first_observation: np.ndarray) -> float:
+        obs = np.asarray(first_observation, dtype=np.float32)
+        inputs = History(history, obs.size, act_dim)
+        policy_input, total = inputs.start(obs), 0.0
+        with simulator() as (env, _):
+            env.set_state(obs)
+            for _ in range(steps):
+                command = np.clip(policy(policy_input), low, high)
+                obs, reward, terminated, _, _ = env.step(command)
+                total += float(reward)
+                if terminated:
+                    break
+                policy_input = inputs.step(command, obs)
+        return total
+
+    return predict

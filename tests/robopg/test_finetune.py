@@ -13,9 +13,12 @@ from robopg.algos.cautious_a2c import CautiousA2C, CautiousA2CConfig
 from robopg.algos.cautious_ddpg import CautiousDDPG, CautiousDDPGConfig
 from robopg.checkpoint import restore
 from robopg.core.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
+from robopg.envs import make_env
 from robopg.errors import ConfigError
 from robopg.export import export_policy
 from robopg.finetune import FinetuneConfig, clearly_better, finetune, finetune_configs
+from robopg.finetune.decide import Evaluation, adjusted, no_better, verdict
+from robopg.finetune.twin import return_predictor
 from robopg.registry import make_config
 from robopg.runtime.episode import RobotEpisode as Episode
 from robopg.runtime.onnx_policy import OnnxPolicy
@@ -124,6 +127,54 @@ def test_clearly_better_is_welchs_test_at_z_standard_errors_with_the_larger_vari
     assert not clearly_better([1.0, 1.0], [1.0, 1.0], z=0.0)  # equal is not better
     with pytest.raises(ValueError, match="at least 2"):
         clearly_better([1.0], [0.0, 0.0], z=2.0)
+
+
+def test_returns_are_adjusted_by_the_common_slope_on_the_predictions():
+    # Within the first evaluation the predictions deviate by -1, 1 and the returns by -1, 1 (sums 2 and 2); within
+    # the second by -1, 1 and -2, 2 (4 and 2): slope 6 / 4 = 1.5 about the mean prediction 1.5.
+    first, second = Evaluation((1.0, 3.0), (0.0, 2.0)), Evaluation((2.0, 6.0), (1.0, 3.0))
+    adjusted_first, adjusted_second = adjusted([first, second])
+    assert adjusted_first == pytest.approx([3.25, 2.25]) and adjusted_second == pytest.approx([2.75, 3.75])
+    # Predictions that do not vary leave the returns as they are.
+    assert adjusted([Evaluation((1.0, 3.0), (0.0, 0.0))])[0] == pytest.approx([1.0, 3.0])
+    with pytest.raises(ValueError, match="2 returns but 1 predictions"):
+        Evaluation((1.0, 2.0), (0.0,))
+
+
+def test_a_gain_hidden_by_the_initial_states_spread_is_found_after_the_adjustment():
+    """Returns that the initial state decides up to ±10 and a policy 1 better: the raw returns cannot tell, the
+    adjusted ones can; a policy no better is not taken either way."""
+    rng = np.random.default_rng(0)
+
+    def evaluation(n, gain):
+        predicted = rng.uniform(-10, 10, n)
+        return Evaluation(tuple((predicted + gain + 0.1 * rng.normal(size=n)).tolist()), tuple(predicted.tolist()))
+
+    baseline, better, same, worse = evaluation(10, 0.0), evaluation(5, 1.0), evaluation(5, 0.0), evaluation(5, -1.0)
+    assert not clearly_better(better.returns, baseline.returns, z=2.0)
+    assert verdict(better, baseline, baseline, z=2.0) == "best, saved"
+    assert verdict(same, baseline, baseline, z=2.0) == ""
+    assert verdict(worse, better, baseline, z=2.0) == "rolled back"
+    assert no_better(worse, baseline) and not no_better(better, baseline)
+
+
+def test_the_predicted_return_is_the_simulators_from_the_observed_initial_state():
+    env = make_env("robopg/Reacher2D-v0", dynamics={"action_latency_steps": 2})
+    weights = np.random.default_rng(0).normal(size=(2, env.observation_space.shape[0]))
+
+    def policy(obs):
+        return np.tanh(weights @ obs).astype(np.float32)
+
+    predict = return_predictor("robopg/Reacher2D-v0", {"action_latency_steps": 2, "mass_scale": (0.9, 1.1),
+                                                       "sensor_noise_std": (0.0, 0.1)}, policy, 0, 150)
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        first, total, done = obs, 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total, done = total + reward, terminated or truncated
+        assert predict(first) == pytest.approx(total, rel=1e-3)
+    assert return_predictor("PointToOrigin-v0", {}, policy, 0, 10) is None  # no state from an observation
 
 
 def test_finetuning_moves_towards_the_better_action_and_writes_the_better_policy(toy_run, tmp_path):
