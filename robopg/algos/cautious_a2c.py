@@ -25,6 +25,7 @@ decision (``robopg/finetune/``), not the learner's.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -127,6 +128,10 @@ class CautiousA2C:
 
     def deterministic_policy(self) -> PolicyFn:
         return torch_policy_fn(self.policy)
+
+    def frozen_policy(self) -> PolicyFn:
+        """The noise-free policy as it is now: later updates do not change it."""
+        return torch_policy_fn(copy.deepcopy(self.policy))
 
     # ----- learning ------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ data only. Caution:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,10 @@ class CautiousDDPG:
 
     def deterministic_policy(self) -> PolicyFn:
         return torch_policy_fn(self.trained.policy())
+
+    def frozen_policy(self) -> PolicyFn:
+        """The noise-free policy as it is now: later updates do not change it."""
+        return torch_policy_fn(copy.deepcopy(self.trained.policy()))
 
     def observe(self, episode: RobotEpisode, exploring: bool) -> tuple[float, float]:
         """Keep the episode's transitions; after the warm-up (and the critic's calibration, once), make

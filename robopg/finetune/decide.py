@@ -9,20 +9,21 @@ policy that averages 128 over 20), and Welch's test, which trusts each side's ow
 a policy no better than the deployed one.
 
 Before the test, each return is adjusted for its episode's initial state (regression adjustment, as ANCOVA
-and as CUPED in online experiments, Deng et al. 2013): the covariate is the deployed policy's return that the
-robot's simulated twin predicts from the episode's first observation (``twin.return_predictor``), known
-before the policy acts, and the adjustment removes the share of the returns' spread that it explains, with one
-slope fitted within the compared evaluations. Where the initial state decides much of the return (a reacher's
-target far or near) the spread shrinks; where the twin predicts nothing (a chaotic swing-up) the slope is near
-0 and the returns stay as they are. Because the covariate does not depend on which policy ran, the adjustment
-does not move the difference of the means in expectation.
+and as CUPED in online experiments, Deng et al. 2013): the covariate is the evaluated policy's return that the
+robot's simulated twin predicts from the episode's first observation (``twin.return_predictor``), and each
+policy's adjusted mean is its mean return over the initial states of every compared episode, so the
+comparison no longer turns on which policy drew the easier starts. The slope, fitted within the compared
+evaluations, takes from the prediction only what it explains: where the initial state decides much of the
+return (a reacher's target far or near) the spread shrinks; where the twin predicts nothing (a chaotic
+swing-up) the slope is near 0 and the returns stay as they are. Each policy's prediction is a function of the
+initial state fixed before its episodes run, so the adjustment does not move a mean in expectation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,36 +51,53 @@ def clearly_better(new: Sequence[float], old: Sequence[float], z: float) -> bool
 
 @dataclass(frozen=True)
 class Evaluation:
-    """An evaluation's robot episodes: each one's return and the return predicted for the deployed policy from
-    its initial state (the covariate; all equal when there is no prediction)."""
+    """An evaluation's robot episodes: each one's return and first observation, and ``predict``, the return the
+    twin predicts for the evaluated policy from a first observation (None: no prediction)."""
 
     returns: tuple[float, ...]
-    predicted: tuple[float, ...]
+    starts: tuple[np.ndarray, ...]
+    predict: Callable[[np.ndarray], float] | None = None
+    _predicted: dict[bytes, float] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.returns) != len(self.predicted):
-            raise ValueError(f"{len(self.returns)} returns but {len(self.predicted)} predictions")
+        if len(self.returns) != len(self.starts):
+            raise ValueError(f"{len(self.returns)} returns but {len(self.starts)} first observations")
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.returns))
 
+    def predicted(self, starts: Sequence[np.ndarray]) -> np.ndarray:
+        """The evaluated policy's predicted return from each of ``starts`` (0 without a prediction); each
+        computed once."""
+        if self.predict is None:
+            return np.zeros(len(starts))
+        for start in starts:
+            if start.tobytes() not in self._predicted:
+                self._predicted[start.tobytes()] = self.predict(start)
+        return np.array([self._predicted[start.tobytes()] for start in starts])
+
     def __add__(self, other: Evaluation) -> Evaluation:
-        """Both evaluations' episodes, pooled."""
-        return Evaluation(self.returns + other.returns, self.predicted + other.predicted)
+        """Both evaluations' episodes, pooled (the same policy's)."""
+        return Evaluation(self.returns + other.returns, self.starts + other.starts, self.predict or other.predict,
+                          {**self._predicted, **other._predicted})
 
 
 def adjusted(evaluations: Sequence[Evaluation]) -> list[np.ndarray]:
-    """Each evaluation's returns less slope × (prediction − the mean prediction over all of them): the slope of
-    the returns on the predictions within each evaluation, pooled, Σ (x − x̄ₖ)(y − ȳₖ) / Σ (x − x̄ₖ)² (ANCOVA's
-    common slope; 0 where the predictions do not vary within an evaluation)."""
-    xs = [np.asarray(e.predicted, dtype=np.float64) for e in evaluations]
+    """Each evaluation's returns y less slope × (x − m): x the evaluated policy's predicted return from each of
+    its episodes' first observations, m the mean of that policy's predictions over every compared episode's
+    first observation (the same initial states for every policy, so each adjusted mean estimates its policy's
+    mean return over one distribution of initial states), and the slope the returns' on the predictions within
+    each evaluation, pooled: Σ (x − x̄ₖ)(y − ȳₖ) / Σ (x − x̄ₖ)² (ANCOVA's common slope; 0 where no prediction
+    varies)."""
+    starts = [start for evaluation in evaluations for start in evaluation.starts]
+    xs = [e.predicted(e.starts) for e in evaluations]
     ys = [np.asarray(e.returns, dtype=np.float64) for e in evaluations]
+    centers = [float(np.mean(e.predicted(starts))) for e in evaluations]
     spread = sum(float(np.sum(np.square(x - x.mean()))) for x in xs)
     covariation = sum(float(np.sum((x - x.mean()) * (y - y.mean()))) for x, y in zip(xs, ys, strict=True))
     slope = covariation / spread if spread > 0 else 0.0
-    center = float(np.mean(np.concatenate(xs)))
-    return [y - slope * (x - center) for x, y in zip(xs, ys, strict=True)]
+    return [y - slope * (x - center) for x, y, center in zip(xs, ys, centers, strict=True)]
 
 
 def verdict(new: Evaluation, best: Evaluation, baseline: Evaluation, z: float) -> Verdict:

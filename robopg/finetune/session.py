@@ -14,7 +14,6 @@ layer as ``robopg deploy``; rewards are the task's reward function of the robot'
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 from collections.abc import Callable
@@ -26,7 +25,6 @@ import numpy as np
 
 from robopg.atomic import atomic_path
 from robopg.config import MAX_EPISODES
-from robopg.core.nets import torch_policy_fn
 from robopg.errors import ConfigError
 from robopg.finetune.decide import Evaluation, no_better, save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics, return_predictor
@@ -150,14 +148,12 @@ def returns_of(episodes: list[RobotEpisode]) -> list[float]:
     return [episode.ret for episode in episodes]
 
 
-Predict = Callable[[np.ndarray], float] | None  # a return predicted from an initial observation; None: none
+Predict = Callable[[np.ndarray], float] | None  # a policy's return predicted from a first observation; None: none
 
 
 def evaluation_of(episodes: list[RobotEpisode], predict: Predict) -> Evaluation:
-    """The episodes' returns, each with the deployed policy's return predicted from its initial state (0 for all
-    without a prediction: nothing to adjust by)."""
-    predicted = [predict(np.asarray(ep.observations[0])) if predict else 0.0 for ep in episodes]
-    return Evaluation(tuple(returns_of(episodes)), tuple(predicted))
+    """The episodes' returns and first observations, with ``predict`` for the policy that ran them."""
+    return Evaluation(tuple(returns_of(episodes)), tuple(np.asarray(ep.observations[0]) for ep in episodes), predict)
 
 
 def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, episodes: int) -> list[float]:
@@ -192,7 +188,6 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     if config.twin_training_steps:
         require_run(run_state)
     make_learner = algorithm(name_of(method_config), robot=True).learner
-    deployed_policy = torch_policy_fn(copy.deepcopy(trained.policy()).eval())  # the learner changes trained's own
     learner = make_learner(trained, method_config)
     warmup = robot_warmup_episodes(config, method_config)
     records: list[FinetuneRecord] = []
@@ -211,9 +206,14 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     log(FinetuneRecord(total, "baseline", float(np.mean(baseline_returns)), float(np.std(baseline_returns, ddof=1))))
     dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
                                    getattr(method_config, "seed", 0)) if config.uses_twin else {}
-    predict = return_predictor(state["env_id"], dynamics, deployed_policy, int(state["config"].get("history", 0)),
-                               max(len(ep) for ep in baseline_episodes)) if config.adjust_for_initial_states else None
-    baseline = best = evaluation_of(baseline_episodes, predict)
+    steps, history = max(len(ep) for ep in baseline_episodes), int(state["config"].get("history", 0))
+
+    def predictor(policy: PolicyFn) -> Predict:
+        """``policy``'s return on the twin from a first observation (decide.adjusted), when the session adjusts."""
+        return return_predictor(state["env_id"], dynamics, policy, history, steps) \
+            if config.adjust_for_initial_states else None
+
+    baseline = best = evaluation_of(baseline_episodes, predictor(learner.frozen_policy()))
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
@@ -223,10 +223,10 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                            note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:
             candidate = make_learner(found.candidate.learner, method_config)
-            tried = Evaluation((), ())
+            tried = Evaluation((), (), predictor(candidate.frozen_policy()))
             while len(tried.returns) < config.candidate_evals * config.eval_episodes and \
                     config.episodes - total >= config.eval_episodes:
-                tried += evaluation_of(evaluate_on_robot(robot, candidate, config.eval_episodes), predict)
+                tried += evaluation_of(evaluate_on_robot(robot, candidate, config.eval_episodes), tried.predict)
                 total += config.eval_episodes
                 note = ""
                 if verdict(tried, best, baseline, config.confidence_z) == "best, saved":
@@ -253,7 +253,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
         periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
         if explored > warmup and (periodic or left == config.eval_episodes):
-            evaluated = evaluation_of(evaluate_on_robot(robot, learner, config.eval_episodes), predict)
+            evaluated = evaluation_of(evaluate_on_robot(robot, learner, config.eval_episodes),
+                                      predictor(learner.frozen_policy()))
             total += config.eval_episodes
             note = verdict(evaluated, best, baseline, config.confidence_z)
             if note == "best, saved":

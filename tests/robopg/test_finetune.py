@@ -129,26 +129,38 @@ def test_clearly_better_is_welchs_test_at_z_standard_errors_with_the_larger_vari
         clearly_better([1.0], [0.0, 0.0], z=2.0)
 
 
-def test_returns_are_adjusted_by_the_common_slope_on_the_predictions():
-    # Within the first evaluation the predictions deviate by -1, 1 and the returns by -1, 1 (sums 2 and 2); within
-    # the second by -1, 1 and -2, 2 (4 and 2): slope 6 / 4 = 1.5 about the mean prediction 1.5.
-    first, second = Evaluation((1.0, 3.0), (0.0, 2.0)), Evaluation((2.0, 6.0), (1.0, 3.0))
+def observations(*values):
+    return tuple(np.array([v]) for v in values)
+
+
+def test_returns_are_adjusted_by_the_common_slope_on_each_policys_own_predictions():
+    first = Evaluation((1.0, 3.0), observations(0.0, 2.0), lambda start: float(start[0]))
+    # One prediction for both policies: within the first evaluation the predictions deviate by -1, 1 and the
+    # returns by -1, 1 (sums 2 and 2), within the second by -1, 1 and -2, 2 (4 and 2): slope 6 / 4 = 1.5 about
+    # the mean prediction over the four first observations, 1.5.
+    second = Evaluation((2.0, 6.0), observations(1.0, 3.0), lambda start: float(start[0]))
     adjusted_first, adjusted_second = adjusted([first, second])
     assert adjusted_first == pytest.approx([3.25, 2.25]) and adjusted_second == pytest.approx([2.75, 3.75])
-    # Predictions that do not vary leave the returns as they are.
-    assert adjusted([Evaluation((1.0, 3.0), (0.0, 0.0))])[0] == pytest.approx([1.0, 3.0])
-    with pytest.raises(ValueError, match="2 returns but 1 predictions"):
-        Evaluation((1.0, 2.0), (0.0,))
+    # The second policy predicted at twice the observation: its predictions 2, 6 about their mean over the four
+    # first observations, 3; sums 2 + 8 and 2 + 8: slope 1.
+    second = Evaluation((2.0, 6.0), observations(1.0, 3.0), lambda start: 2 * float(start[0]))
+    adjusted_first, adjusted_second = adjusted([first, second])
+    assert adjusted_first == pytest.approx([2.5, 2.5]) and adjusted_second == pytest.approx([3.0, 3.0])
+    # Without predictions the returns stay as they are.
+    assert adjusted([Evaluation((1.0, 3.0), observations(0.0, 2.0))])[0] == pytest.approx([1.0, 3.0])
+    with pytest.raises(ValueError, match="2 returns but 1 first observations"):
+        Evaluation((1.0, 2.0), observations(0.0))
 
 
 def test_a_gain_hidden_by_the_initial_states_spread_is_found_after_the_adjustment():
-    """Returns that the initial state decides up to ±10 and a policy 1 better: the raw returns cannot tell, the
-    adjusted ones can; a policy no better is not taken either way."""
+    """Returns that the initial state decides up to ±10, each policy's predicted by its twin, and a policy 1
+    better: the raw returns cannot tell, the adjusted ones can; a policy no better is not taken."""
     rng = np.random.default_rng(0)
 
     def evaluation(n, gain):
-        predicted = rng.uniform(-10, 10, n)
-        return Evaluation(tuple((predicted + gain + 0.1 * rng.normal(size=n)).tolist()), tuple(predicted.tolist()))
+        starts = observations(*rng.uniform(-10, 10, n))
+        returns = tuple(float(start[0]) + gain + 0.1 * rng.normal() for start in starts)
+        return Evaluation(returns, starts, lambda start: float(start[0]) + gain)
 
     baseline, better, same, worse = evaluation(10, 0.0), evaluation(5, 1.0), evaluation(5, 0.0), evaluation(5, -1.0)
     assert not clearly_better(better.returns, baseline.returns, z=2.0)
