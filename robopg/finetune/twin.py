@@ -12,6 +12,7 @@ system identification (``robopg/identify.py``) with domain randomization over th
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -68,39 +69,34 @@ def return_predictor(env_id: str, dynamics: Mapping[str, Any], policy: PolicyFn,
     """The return of ``policy`` (fed ``history`` steps of history, as on the robot) over at most ``steps`` control
     steps in the simulator with ``dynamics`` (each range at its middle, no sensor noise), from the state an initial
     observation describes: a prediction of the robot's return from that state, which evaluations are adjusted
-    by (``decide.adjusted``). None for a task that cannot be put in an observed state."""
+    by (``decide.adjusted``). None for a task that cannot be put in an observed state. The predictor keeps its
+    simulator, closed when the predictor is dropped."""
     fixed = {key: (sum(value) / 2 if isinstance(value, tuple | list) else value) for key, value in dynamics.items()
              if key != NOISE}
-
-    @contextlib.contextmanager
-    def simulator() -> Iterator[tuple[Any, np.ndarray]]:
-        """The simulator after a reset, and its first observation."""
-        env = make_env(env_id, **({"dynamics": fixed} if fixed else {})).unwrapped  # others' envs take none
-        try:
-            yield env, env.reset(seed=0)[0]
-        finally:
-            env.close()
-
     try:
-        with simulator() as (env, first):
-            env.set_state(first)  # a task whose observation does not determine its state refuses
-            act_dim, low, high = env.action_space.shape[0], env.action_space.low, env.action_space.high
-    except (AttributeError, ValueError, EnvError):  # not a robopg task: no dynamics, no state to set
+        env = make_env(env_id, **({"dynamics": fixed} if fixed else {})).unwrapped  # others' envs take none
+    except EnvError:
         return None
+    try:
+        env.set_state(env.reset(seed=0)[0])  # a task whose observation does not determine its state refuses
+    except (AttributeError, ValueError):
+        env.close()
+        return None
+    act_dim, low, high = env.action_space.shape[0], env.action_space.low, env.action_space.high
 
     def predict(first_observation: np.ndarray) -> float:
         obs = np.asarray(first_observation, dtype=np.float32)
         inputs = History(history, obs.size, act_dim)
         policy_input, total = inputs.start(obs), 0.0
-        with simulator() as (env, _):
-            env.set_state(obs)
-            for _ in range(steps):
-                command = np.clip(policy(policy_input), low, high)
-                obs, reward, terminated, _, _ = env.step(command)
-                total += float(reward)
-                if terminated:
-                    break
-                policy_input = inputs.step(command, obs)
+        env.set_state(obs)
+        for _ in range(steps):
+            command = np.clip(policy(policy_input), low, high)
+            obs, reward, terminated, _, _ = env.step(command)
+            total += float(reward)
+            if terminated:
+                break
+            policy_input = inputs.step(command, obs)
         return total
 
+    weakref.finalize(predict, env.close)
     return predict
