@@ -33,6 +33,7 @@ from robopg import checkpoint
 from robopg.export import export_policy
 
 Verdict = Literal["best, saved", "rolled back", ""]
+Predict = Callable[[np.ndarray], float]  # a policy's return predicted from an episode's first observation
 
 
 def clearly_better(new: Sequence[float], old: Sequence[float], z: float) -> bool:
@@ -56,7 +57,7 @@ class Evaluation:
 
     returns: tuple[float, ...]
     starts: tuple[np.ndarray, ...]
-    predict: Callable[[np.ndarray], float] | None = None
+    predict: Predict | None = None
     _predicted: dict[bytes, float] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,10 @@ class Evaluation:
     @property
     def mean(self) -> float:
         return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns, ddof=1))
 
     def predicted(self, starts: Sequence[np.ndarray]) -> np.ndarray:
         """The evaluated policy's predicted return from each of ``starts`` (0 without a prediction); each

@@ -26,7 +26,7 @@ import numpy as np
 from robopg.atomic import atomic_path
 from robopg.config import MAX_EPISODES
 from robopg.errors import ConfigError
-from robopg.finetune.decide import Evaluation, no_better, save_finetuned, verdict
+from robopg.finetune.decide import Evaluation, Predict, no_better, save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics, return_predictor
 from robopg.finetune.twin_training import require_run, train_on_twin
 from robopg.identify import IDENTIFIABLE, check_params
@@ -68,7 +68,7 @@ class FinetuneConfig(Settings):
     identify_params: tuple[str, ...] = setting(IDENTIFIABLE, "dynamics parameters the twin is identified in")
     confidence_z: float = setting(2.0, "'better' means a mean return higher by this many standard errors", ge=0, le=10)
     adjust_for_initial_states: bool = setting(True, "compare evaluations after removing the share of their returns "
-                                                    "that the deployed policy's return on the twin from each "
+                                                    "that each evaluated policy's return on the twin from each "
                                                     "episode's initial state predicts (regression adjustment)")
 
     def check(self) -> None:
@@ -148,10 +148,7 @@ def returns_of(episodes: list[RobotEpisode]) -> list[float]:
     return [episode.ret for episode in episodes]
 
 
-Predict = Callable[[np.ndarray], float] | None  # a policy's return predicted from a first observation; None: none
-
-
-def evaluation_of(episodes: list[RobotEpisode], predict: Predict) -> Evaluation:
+def evaluation_of(episodes: list[RobotEpisode], predict: Predict | None) -> Evaluation:
     """The episodes' returns and first observations, with ``predict`` for the policy that ran them."""
     return Evaluation(tuple(returns_of(episodes)), tuple(np.asarray(ep.observations[0]) for ep in episodes), predict)
 
@@ -208,7 +205,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                                    getattr(method_config, "seed", 0)) if config.uses_twin else {}
     steps, history = max(len(ep) for ep in baseline_episodes), int(state["config"].get("history", 0))
 
-    def predictor(policy: PolicyFn) -> Predict:
+    def predictor(policy: PolicyFn) -> Predict | None:
         """``policy``'s return on the twin from a first observation (decide.adjusted), when the session adjusts."""
         return return_predictor(state["env_id"], dynamics, policy, history, steps) \
             if config.adjust_for_initial_states else None
@@ -237,7 +234,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                     save_finetuned(trained, state, out_dir)
                 elif no_better(tried, baseline):
                     note = "dropped"  # no better than the deployed policy so far: more episodes will not show it
-                log(FinetuneRecord(total, "candidate", tried.mean, float(np.std(tried.returns, ddof=1)), note=note))
+                log(FinetuneRecord(total, "candidate", tried.mean, tried.std, note=note))
                 if note:
                     break
     if config.rehearsal_episodes and twin is not None:  # one without a twin is refused above
@@ -263,7 +260,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                 save_finetuned(trained, state, out_dir)
             elif note == "rolled back":
                 learner.restore(best_state)
-            log(FinetuneRecord(total, "eval", evaluated.mean, float(np.std(evaluated.returns, ddof=1)), note=note))
+            log(FinetuneRecord(total, "eval", evaluated.mean, evaluated.std, note=note))
     learner.restore(best_state)
     return FinetuneResult(baseline.mean, best.mean, records, kept is not None)
 

@@ -21,6 +21,7 @@ import numpy as np
 from robopg.core.history import History
 from robopg.envs import make_env
 from robopg.errors import EnvError
+from robopg.finetune.decide import Predict
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -65,7 +66,7 @@ def simulated_twin(meta: PolicyMetadata, safety: SafetyConfig, seed: int, max_st
 
 
 def return_predictor(env_id: str, dynamics: Mapping[str, Any], policy: PolicyFn, history: int,
-                     steps: int) -> Callable[[np.ndarray], float] | None:
+                     steps: int) -> Predict | None:
     """The return of ``policy`` (fed ``history`` steps of history, as on the robot) over at most ``steps`` control
     steps in the simulator with ``dynamics`` (each range at its middle, no sensor noise), from the state an initial
     observation describes: a prediction of the robot's return from that state, which evaluations are adjusted

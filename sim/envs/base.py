@@ -300,7 +300,7 @@ class PyBulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     def predict(self, action: np.ndarray) -> np.ndarray:
         """The noise-free observation after one control step of ``action``: :meth:`step`'s physics without the
         task's reward, termination or sensor noise, which replaying a logged trajectory (system identification)
-        does not use, at about half the cost."""
+        does not use, at about three quarters of the cost."""
         self._obs = self._advance(self._clipped(action))
         return self._obs.copy()
 
