@@ -12,15 +12,18 @@ fine-tuning never saw:
          it on the identified ones (same steps, snapshot chosen and confirmed the same way): what the session's
          twin training would find with a perfect identification, a second reference where a from-scratch oracle
          is weaker than the nominal policy;
+  R*h    on a gap with a latency of L steps, an oracle trained the same way with L steps of history in its input
+         (its last observations and commands: the commands still in flight), as the session's run from scratch
+         gets on a delayed twin: the stricter reference there;
   R1@k   the policy a fine-tuning session would keep if it stopped after k robot episodes in total
          (baseline, exploring and evaluation episodes alike): the deployed one unless one was saved;
   Rtwin  the session's run from scratch on the twin identified from its 10 baseline episodes, final policy:
          a policy trained on the identified dynamics at the oracle's budget, against the oracle.
 
 The recovered fraction is (R1 − R0) / (R* − R0); a gap where R* − R0 is within two standard errors of the
-difference has nothing to recover and is reported as such (n/a). The table gives it against R*+ as well. The robot
-is the virtual robot in this process (``sim.virtual_robot.in_memory_robot``): the same plant, gap, firmware
-state machine, serial protocol, host link, safety layer and control loop as ``robopg robot-sim`` +
+difference has nothing to recover and is reported as such (n/a). The table gives it against R*+ and R*h as well.
+The robot is the virtual robot in this process (``sim.virtual_robot.in_memory_robot``): the same plant, gap,
+firmware state machine, serial protocol, host link, safety layer and control loop as ``robopg robot-sim`` +
 ``robopg finetune``, without the pty. Its command log is checked: 0 commands outside the limits or the rate
 limit.
 
@@ -55,7 +58,7 @@ from robopg.envs import make_env
 from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
-from robopg.finetune.session import FinetuneConfig
+from robopg.finetune.session import FinetuneConfig, PolicySnapshot
 from robopg.finetune.twin import simulated_twin
 from robopg.finetune.twin_training import FROM_SCRATCH, run_folder, train_on_twin
 from robopg.registry import make_config
@@ -91,6 +94,7 @@ RECIPES = {
                                                           "critic_layer_norm": True}),
     "robopg/Reacher2D-v0": Recipe("td3", 40_000, {}),
 }
+REFERENCES = (("Rstar", "R*"), ("Rstar_plus", "R*+"), ("Rstar_history", "R*h"))  # what R1 is a share of
 EVAL_EVERY = 5000
 EVAL_EPISODES = 20
 EVAL_SEED = 50_000  # initial states of the independent evaluations: no training, robot or oracle episode has them
@@ -172,7 +176,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
               marks: list[int], scratch: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """One session on the in-memory robot; the kept policy's independent return at each mark."""
     restored = restore(run)
-    deployed = copy.deepcopy(restored.policy())
+    deployed = PolicySnapshot(copy.deepcopy(restored.policy()), restored.history)
     meta = metadata_for(restored)
     link = in_memory_robot(RobotSimConfig(env_id, gap=dynamics, seed=ROBOT_SEED + 1000 * seed, watchdog_ms=250))
     core = link.transport.core
@@ -181,7 +185,7 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     safety_config = SafetyConfig(tuple(max_delta))
     safety = SafetyLayer(np.array(meta.action_low), np.array(meta.action_high), safety_config)
     session, method_config = finetune_configs({"episodes": budget, "seed": seed, **settings}, method)
-    snapshots: list[tuple[int, dict | None, dict]] = []  # (robot episodes, kept policy, current policy)
+    snapshots: list[tuple[int, PolicySnapshot | None, PolicySnapshot]] = []  # robot episodes, kept, current
     started = time.perf_counter()
     with prepare_robot(link, meta) as ready, robot_session(ready):
         loop = ControlLoop(ready, safety, task_functions(env_id), history=meta.history)
@@ -193,12 +197,9 @@ def fine_tune(env_id: str, gapped: str, run: Path, dynamics: dict[str, float], m
     at: dict[str, float] = {}
     learned: dict[str, float] = {}
     for mark in marks:
-        kept, current = next(((k, c) for total, k, c in reversed(snapshots) if total <= mark), (None, None))
-        for states, into in ((kept, at), (current, learned)):
-            policy = copy.deepcopy(deployed)
-            if states is not None:
-                policy.load_state_dict(states)
-            into[str(mark)] = independent_return(policy, gapped, restored.history)[0]
+        kept, current = next(((k, c) for total, k, c in reversed(snapshots) if total <= mark), (None, deployed))
+        for policy, into in ((kept or deployed, at), (current, learned)):
+            into[str(mark)] = independent_return(policy.policy, gapped, policy.history)[0]
     # "learned": the learner's policy at that point, kept or not: what learning achieved before any decision.
     return {"R1": at, "learned": learned, "improved": result.improved, "seconds": seconds,
             "violations": limit_violations(core.log, meta.action_low, meta.action_high, max_delta),
@@ -267,6 +268,12 @@ def main() -> None:
                 entry["R_sim"] = independent_return(nominal_policy, env_id)[0]
                 entry["R0"], entry["R0_se"] = independent_return(nominal_policy, gapped)
                 entry["Rstar"], entry["Rstar_se"] = independent_return(restore(oracle).policy(), gapped)
+                latency = int(dynamics.get("action_latency_steps", 0))
+                if latency:
+                    with_history = trained_run(gapped, recipes[env_id], 0, args.out / "policies", f"-h{latency}",
+                                               history=latency)
+                    entry["Rstar_history"], entry["Rstar_history_se"] = independent_return(
+                        restore(with_history).policy(), gapped, latency)
                 if "Rstar_plus" not in entry:
                     entry["Rstar_plus"], entry["Rstar_plus_se"] = continued_oracle(
                         nominal, dynamics, gapped, args.out / "continued" / folder)
@@ -303,29 +310,31 @@ def summary(entry: dict[str, Any], method: str, marks: list[int]) -> str:
     run = entry[method]
     text = (f"R_sim {entry['R_sim']:.1f} R0 {entry['R0']:.1f} R* {entry['Rstar']:.1f} R*+ {entry['Rstar_plus']:.1f}; "
             "R1 " + " ".join(f"@{m} {run['R1'][str(m)]:.1f}" for m in marks))
-    for reference, name in (("Rstar", "R*"), ("Rstar_plus", "R*+")):
+    for reference, name in REFERENCES:
         text += f" (recovered of {name}: " + ", ".join(share(entry, run["R1"][str(m)], reference) for m in marks) + ")"
     text += "; learned (not yet kept) " + " ".join(f"@{m} {run['learned'][str(m)]:.1f}" for m in marks)
     if run.get("R_twin_scratch") is not None:
         twin = run["R_twin_scratch"]
-        text += f"; trained anew on the twin {twin:.1f} (recovered of R*: {share(entry, twin, 'Rstar')})"
+        text += (f"; trained anew on the twin {twin:.1f} (recovered of R*: {share(entry, twin, 'Rstar')}, of R*h: "
+                 f"{share(entry, twin, 'Rstar_history')})")
     return text + f"; {run['violations']} commands outside the limits; {run['seconds']:.0f} s"
 
 
 def print_table(results: dict[str, Any], methods: list[str], marks: list[int]) -> None:
-    marks_header = " | ".join(f"R1@{m} (of R*, of R*+)" for m in marks)
-    print(f"\n| task | gap | seed | method | R_sim | R0 | R* | R*+ | {marks_header} | saved | out of limits |")
-    print("|" + " --- |" * (10 + len(marks)))
+    marks_header = " | ".join(f"R1@{m} (of R*, of R*+, of R*h)" for m in marks)
+    print(f"\n| task | gap | seed | method | R_sim | R0 | R* | R*+ | R*h | {marks_header} | saved | out of limits |")
+    print("|" + " --- |" * (11 + len(marks)))
     for key, entry in results.items():
         env_id, gap, seed = key.split("|")
         for method in methods:
             if method not in entry:
                 continue
             run = entry[method]
-            cells = [f"{r1:.1f} ({share(entry, r1, 'Rstar')}, {share(entry, r1, 'Rstar_plus')})"
+            cells = [f"{r1:.1f} (" + ", ".join(share(entry, r1, reference) for reference, _ in REFERENCES) + ")"
                      for r1 in (run["R1"][str(m)] for m in marks)]
             print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {method} | {entry['R_sim']:.1f} | {entry['R0']:.1f} | "
-                  f"{entry['Rstar']:.1f} | {entry.get('Rstar_plus', math.nan):.1f} | {' | '.join(cells)} | "
+                  f"{entry['Rstar']:.1f} | {entry.get('Rstar_plus', math.nan):.1f} | "
+                  f"{entry.get('Rstar_history', math.nan):.1f} | {' | '.join(cells)} | "
                   f"{'yes' if run['improved'] else 'no'} | {run['violations']} |")
 
 

@@ -14,6 +14,7 @@ layer as ``robopg deploy``; rewards are the task's reward function of the robot'
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from robopg.atomic import atomic_path
 from robopg.config import MAX_EPISODES
@@ -29,7 +31,7 @@ from robopg.errors import ConfigError
 from robopg.finetune.decide import Evaluation, Predict, no_better, save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics, return_predictor
 from robopg.finetune.twin_training import require_run, train_on_twin
-from robopg.identify import IDENTIFIABLE, check_params
+from robopg.identify import IDENTIFIABLE, LATENCY, check_params
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
 from robopg.settings import Settings, build, require, setting
@@ -54,6 +56,9 @@ class FinetuneConfig(Settings):
     twin_from_scratch: bool = setting(True, "also train the run's algorithm anew on the twin, with the run's own "
                                             "settings and steps; the better of the two runs' snapshots on the twin "
                                             "is the candidate")
+    twin_history_for_latency: bool = setting(True, "on a twin whose commands act L >= 1 control steps late, give "
+                                                   "the policy trained anew at least L steps of history (its last "
+                                                   "observations and commands: what is still in flight)")
     twin_eval_every: int = setting(1_000, "steps of twin training between its evaluations on the twin", ge=1,
                                    most=10**9)
     twin_eval_episodes: int = setting(10, "episodes per evaluation on the twin", ge=1, most=MAX_EPISODES)
@@ -85,9 +90,10 @@ class FinetuneConfig(Settings):
 
 
 class Robot(Protocol):
-    """What a session needs of the robot: episodes of a policy (``robopg.runtime.deploy.ControlLoop``)."""
+    """What a session needs of the robot: episodes of a policy fed ``history`` steps of history
+    (``robopg.runtime.deploy.ControlLoop``)."""
 
-    def run_episode(self, policy: PolicyFn) -> RobotEpisode: ...
+    def run_episode(self, policy: PolicyFn, history: int | None = None) -> RobotEpisode: ...
 
 
 def finetune_configs(values: dict[str, Any], method: str = "cautious_ddpg") -> tuple[FinetuneConfig, Any]:
@@ -133,12 +139,12 @@ class FinetuneResult:
     improved: bool
 
 
-def evaluate_on_robot(robot: Robot, learner: Any, episodes: int) -> list[RobotEpisode]:
-    """Noise-free episodes of the learner's policy; the learner sees them too (an off-policy learner learns from
-    every transition)."""
+def evaluate_on_robot(robot: Robot, learner: Any, history: int, episodes: int) -> list[RobotEpisode]:
+    """Noise-free episodes of the learner's policy (``history``: its input's); the learner sees them too (an
+    off-policy learner learns from every transition)."""
     done = []
     for _ in range(episodes):
-        episode = robot.run_episode(learner.deterministic_policy())
+        episode = robot.run_episode(learner.deterministic_policy(), history)
         learner.observe(episode, exploring=False)
         done.append(episode)
     return done
@@ -153,18 +159,35 @@ def evaluation_of(episodes: list[RobotEpisode], predict: Predict | None) -> Eval
     return Evaluation(tuple(returns_of(episodes)), tuple(np.asarray(ep.observations[0]) for ep in episodes), predict)
 
 
-def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, episodes: int) -> list[float]:
-    """``episodes`` exploring episodes of the learner on a twin with ``dynamics``; their returns."""
+def rehearse(twin: Twin, dynamics: dict[str, Any], learner: Any, history: int, episodes: int) -> list[float]:
+    """``episodes`` exploring episodes of the learner (``history``: its input's) on a twin with ``dynamics``; their
+    returns."""
     returns = []
     with twin(dynamics) as simulated:
         for _ in range(episodes):
-            episode = simulated.run_episode(learner.exploring_policy())
+            episode = simulated.run_episode(learner.exploring_policy(), history)
             learner.observe(episode, exploring=True)
             returns.append(episode.ret)
     return returns
 
 
-Watch = Callable[[int, dict[str, Any] | None, dict[str, Any]], None]
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """A policy of the session as it was at one point: a copy of its deployable module (raw input -> actuator
+    units, eval mode) and the steps of history its input takes."""
+
+    policy: torch.nn.Module
+    history: int
+
+
+def snapshot(trained: Any, policy_state: dict[str, Any], history: int) -> PolicySnapshot:
+    """The deployable policy of ``trained``'s kind with ``policy_state`` (a learner's ``policy_state()``)."""
+    policy = copy.deepcopy(trained.policy()).eval()
+    policy.load_state_dict(policy_state)
+    return PolicySnapshot(policy, history)
+
+
+Watch = Callable[[int, PolicySnapshot | None, PolicySnapshot], None]
 
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
@@ -178,7 +201,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     deployed policy's run (its resume.pt), which training on the twin continues (out_dir/twin: the continued run
     and the one from scratch).
     ``watch(total, kept, current)`` is told, after each robot episode or evaluation, the robot episodes so far,
-    the policy state that would be kept if the session stopped there (None: the deployed one) and the learner's."""
+    the policy that would be kept if the session stopped there (None: the deployed one) and the learner's."""
     # Refused before the robot runs an episode.
     if config.rehearsal_episodes and twin is None:
         raise ConfigError("a rehearsal needs the robot's simulated twin: pass twin=, or set rehearsal_episodes = 0")
@@ -194,41 +217,45 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
         if watch is not None:
-            watch(total, kept, learner.policy_state())
+            watch(total, kept and snapshot(trained, kept, history), snapshot(trained, learner.policy_state(), history))
 
     best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
-    baseline_episodes = evaluate_on_robot(robot, learner, config.baseline_episodes)
+    history = int(state["config"].get("history", 0))  # the learner's policy's: the deployed one's or a candidate's
+    baseline_episodes = evaluate_on_robot(robot, learner, history, config.baseline_episodes)
     baseline_returns = returns_of(baseline_episodes)
     total = config.baseline_episodes
     log(FinetuneRecord(total, "baseline", float(np.mean(baseline_returns)), float(np.std(baseline_returns, ddof=1))))
     dynamics = identified_dynamics(state["env_id"], baseline_episodes, config.identify_params,
                                    getattr(method_config, "seed", 0)) if config.uses_twin else {}
-    steps, history = max(len(ep) for ep in baseline_episodes), int(state["config"].get("history", 0))
+    steps = max(len(ep) for ep in baseline_episodes)
 
-    def predictor(policy: PolicyFn) -> Predict | None:
+    def predictor(policy: PolicyFn, history: int) -> Predict | None:
         """``policy``'s return on the twin from a first observation (decide.adjusted), when the session adjusts."""
         return return_predictor(state["env_id"], dynamics, policy, history, steps) \
             if config.adjust_for_initial_states else None
 
-    baseline = best = evaluation_of(baseline_episodes, predictor(learner.frozen_policy()))
+    baseline = best = evaluation_of(baseline_episodes, predictor(learner.frozen_policy(), history))
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
+        latency = int(dynamics.get(LATENCY, 0)) if config.twin_history_for_latency else 0
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
                               config.twin_eval_episodes, out_dir / "twin", config.twin_confirm_episodes,
-                              config.twin_from_scratch)
+                              config.twin_from_scratch, max(history, latency))
         log(FinetuneRecord(total, "twin", max(mean for mean, _ in found.best.values()),
                            note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:
             candidate = make_learner(found.candidate.learner, method_config)
-            tried = Evaluation((), (), predictor(candidate.frozen_policy()))
+            tried = Evaluation((), (), predictor(candidate.frozen_policy(), found.candidate.history))
             while len(tried.returns) < config.candidate_evals * config.eval_episodes and \
                     config.episodes - total >= config.eval_episodes:
-                tried += evaluation_of(evaluate_on_robot(robot, candidate, config.eval_episodes), tried.predict)
+                tried += evaluation_of(evaluate_on_robot(robot, candidate, found.candidate.history,
+                                                         config.eval_episodes), tried.predict)
                 total += config.eval_episodes
                 note = ""
                 if verdict(tried, best, baseline, config.confidence_z) == "best, saved":
-                    note = "best, saved"  # and the session goes on from the candidate
+                    note = "best, saved"  # and the session goes on from the candidate, its run's checkpoint
                     learner, trained = candidate, found.candidate.learner
+                    state, history = found.candidate.state, found.candidate.history
                     best, best_state = tried, learner.policy_state()
                     kept = best_state
                     save_finetuned(trained, state, out_dir)
@@ -238,11 +265,11 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
                 if note:
                     break
     if config.rehearsal_episodes and twin is not None:  # one without a twin is refused above
-        rehearsed = rehearse(twin, dynamics, learner, config.rehearsal_episodes)
+        rehearsed = rehearse(twin, dynamics, learner, history, config.rehearsal_episodes)
         log(FinetuneRecord(total, "rehearsal", float(np.mean(rehearsed)), float(np.std(rehearsed)), note=twin_note))
     explored = 0
     while config.episodes - total > config.eval_episodes:  # room for an exploring episode and the last evaluation
-        ep = robot.run_episode(learner.exploring_policy())
+        ep = robot.run_episode(learner.exploring_policy(), history)
         total, explored = total + 1, explored + 1
         kl, drift = learner.observe(ep, exploring=True)
         log(FinetuneRecord(total, "explore", ep.ret, kl=kl, drift=drift))
@@ -250,8 +277,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         # Every eval_every exploring episodes, while room is left for the last evaluation, which ends the budget.
         periodic = (explored - warmup) % config.eval_every == 0 and left >= 2 * config.eval_episodes + 1
         if explored > warmup and (periodic or left == config.eval_episodes):
-            evaluated = evaluation_of(evaluate_on_robot(robot, learner, config.eval_episodes),
-                                      predictor(learner.frozen_policy()))
+            evaluated = evaluation_of(evaluate_on_robot(robot, learner, history, config.eval_episodes),
+                                      predictor(learner.frozen_policy(), history))
             total += config.eval_episodes
             note = verdict(evaluated, best, baseline, config.confidence_z)
             if note == "best, saved":

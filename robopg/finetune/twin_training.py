@@ -10,7 +10,11 @@ from an empty replay the same continuation collapsed (docs/design.md). A continu
 policy, and where the gap calls for a different one (a heavier or weaker cart-pole) it can stall below what the
 same algorithm learns from scratch on the gapped dynamics; so the run's algorithm can also be trained anew on the
 twin, with the run's settings and steps (``from_scratch``): the real-to-sim-to-real loop of identification and
-retraining (Chebotar et al. 2019), both runs' best snapshots then judged alike.
+retraining (Chebotar et al. 2019), both runs' best snapshots then judged alike. A policy trained anew need not
+take the deployed one's input: on a robot whose commands act ``L`` control steps late, the last ``L`` commands
+are part of its state, and a policy that sees only the current observation cannot know what is still in flight;
+the run from scratch can be given that history (``scratch_history``, ``robopg.core.history``), which on the
+reacher's latency gap took it past the oracle of the observation alone (docs/benchmarks.md).
 
 Its evaluations run on the twin too, from the same initial states and dynamics draws each time (common random
 numbers), so the snapshots and the deployed policy are compared on equal terms. The best of a dozen snapshots on
@@ -82,13 +86,14 @@ def require_run(resume_file: Path | None) -> None:
 
 
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
-                  out_dir: Path, confirm_episodes: int = 30, from_scratch: bool = False) -> TwinTraining:
+                  out_dir: Path, confirm_episodes: int = 30, from_scratch: bool = False,
+                  scratch_history: int | None = None) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
     ``out_dir``/continued (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
     ``eval_episodes`` episodes of the same twin; with ``from_scratch``, also train the run's algorithm and settings
     anew on the twin for the run's own steps (``out_dir``/from-scratch, evaluated on its own schedule on the same
-    episodes). The snapshots that beat the deployed policy there are confirmed on ``confirm_episodes`` fresh
-    ones."""
+    episodes), its policy fed ``scratch_history`` steps of history (None: the run's). The snapshots that beat the
+    deployed policy there are confirmed on ``confirm_episodes`` fresh ones."""
     require_run(resume_file)
     for name in (CONTINUED, FROM_SCRATCH) if from_scratch else (CONTINUED,):
         run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
@@ -120,13 +125,16 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
 
     train(CONTINUED, continued, start)
     if from_scratch:
-        scratch = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps),
+        history = twin.history if scratch_history is None else scratch_history
+        scratch = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps,
+                                                        history=history),
                                run_folder(out_dir, FROM_SCRATCH), show_progress=False)
         scratch.best_eval = deployed  # best.pt only once a snapshot beats the deployed policy
         train(FROM_SCRATCH, scratch, 0)
     if not snapshots:
         return TwinTraining(deployed.mean, best, None)
-    means = paired_means(state["env_id"], twin, (deployed_policy, *(s.policy() for s in snapshots.values())),
+    means = paired_means(state["env_id"], twin, ((deployed_policy, twin.history),
+                                                 *((s.policy(), s.history) for s in snapshots.values())),
                          confirm_episodes)
     confirmed = dict(zip((DEPLOYED, *snapshots), means, strict=True))
     source = confirmed_best(confirmed)
@@ -144,13 +152,15 @@ def confirmed_best(confirmed: dict[str, float]) -> str:
     return source if source and confirmed[source] > confirmed[DEPLOYED] else ""
 
 
-def paired_means(env_id: str, config: RunConfig, policies: tuple[torch.nn.Module, ...],
+def paired_means(env_id: str, config: RunConfig, policies: tuple[tuple[torch.nn.Module, int], ...],
                  episodes: int) -> tuple[float, ...]:
-    """Each policy's mean return on the same ``episodes`` fresh episodes of the twin (initial states and dynamics
-    draws seeded alike, none of them a training or selection episode's)."""
-    env = make_env(env_id, **config.env_options())
-    try:
-        return tuple(evaluate(torch_policy_fn(policy), env, episodes, config.seed + CONFIRM_SEED_OFFSET).mean
-                     for policy in policies)
-    finally:
-        env.close()
+    """The mean return of each (policy, its steps of history) on the same ``episodes`` fresh episodes of the twin
+    (initial states and dynamics draws seeded alike, none of them a training or selection episode's)."""
+    means = []
+    for policy, history in policies:
+        env = make_env(env_id, **replace(config, history=history).env_options())
+        try:
+            means.append(evaluate(torch_policy_fn(policy), env, episodes, config.seed + CONFIRM_SEED_OFFSET).mean)
+        finally:
+            env.close()
+    return tuple(means)

@@ -180,7 +180,8 @@ class ControlLoop:
     episode stays in :attr:`trajectory` for :meth:`save_trajectory`; without (and without ``log``), the loop's
     memory stays flat however many episodes it runs. ``history``: the policy's (``PolicyMetadata.history``);
     the loop feeds it the last ``history`` observations and commands sent, in training's layout
-    (:class:`robopg.core.history.History`), started afresh at each episode's first observation.
+    (:class:`robopg.core.history.History`), started afresh at each episode's first observation; an episode may
+    run a policy of another history (:meth:`run_episode`'s, as a fine-tuning session's candidate can be).
     """
 
     def __init__(self, link: RobotLink, safety: SafetyLayer, task: TaskFunctions, *, rate_hz: float | None = None,
@@ -222,11 +223,14 @@ class ControlLoop:
         else:
             self.link.estop()
 
-    def run_episode(self, policy: PolicyFn) -> RobotEpisode:
-        """One complete episode of ``policy``; an episode a link fault interrupts is discarded and run again."""
+    def run_episode(self, policy: PolicyFn, history: int | None = None) -> RobotEpisode:
+        """One complete episode of ``policy``, fed ``history`` steps of history (None: the loop's); an episode a
+        link fault interrupts is discarded and run again."""
+        feed = self.history if history in (None, self.history.k) else \
+            History(history, self.info.obs_dim, self.info.action_dim)
         while True:
             try:
-                episode = self._episode(policy)
+                episode = self._episode(policy, feed)
             except (LinkError, RobotError) as exc:
                 if not is_link_fault(exc):
                     raise
@@ -265,9 +269,9 @@ class ControlLoop:
                     raise RobotError(f"the link did not come back within {self.reconnect_timeout:g} s after a "
                                      f"fault ({self.faults[-1]}); the last try: {exc}") from None
 
-    def _episode(self, policy: PolicyFn) -> RobotEpisode:
+    def _episode(self, policy: PolicyFn, feed: History) -> RobotEpisode:
         obs = self.start_episode().values
-        policy_input = self.history.start(obs)
+        policy_input = feed.start(obs)
         observations, actions, commands, rewards, inputs = [obs], [], [], [], [policy_input]
         terminated = stopped = False
         paced = self.deadlines.target_period is not None and self.info.lockstep  # the host keeps the time
@@ -296,7 +300,7 @@ class ControlLoop:
             observations.append(next_obs)
             actions.append(action)
             commands.append(command)
-            policy_input = self.history.step(command, next_obs)
+            policy_input = feed.step(command, next_obs)
             inputs.append(policy_input)
             obs = next_obs
             terminated = bool(self.task.terminated(next_obs)) or StatusFlags.TERMINATED in reply.flags
@@ -306,7 +310,7 @@ class ControlLoop:
         self.park()
         return RobotEpisode(np.asarray(observations), np.asarray(actions), np.asarray(commands),
                             np.asarray(rewards, dtype=np.float64), terminated, stopped,
-                            np.asarray(inputs) if self.history.k else None)
+                            np.asarray(inputs) if feed.k else None)
 
     def _send(self, command: np.ndarray) -> Observation:
         if self.info.lockstep:

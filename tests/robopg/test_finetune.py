@@ -12,6 +12,7 @@ import torch
 from robopg.algos.cautious_a2c import CautiousA2C, CautiousA2CConfig
 from robopg.algos.cautious_ddpg import CautiousDDPG, CautiousDDPGConfig
 from robopg.checkpoint import restore
+from robopg.core.history import History
 from robopg.core.nets import ActionScaler, Actor, DeployablePolicy, RunningNormalizer
 from robopg.envs import make_env
 from robopg.errors import ConfigError
@@ -85,20 +86,28 @@ def test_the_critic_fits_discounted_returns():
 
 class OneStateRobot:
     """Episodes of 10 steps in one state where the reward is −(a − 0.5)² plus a little sensor noise: the better
-    action is plain, so each update's direction and each comparison's verdict are easy to check."""
+    action is plain, so each update's direction and each comparison's verdict are easy to check. A policy with
+    a history is fed it as the control loop feeds it; ``histories`` records each episode's."""
 
     def __init__(self, constant_reward: float | None = None) -> None:
         self.rng = np.random.default_rng(0)
         self.constant_reward = constant_reward
+        self.histories: list[int] = []
 
-    def run_episode(self, policy) -> Episode:
+    def run_episode(self, policy, history=None) -> Episode:
+        self.histories.append(history or 0)
         obs = np.full((11, 1), 0.3, dtype=np.float32)
-        actions = np.array([policy(obs[0]) for _ in range(10)], dtype=np.float32)
+        feed = History(history or 0, 1, 1)
+        inputs, actions = [feed.start(obs[0])], []
+        for t in range(10):
+            actions.append(np.asarray(policy(inputs[-1]), dtype=np.float32))
+            inputs.append(feed.step(np.clip(actions[-1], -1, 1), obs[t + 1]))
         commands = np.clip(actions, -1, 1)  # as the safety layer clips to the action limits
         rewards = -np.square(commands[:, 0] - 0.5) + 0.01 * self.rng.normal(size=10)
         if self.constant_reward is not None:
             rewards = np.full(10, self.constant_reward)
-        return Episode(obs, actions, commands, rewards, False, False)
+        return Episode(obs, np.asarray(actions), commands, rewards, False, False,
+                       np.asarray(inputs) if feed.k else None)
 
 
 @pytest.fixture(scope="module")
@@ -266,9 +275,9 @@ class CountingRobot(OneStateRobot):
         super().__init__()
         self.episodes = 0
 
-    def run_episode(self, policy) -> Episode:
+    def run_episode(self, policy, history=None) -> Episode:
         self.episodes += 1
-        return super().run_episode(policy)
+        return super().run_episode(policy, history)
 
 
 @pytest.mark.parametrize("method", ["cautious_a2c", "cautious_ddpg"])
@@ -329,8 +338,8 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
     trained = []
 
     def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir, confirm_episodes,
-                      from_scratch):
-        trained.append((run_state, steps, confirm_episodes, from_scratch))
+                      from_scratch, scratch_history):
+        trained.append((run_state, steps, confirm_episodes, from_scratch, scratch_history))
         return TwinTraining(deployed=-1.0, best={"continued": (0.0, steps)},
                             candidate=acting(restore(toy_run), candidate_action),
                             confirmed={"deployed": -1.0, "continued": -0.5}, confirm_episodes=confirm_episodes,
@@ -343,7 +352,7 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
                                        "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
     result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
                       run_state=toy_run / "resume.pt")
-    assert trained == [(toy_run / "resume.pt", 300, 30, True)]
+    assert trained == [(toy_run / "resume.pt", 300, 30, True, 0)]
     assert result.records[1].note.endswith("deployed -1.0 on the twin, continued best 0.0 after 300 steps; on 30 "
                                            "fresh twin episodes deployed -1.0, continued -0.5; candidate continued")
     kinds = [r.kind for r in result.records]
@@ -355,6 +364,46 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
         assert result.improved
         exported = OnnxPolicy(tmp_path / "policy.onnx")(np.array([0.3], dtype=np.float32))[0]
         assert exported == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.mark.parametrize("for_latency", [True, False])
+def test_a_twin_with_latency_gives_the_run_from_scratch_a_history_that_the_robot_then_feeds(toy_run, tmp_path,
+                                                                                           monkeypatch, for_latency):
+    """A twin identified with 2 steps of latency asks the run from scratch for 2 steps of history (none when
+    twin_history_for_latency is off); a candidate with a history runs on the robot with it, is saved with it, and
+    the session goes on feeding it."""
+    from robopg.finetune import session
+    from robopg.finetune.twin_training import TwinTraining
+
+    with_history = tmp_path / "with-history"
+    train("PointToOrigin-v0", make_config("ddpg", {"total_steps": 150, "learning_starts": 100, "batch_size": 32,
+                                                   "actor_hidden": [16], "critic_hidden": [16], "eval_every": 150,
+                                                   "eval_episodes": 2, "history": 2}),
+          with_history, show_progress=False)
+    asked = []
+
+    def twin_training(*args):
+        asked.append(args[-1])
+        return TwinTraining(deployed=-1.0, best={"from scratch": (0.0, 150)},
+                            candidate=acting(restore(with_history), 0.5),
+                            confirmed={"deployed": -1.0, "from scratch": -0.5}, confirm_episodes=30,
+                            source="from scratch")
+
+    monkeypatch.setattr(session, "train_on_twin", twin_training)
+    monkeypatch.setattr(session, "identified_dynamics", lambda *args: {"action_latency_steps": 2})
+    restored, robot, out = restore(toy_run), CountingRobot(), tmp_path / "session"
+    out.mkdir()
+    config, method = finetune_configs({"episodes": 30, "warmup_episodes": 2, "rehearsal_episodes": 0,
+                                       "twin_training_steps": 300, "twin_history_for_latency": for_latency},
+                                      "cautious_a2c")
+    result = finetune(robot, restored.learner, restored.state, config, method, out, run_state=toy_run / "resume.pt")
+    assert asked == [2 if for_latency else 0]
+    assert result.records[2].note == "best, saved" and result.improved
+    assert robot.histories == [0] * 10 + [2] * 20  # the deployed policy's baseline, then the candidate's episodes
+    assert restore(out / "checkpoint.pt").history == 2
+    saved = OnnxPolicy(out / "policy.onnx")
+    assert saved.metadata.history == 2
+    assert saved(History(2, 1, 1).start(np.array([0.3], dtype=np.float32)))[0] == pytest.approx(0.5, abs=0.05)
 
 
 def test_training_on_the_twin_needs_the_run(toy_run, tmp_path):

@@ -63,20 +63,22 @@ def test_the_deployed_policy_and_the_snapshots_are_judged_on_the_twin(run, tmp_p
 
 def test_a_run_from_scratch_on_the_twin_competes_with_the_continued_one(run, tmp_path):
     found = train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=2, out_dir=tmp_path / "t",
-                          confirm_episodes=3, from_scratch=True)
+                          confirm_episodes=3, from_scratch=True, scratch_history=2)
     assert list(found.best) == [CONTINUED, FROM_SCRATCH]
-    # The run's own settings and steps (300), evaluated on its own schedule (every 300) on the twin's episodes.
-    scratch = tmp_path / "t" / "from-scratch"
-    assert [int(row.split(",")[0]) for row in (scratch / "eval.csv").read_text().splitlines()[1:]] == [300]
-    assert restore(scratch).state["config"]["randomize"] == restore(tmp_path / "t" / "continued").state["config"][
-        "randomize"]
+    # The run's own settings and steps (300), evaluated on its own schedule (every 300) on the twin's episodes, its
+    # policy fed the history asked for (the twin's latency), the continued one the run's own (none).
+    scratch, continued = restore(tmp_path / "t" / "from-scratch"), restore(tmp_path / "t" / "continued")
+    assert [int(row.split(",")[0]) for row in (tmp_path / "t" / "from-scratch" / "eval.csv").read_text()
+            .splitlines()[1:]] == [300]
+    assert scratch.state["config"]["randomize"] == continued.state["config"]["randomize"]
+    assert (scratch.history, continued.history) == (2, 0)
     beat = [name for name, (mean, steps) in found.best.items() if steps > 0]
     assert all(found.best[name][0] > found.deployed for name in beat)
     assert sorted(found.confirmed) == (sorted(["deployed", *beat]) if beat else [])
     if found.candidate is not None:  # the better snapshot on the fresh episodes, and better than the deployed one
         assert found.confirmed[found.source] == max(found.confirmed.values()) > found.confirmed["deployed"]
-        policy = found.candidate.policy()
-        fresh = evaluate(torch_policy_fn(policy), make_env(ENV, dynamics=TWIN), 3,
+        policy, history = found.candidate.policy(), found.candidate.history  # fed its history, as in training
+        fresh = evaluate(torch_policy_fn(policy), make_env(ENV, dynamics=TWIN, history=history), 3,
                          seed=restore(run).state["config"]["seed"] + CONFIRM_SEED_OFFSET)
         assert fresh.mean == pytest.approx(found.confirmed[found.source])
     else:
@@ -100,7 +102,7 @@ def test_the_confirmation_pairs_the_episodes(run):
     config = restore(run).learner.config
     twin = replace(config, randomize=("mass_scale=0.8:1.2",))
     policy = restore(run).policy()
-    same = paired_means(ENV, twin, (policy, copy.deepcopy(policy)), 4)
+    same = paired_means(ENV, twin, ((policy, 0), (copy.deepcopy(policy), 0)), 4)
     assert same[0] == same[1]  # the same initial states and dynamics draws for each policy
-    shifted = paired_means(ENV, replace(twin, seed=config.seed + 1), (policy,), 4)
+    shifted = paired_means(ENV, replace(twin, seed=config.seed + 1), ((policy, 0),), 4)
     assert shifted[0] != same[0]
