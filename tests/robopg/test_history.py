@@ -186,7 +186,10 @@ def training_inputs(seed: int) -> np.ndarray:
     return np.array(inputs)
 
 
-def test_the_runtime_feeds_the_history_in_trainings_order_and_starts_it_afresh_each_episode():
+@pytest.mark.parametrize("loops_history, episodes_history", [(3, None), (0, 3)])
+def test_the_runtime_feeds_the_history_in_trainings_order_and_starts_it_afresh_each_episode(loops_history,
+                                                                                            episodes_history):
+    """The loop's own history, or one an episode asks for (a fine-tuning session's candidate), alike."""
     fed: list[np.ndarray] = []
 
     def recording(policy_input: np.ndarray) -> np.ndarray:
@@ -194,8 +197,9 @@ def test_the_runtime_feeds_the_history_in_trainings_order_and_starts_it_afresh_e
         return act(policy_input)
 
     task = TaskFunctions(lambda *_: 0.0, lambda _: False, 20)
-    loop = ControlLoop(ScriptedRobot(5), SafetyLayer(np.array([-1.0]), np.array([1.0])), task, history=3)
-    episodes = [loop.run_episode(recording) for _ in range(2)]
+    loop = ControlLoop(ScriptedRobot(5), SafetyLayer(np.array([-1.0]), np.array([1.0])), task,
+                       history=loops_history)
+    episodes = [loop.run_episode(recording, episodes_history) for _ in range(2)]
     for seed, episode in zip((5, 7), episodes, strict=True):
         expected = training_inputs(seed)
         assert episode.inputs.shape == expected.shape == (21, 7) and episode.observations.shape == (21, 1)
