@@ -270,7 +270,7 @@ def main() -> None:
                 entry["Rstar"], entry["Rstar_se"] = independent_return(restore(oracle).policy(), gapped)
                 latency = int(dynamics.get("action_latency_steps", 0))
                 if latency:
-                    with_history = trained_run(gapped, recipes[env_id], 0, args.out / "policies", f"-h{latency}",
+                    with_history = trained_run(gapped, recipes[env_id], 0, args.out / "policies", name=f"-h{latency}",
                                                history=latency)
                     entry["Rstar_history"], entry["Rstar_history_se"] = independent_return(
                         restore(with_history).policy(), gapped, latency)
