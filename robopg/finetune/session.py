@@ -217,7 +217,8 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         report(record)
         write_records(records, out_dir / "finetune.csv")  # a crash or Ctrl-C keeps what happened so far
         if watch is not None:
-            watch(total, kept and snapshot(trained, kept, history), snapshot(trained, learner.policy_state(), history))
+            watch(total, None if kept is None else snapshot(trained, kept, history),
+                  snapshot(trained, learner.policy_state(), history))
 
     best_state, kept = learner.policy_state(), None  # the deployed policy, before any learner sees an episode
     history = int(state["config"].get("history", 0))  # the learner's policy's: the deployed one's or a candidate's
