@@ -53,9 +53,10 @@ class FinetuneConfig(Settings):
     twin_training_steps: int = setting(10_000, "steps of the policy's own training run continued on the robot's "
                                                "simulated twin before the robot explores; its best snapshot is "
                                                "the first candidate (0: none)", ge=0, most=10**9)
-    twin_from_scratch: bool = setting(True, "also train the run's algorithm anew on the twin, with the run's own "
-                                            "settings and steps; the better of the two runs' snapshots on the twin "
-                                            "is the candidate")
+    twin_scratch_runs: int = setting(1, "runs of the run's algorithm trained anew on the twin beside the "
+                                        "continuation, with the run's own settings and steps, seeds the run's, +1, "
+                                        "...; the best of all runs' snapshots on the twin is the candidate (0: none)",
+                                     ge=0, most=16)
     twin_history_for_latency: bool = setting(True, "on a twin whose commands act L >= 1 control steps late, give "
                                                    "the policy trained anew at least L steps of history (its last "
                                                    "observations and commands: what is still in flight)")
@@ -241,7 +242,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
         latency = int(dynamics.get(LATENCY, 0)) if config.twin_history_for_latency else 0
         found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
                               config.twin_eval_episodes, out_dir / "twin", config.twin_confirm_episodes,
-                              config.twin_from_scratch, max(history, latency))
+                              config.twin_scratch_runs, max(history, latency))
         log(FinetuneRecord(total, "twin", max(mean for mean, _ in found.best.values()),
                            note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:

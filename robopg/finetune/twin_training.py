@@ -9,12 +9,15 @@ it stable: prior data mixed into the new data's updates, as RLPD (Ball et al. 20
 from an empty replay the same continuation collapsed (docs/design.md). A continuation stays near the deployed
 policy, and where the gap calls for a different one (a heavier or weaker cart-pole) it can stall below what the
 same algorithm learns from scratch on the gapped dynamics; so the run's algorithm can also be trained anew on the
-twin, with the run's settings and steps (``from_scratch``): the real-to-sim-to-real loop of identification and
-retraining (Chebotar et al. 2019), both runs' best snapshots then judged alike. A policy trained anew need not
-take the deployed one's input: on a robot whose commands act ``L`` control steps late, the last ``L`` commands
-are part of its state, and a policy that sees only the current observation cannot know what is still in flight;
-the run from scratch can be given that history (``scratch_history``, ``robopg.core.history``), which on the
-reacher's latency gap took it past the oracle of the observation alone (docs/benchmarks.md).
+twin, with the run's settings and steps (``scratch_runs``): the real-to-sim-to-real loop of identification and
+retraining (Chebotar et al. 2019), every run's best snapshot then judged alike. Where one seed of an off-policy
+learner collapses or stalls (the swing-up's DDPG on a weak actuator ended at 67 where another seed reached 154),
+several runs from scratch, each with its own seed, spend simulation time, which is cheap, to spare robot time.
+A policy trained anew need not take the deployed one's input: on a robot whose commands act ``L`` control steps
+late, the last ``L`` commands are part of its state, and a policy that sees only the current observation cannot
+know what is still in flight; the runs from scratch can be given that history (``scratch_history``,
+``robopg.core.history``), which on the reacher's latency gap took them past the oracle of the observation alone
+(docs/benchmarks.md).
 
 Its evaluations run on the twin too, from the same initial states and dynamics draws each time (common random
 numbers), so the snapshots and the deployed policy are compared on equal terms. The best of a dozen snapshots on
@@ -40,7 +43,7 @@ from robopg.config import RunConfig
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.errors import ConfigError
-from robopg.evaluation import evaluate
+from robopg.evaluation import EvalResult, evaluate
 from robopg.registry import config_from_dict
 from robopg.training.loop import EVAL_SEED_OFFSET, Trainer
 from robopg.training.run import make_trainer
@@ -86,20 +89,22 @@ def require_run(resume_file: Path | None) -> None:
 
 
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
-                  out_dir: Path, confirm_episodes: int = 30, from_scratch: bool = False,
+                  out_dir: Path, confirm_episodes: int = 30, scratch_runs: int = 0,
                   scratch_history: int | None = None) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
     ``out_dir``/continued (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
-    ``eval_episodes`` episodes of the same twin; with ``from_scratch``, also train the run's algorithm and settings
-    anew on the twin for the run's own steps (``out_dir``/from-scratch, evaluated on its own schedule on the same
-    episodes), its policy fed ``scratch_history`` steps of history (None: the run's). The snapshots that beat the
-    deployed policy there are confirmed on ``confirm_episodes`` fresh ones."""
+    ``eval_episodes`` episodes of the same twin; also train the run's algorithm and settings anew on the twin
+    ``scratch_runs`` times for the run's own steps, with seeds the run's, +1, ... (``out_dir``/from-scratch,
+    from-scratch-seed-N, each evaluated on its own schedule on the same episodes), their policies fed
+    ``scratch_history`` steps of history (None: the run's). The snapshots that beat the deployed policy there are
+    confirmed on ``confirm_episodes`` fresh ones."""
     require_run(resume_file)
-    for name in (CONTINUED, FROM_SCRATCH) if from_scratch else (CONTINUED,):
-        run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
     run_config = config_from_dict(state["config"])
+    scratch_seeds = [run_config.seed + k for k in range(scratch_runs)]
+    for name in (CONTINUED, *map(scratch_name, scratch_seeds, [run_config.seed] * scratch_runs)):
+        run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
     continued = make_trainer(state["env_id"], replace(twin, total_steps=start + steps, eval_every=eval_every,
@@ -124,13 +129,17 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
             snapshots[name] = checkpoint.restore(trainer.run_dir / checkpoint.BEST_FILE)
 
     train(CONTINUED, continued, start)
-    if from_scratch:
-        history = twin.history if scratch_history is None else scratch_history
-        scratch = make_trainer(state["env_id"], replace(twin, checkpoint_every=run_config.total_steps,
+    history = twin.history if scratch_history is None else scratch_history
+    for seed in scratch_seeds:
+        name = scratch_name(seed, run_config.seed)
+        scratch = make_trainer(state["env_id"], replace(twin, seed=seed, checkpoint_every=run_config.total_steps,
                                                         history=history),
-                               run_folder(out_dir, FROM_SCRATCH), show_progress=False)
-        scratch.best_eval = deployed  # best.pt only once a snapshot beats the deployed policy
-        train(FROM_SCRATCH, scratch, 0)
+                               run_folder(out_dir, name), show_progress=False)
+        # best.pt only once a snapshot beats the deployed policy on the episodes this run evaluates on
+        scratch.best_eval = deployed if seed == run_config.seed else evaluate_on_twin(
+            state["env_id"], replace(twin, seed=seed), deployed_policy, twin.history, eval_episodes,
+            seed + EVAL_SEED_OFFSET)
+        train(name, scratch, 0)
     if not snapshots:
         return TwinTraining(deployed.mean, best, None)
     means = paired_means(state["env_id"], twin, ((deployed_policy, twin.history),
@@ -141,9 +150,16 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     return TwinTraining(deployed.mean, best, snapshots.get(source), confirmed, confirm_episodes, source)
 
 
+def scratch_name(seed: int, run_seed: int) -> str:
+    """The name of the run from scratch with ``seed`` on the twin of the run of ``run_seed``: ``FROM_SCRATCH`` for
+    the run's own seed, "from scratch, seed N" for the others."""
+    return FROM_SCRATCH if seed == run_seed else f"{FROM_SCRATCH}, seed {seed}"
+
+
 def run_folder(out_dir: Path, name: str) -> Path:
-    """The run folder of twin-training run ``name`` (``CONTINUED``, ``FROM_SCRATCH``) in ``out_dir``."""
-    return out_dir / name.replace(" ", "-")
+    """The run folder of twin-training run ``name`` (``CONTINUED``, ``scratch_name``) in ``out_dir``: from-scratch,
+    from-scratch-seed-N."""
+    return out_dir / name.replace(",", "").replace(" ", "-")
 
 
 def confirmed_best(confirmed: dict[str, float]) -> str:
@@ -156,11 +172,15 @@ def paired_means(env_id: str, config: RunConfig, policies: tuple[tuple[torch.nn.
                  episodes: int) -> tuple[float, ...]:
     """The mean return of each (policy, its steps of history) on the same ``episodes`` fresh episodes of the twin
     (initial states and dynamics draws seeded alike, none of them a training or selection episode's)."""
-    means = []
-    for policy, history in policies:
-        env = make_env(env_id, **replace(config, history=history).env_options())
-        try:
-            means.append(evaluate(torch_policy_fn(policy), env, episodes, config.seed + CONFIRM_SEED_OFFSET).mean)
-        finally:
-            env.close()
-    return tuple(means)
+    return tuple(evaluate_on_twin(env_id, config, policy, history, episodes, config.seed + CONFIRM_SEED_OFFSET).mean
+                 for policy, history in policies)
+
+
+def evaluate_on_twin(env_id: str, config: RunConfig, policy: torch.nn.Module, history: int, episodes: int,
+                     seed: int) -> EvalResult:
+    """``policy``, fed ``history`` steps of history, on ``episodes`` episodes of ``config``'s twin from ``seed``."""
+    env = make_env(env_id, **replace(config, history=history).env_options())
+    try:
+        return evaluate(torch_policy_fn(policy), env, episodes, seed)
+    finally:
+        env.close()

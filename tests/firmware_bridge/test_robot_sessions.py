@@ -29,7 +29,7 @@ STEPS = 50
 # actuator gain from the baseline, the run trained on it for 200 steps (not trained anew: what the firmware sees is
 # the same either way), 1 rehearsal episode (the method's warm-up).
 SESSION = """baseline_episodes = 2
-twin_from_scratch = false
+twin_scratch_runs = 0
 eval_episodes = 2
 eval_every = 1
 warmup_episodes = 1

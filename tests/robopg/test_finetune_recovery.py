@@ -34,7 +34,7 @@ EPISODES = 20  # before and after
 # without the run from scratch on the twin, which would train the fixture's whole run again (test_twin_training.py
 # covers it).
 FINETUNE_EPISODES = 25
-SESSION = "rehearsal_episodes = 0\ntwin_from_scratch = false\n"
+SESSION = "rehearsal_episodes = 0\ntwin_scratch_runs = 0\n"
 RECOVERED_SHARE = 0.25  # of the loss against the policy in simulation; measured: 51 % (173.9; 130.0 -> 152.4)
 
 

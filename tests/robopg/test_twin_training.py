@@ -61,25 +61,37 @@ def test_the_deployed_policy_and_the_snapshots_are_judged_on_the_twin(run, tmp_p
         assert snapshot.mean == pytest.approx(mean)
 
 
-def test_a_run_from_scratch_on_the_twin_competes_with_the_continued_one(run, tmp_path):
+def test_runs_from_scratch_on_the_twin_compete_with_the_continued_one(run, tmp_path):
     found = train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=2, out_dir=tmp_path / "t",
-                          confirm_episodes=3, from_scratch=True, scratch_history=2)
-    assert list(found.best) == [CONTINUED, FROM_SCRATCH]
+                          confirm_episodes=3, scratch_runs=2, scratch_history=2)
+    seed = restore(run).state["config"]["seed"]
+    second = f"{FROM_SCRATCH}, seed {seed + 1}"
+    assert list(found.best) == [CONTINUED, FROM_SCRATCH, second]
     # The run's own settings and steps (300), evaluated on its own schedule (every 300) on the twin's episodes, its
-    # policy fed the history asked for (the twin's latency), the continued one the run's own (none).
+    # policy fed the history asked for (the twin's latency), the continued one the run's own (none); the second
+    # run from scratch alike but for its seed.
     scratch, continued = restore(tmp_path / "t" / "from-scratch"), restore(tmp_path / "t" / "continued")
-    assert [int(row.split(",")[0]) for row in (tmp_path / "t" / "from-scratch" / "eval.csv").read_text()
-            .splitlines()[1:]] == [300]
-    assert scratch.state["config"]["randomize"] == continued.state["config"]["randomize"]
-    assert (scratch.history, continued.history) == (2, 0)
+    other = restore(tmp_path / "t" / f"from-scratch-seed-{seed + 1}")
+    for folder in ("from-scratch", f"from-scratch-seed-{seed + 1}"):
+        assert [int(row.split(",")[0]) for row in (tmp_path / "t" / folder / "eval.csv").read_text()
+                .splitlines()[1:]] == [300]
+    assert scratch.state["config"]["randomize"] == continued.state["config"]["randomize"] \
+        == other.state["config"]["randomize"]
+    assert (scratch.history, other.history, continued.history) == (2, 2, 0)
+    assert (scratch.state["config"]["seed"], other.state["config"]["seed"]) == (seed, seed + 1)
     beat = [name for name, (mean, steps) in found.best.items() if steps > 0]
-    assert all(found.best[name][0] > found.deployed for name in beat)
+    assert all(found.best[name][0] > found.deployed for name in beat if name != second)
+    # The second run's snapshots are judged against the deployed policy on its own evaluation episodes.
+    deployed_there = evaluate(torch_policy_fn(restore(run).policy()), make_env(ENV, dynamics=TWIN), 2,
+                              seed=seed + 1 + EVAL_SEED_OFFSET)
+    mean, steps = found.best[second]
+    assert mean > deployed_there.mean if steps else mean == pytest.approx(deployed_there.mean)
     assert sorted(found.confirmed) == (sorted(["deployed", *beat]) if beat else [])
-    if found.candidate is not None:  # the better snapshot on the fresh episodes, and better than the deployed one
+    if found.candidate is not None:  # the best snapshot on the fresh episodes, and better than the deployed one
         assert found.confirmed[found.source] == max(found.confirmed.values()) > found.confirmed["deployed"]
         policy, history = found.candidate.policy(), found.candidate.history  # fed its history, as in training
         fresh = evaluate(torch_policy_fn(policy), make_env(ENV, dynamics=TWIN, history=history), 3,
-                         seed=restore(run).state["config"]["seed"] + CONFIRM_SEED_OFFSET)
+                         seed=seed + CONFIRM_SEED_OFFSET)
         assert fresh.mean == pytest.approx(found.confirmed[found.source])
     else:
         assert found.source == "" and all(found.confirmed.get(name, -np.inf) <= found.confirmed.get("deployed", np.inf)
