@@ -53,7 +53,7 @@ class FinetuneConfig(Settings):
     twin_training_steps: int = setting(10_000, "steps of the policy's own training run continued on the robot's "
                                                "simulated twin before the robot explores; its best snapshot is "
                                                "the first candidate (0: none)", ge=0, most=10**9)
-    twin_scratch_runs: int = setting(1, "runs of the run's algorithm trained anew on the twin beside the "
+    twin_scratch_runs: int = setting(2, "runs of the run's algorithm trained anew on the twin beside the "
                                         "continuation, with the run's own settings and steps, seeds the run's, +1, "
                                         "...; the best of all runs' snapshots on the twin is the candidate (0: none)",
                                      ge=0, most=16)

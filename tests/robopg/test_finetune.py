@@ -352,7 +352,7 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
                                        "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
     result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
                       run_state=toy_run / "resume.pt")
-    assert trained == [(toy_run / "resume.pt", 300, 30, 1, 0)]
+    assert trained == [(toy_run / "resume.pt", 300, 30, 2, 0)]
     assert result.records[1].note.endswith("deployed -1.0 on the twin, continued best 0.0 after 300 steps; on 30 "
                                            "fresh twin episodes deployed -1.0, continued -0.5; candidate continued")
     kinds = [r.kind for r in result.records]
