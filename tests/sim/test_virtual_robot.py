@@ -95,8 +95,8 @@ def test_watchdog_trips_within_timeout_plus_one_period(serve):
     robot = serve(watchdog_ms=100, mode="realtime")
     with RobotLink.open(robot.port) as link:
         link.hello()
+        sent = time.monotonic()  # before the write: the robot may take the action before the write returns
         link.send_action([1.0])
-        sent = time.monotonic()
         with pytest.raises(RobotFault) as fault:
             while True:
                 link.read_observation(timeout=1.0)
