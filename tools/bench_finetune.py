@@ -106,6 +106,8 @@ MAX_DELTA_SHARE = 0.4  # the rate limit of the safety layer: this share of the a
 def gapped_id(env_id: str, name: str, dynamics: dict[str, float]) -> str:
     """A Gymnasium id for ``env_id`` with fixed ``dynamics`` (registered on first use)."""
     gapped = f"bench/{env_id.split('/')[-1].removesuffix('-v0')}-{name}-v0"
+    if gapped in gym.registry and gym.spec(gapped).kwargs["dynamics"] != dynamics:
+        raise ValueError(f"{gapped} is registered with {gym.spec(gapped).kwargs['dynamics']}, not {dynamics}")
     if gapped not in gym.registry:
         spec = gym.spec(env_id)
         gym.register(gapped, entry_point=spec.entry_point, max_episode_steps=spec.max_episode_steps,
@@ -258,7 +260,9 @@ def main() -> None:
         for gap in args.gaps:
             for seed in args.seeds:
                 nominal = trained_run(env_id, recipes[env_id], seed, args.out / "policies")
-                dynamics = GAPS[gap] or noise_gap(env_id, nominal)
+                # One noise level per task, from seed 0's policy: every seed's robot, oracle and evaluations share it.
+                dynamics = GAPS[gap] or noise_gap(env_id, trained_run(env_id, recipes[env_id], 0,
+                                                                      args.out / "policies"))
                 gapped = gapped_id(env_id, gap, dynamics)
                 oracle = trained_run(gapped, recipes[env_id], 0, args.out / "policies")
                 key = f"{env_id}|{gap}|{seed}"
