@@ -258,13 +258,12 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for env_id in args.envs:
         for gap in args.gaps:
+            # One noise level per task, from seed 0's policy: every seed's robot, oracle and evaluations share it.
+            dynamics = GAPS[gap] or noise_gap(env_id, trained_run(env_id, recipes[env_id], 0, args.out / "policies"))
+            gapped = gapped_id(env_id, gap, dynamics)
+            oracle = trained_run(gapped, recipes[env_id], 0, args.out / "policies")
             for seed in args.seeds:
                 nominal = trained_run(env_id, recipes[env_id], seed, args.out / "policies")
-                # One noise level per task, from seed 0's policy: every seed's robot, oracle and evaluations share it.
-                dynamics = GAPS[gap] or noise_gap(env_id, trained_run(env_id, recipes[env_id], 0,
-                                                                      args.out / "policies"))
-                gapped = gapped_id(env_id, gap, dynamics)
-                oracle = trained_run(gapped, recipes[env_id], 0, args.out / "policies")
                 key = f"{env_id}|{gap}|{seed}"
                 folder = key.replace("/", "_").replace("|", "-")
                 entry = results.setdefault(key, {"dynamics": dynamics})

@@ -102,8 +102,9 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     state = checkpoint.load(resume_file)
     start = int(state["step"])
     run_config = config_from_dict(state["config"])
-    scratch_seeds = [run_config.seed + k for k in range(scratch_runs)]
-    for name in (CONTINUED, *map(scratch_name, scratch_seeds, [run_config.seed] * scratch_runs)):
+    scratch_seeds = {scratch_name(run_config.seed + k, run_config.seed): run_config.seed + k
+                     for k in range(scratch_runs)}
+    for name in (CONTINUED, *scratch_seeds):
         run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
@@ -130,8 +131,7 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
 
     train(CONTINUED, continued, start)
     history = twin.history if scratch_history is None else scratch_history
-    for seed in scratch_seeds:
-        name = scratch_name(seed, run_config.seed)
+    for name, seed in scratch_seeds.items():
         scratch = make_trainer(state["env_id"], replace(twin, seed=seed, checkpoint_every=run_config.total_steps,
                                                         history=history),
                                run_folder(out_dir, name), show_progress=False)
