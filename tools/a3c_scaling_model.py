@@ -35,7 +35,7 @@ from robopg.algos.a2c import A2C
 from robopg.envs import make_env
 from robopg.registry import make_config
 from robopg.settings import parse_assignments
-from robopg.training.a3c.ray_backend import INLINE_BYTES, import_ray, to_arrays, to_tensors
+from robopg.training.a3c.ray_backend import INLINE_BYTES, WORKER_NICENESS, import_ray
 from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerSpec
 from robopg.training.metrics import CsvLog
 from robopg.training.run import train
@@ -91,50 +91,51 @@ def measure(env_id: str, settings: dict) -> Costs:
     learner = A2C(config, obs_dim, low, high, torch.Generator().manual_seed(0))
     nets = GlobalNets.of(learner)
     worker = GradientWorker(env_id, config, WorkerSpec.for_worker(config, 0), obs_dim, low, high)
-    actor, critic, report = worker.gradients()
+    gradient, report = worker.gradients()
     report_bytes = pickle.dumps(report)
-    gradient_arrays = [g.numpy() for g in [*actor, *critic]]
-    weights = to_arrays(nets.states())
-    weights_bytes = sum(a.nbytes for state in weights.values() for a in state.values())
+    gradient_array = gradient.numpy()
+    weights = nets.weights().numpy()
+    weights_bytes = weights.nbytes
 
     def receive() -> None:
         nets.absorb(pickle.loads(report_bytes))
 
     ray = import_ray()
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             _system_config={"worker_niceness": WORKER_NICENESS})
     try:
         @ray.remote(num_cpus=1)
         class Echo:
-            def answer(self, weights, arrays):
-                return arrays
+            def answer(self, weights, gradient):
+                return gradient
 
         echo = Echo.remote()
         # The weights as the backend sends them: inside the call when small, else by one object-store reference.
         inline = weights_bytes < INLINE_BYTES
         weights_ref = None if inline else ray.put(weights)
 
-        def call() -> list[torch.Tensor]:
-            return to_tensors(ray.get(echo.answer.remote(to_arrays(nets.states()) if inline else weights_ref,
-                                                         gradient_arrays)))
+        def call() -> torch.Tensor:
+            return torch.tensor(ray.get(echo.answer.remote(nets.weights().numpy() if inline else weights_ref,
+                                                           gradient_array)))
 
         call()
         cpu_before = machine_cpu_seconds()
         round_trip = timed(call)
         ray_cpu = (machine_cpu_seconds() - cpu_before) / (REPEATS + 1)
-        put = 0.0 if inline else timed(lambda: ray.put(to_arrays(nets.states())))
+        put = 0.0 if inline else timed(lambda: ray.put(nets.weights().numpy()))
     finally:
         ray.shutdown()
     costs = Costs(
         steps=config.rollout_steps * config.num_envs,
-        load=timed(lambda: worker.load(nets.states())),
+        load=timed(lambda: worker.load(nets.weights())),
         gradient=timed(worker.gradients),
-        apply=timed(lambda: nets.apply([g.clone() for g in actor], [g.clone() for g in critic])),
+        apply=timed(lambda: nets.apply(gradient.clone())),
         report=timed(lambda: pickle.dumps(report)),
         receive=timed(receive),
         put=put,
         round_trip=round_trip,
         ray_cpu=ray_cpu,
-        gradient_bytes=sum(a.nbytes for a in gradient_arrays),
+        gradient_bytes=gradient_array.nbytes,
         report_bytes=len(report_bytes),
         weights_bytes=weights_bytes,
     )

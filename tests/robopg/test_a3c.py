@@ -101,14 +101,13 @@ def test_ray_requests_carry_small_weights_inside_and_large_ones_by_reference(hid
     low, high = -np.ones(2, np.float32), np.ones(2, np.float32)
     learner = A2C(config, 4, low, high, torch.Generator().manual_seed(0))
     workers = RayWorkers("toy_envs:PointToOrigin-v0", config, learner, (4, low, high), GradientLedger(2))
-    size = sum(t.numel() * t.element_size() for net in (learner.normalizer, learner.pi, learner.critic)
-               for t in net.state_dict().values())
+    size = sum(t.numel() * t.element_size() for t in (learner.normalizer.mean, learner.normalizer.var,
+                                                          *learner.pi.parameters(), *learner.critic.parameters()))
     assert (size < INLINE_BYTES) == inline and workers.inline == inline
-    if inline:  # the request's argument is the weights themselves, as numpy arrays
-        arrays = workers.weights_arg()
-        states = workers.nets.states()
-        assert all(np.array_equal(arrays[name][key], tensor.numpy()) for name, state in states.items()
-                   for key, tensor in state.items())
+    if inline:  # the request's argument is the weights themselves, one numpy array
+        weights = workers.weights_arg()
+        assert isinstance(weights, np.ndarray) and weights.nbytes == size
+        assert np.array_equal(weights, workers.nets.weights().numpy())
 
 
 def test_ray_backend_without_ray_names_the_extra(tmp_path):

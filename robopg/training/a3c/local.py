@@ -59,9 +59,9 @@ def run_worker(env_id: str, config: A3CConfig, spec: WorkerSpec, space: tuple[in
         while not stop.value:
             if turns is not None:
                 turns.recv()
-            worker.load(nets.states())
-            actor, critic, report = worker.gradients()
-            nets.apply(actor, critic)
+            worker.load(nets.weights())
+            gradient, report = worker.gradients()
+            nets.apply(gradient)
             if turns is not None:
                 report.state = worker.state_dict()
             reports.send(report)

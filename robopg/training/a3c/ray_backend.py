@@ -1,6 +1,8 @@
 """A3C across machines on Ray: each worker is a Ray actor with its own simulators; the driver holds the global
 networks and applies each worker's gradients as they arrive (asynchronous, parameter-server style).
 
+- Weights and gradients cross as one flat array each (``GlobalNets.weights``, ``GlobalNets.gradient``): Ray
+  serializes, and the driver copies, one buffer per message rather than one per tensor.
 - Weights below Ray's inline size (``INLINE_BYTES``) travel inside each request, as Ray sends any small argument:
   no object-store round trip, which cost more than the rest of the call. Larger weights go through Ray's object
   store: one ``ray.put`` per weights version, whose reference every request made at that version shares (a node
@@ -35,6 +37,9 @@ from robopg.training.a3c.worker import GlobalNets, GradientWorker, WorkerReport,
 
 PIPELINE_DEPTH = 2  # requests in flight per worker: one being computed, the next queued behind it
 WORKER_CPUS = 1  # what each worker actor asks the cluster for
+# Ray runs its workers at niceness 15; here they run at the trainer's own priority, as the local backend's do, so
+# that the background evaluator (niceness 10, robopg.training.evaluator) yields to them rather than they to it.
+WORKER_NICENESS = 0
 INLINE_BYTES = 100 * 1024  # Ray's max_direct_call_object_size: an argument below it is sent inside the call
 
 
@@ -53,19 +58,10 @@ class Gradient:
     number: int  # the worker's numbering of its gradients, which the driver gave with the request
     produced: int  # gradients this actor has computed, this one included
     node: str  # the Ray node it ran on
-    actor: list[np.ndarray]
-    critic: list[np.ndarray]
+    # Tensors cross Ray as numpy arrays: Ray serializes those out of band, without a copy, where a torch tensor
+    # goes through torch.save.
+    gradient: np.ndarray
     report: WorkerReport
-
-
-# Tensors cross Ray as numpy arrays: Ray serializes those out of band, without a copy, where a torch tensor goes
-# through torch.save one by one (most of the cost of a round trip at these sizes).
-def to_arrays(states: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, np.ndarray]]:
-    return {name: {key: tensor.detach().numpy() for key, tensor in state.items()} for name, state in states.items()}
-
-
-def to_tensors(arrays: list[np.ndarray]) -> list[torch.Tensor]:
-    return [torch.tensor(array) for array in arrays]  # a copy: what Ray gives is read-only
 
 
 def staleness_warning(config: A3CConfig) -> str | None:
@@ -89,16 +85,14 @@ class RemoteWorker:
         self.node = ray.get_runtime_context().get_node_id()
         self.produced = 0
 
-    def gradients_from(self, states: dict[str, dict[str, np.ndarray]], number: int, count: int) -> list[Gradient]:
-        """``count`` gradients, numbered from ``number``, of consecutive rollouts from ``states``."""
-        self.worker.load({name: dict(zip(state, to_tensors(list(state.values())), strict=True))
-                          for name, state in states.items()})
+    def gradients_from(self, weights: np.ndarray, number: int, count: int) -> list[Gradient]:
+        """``count`` gradients, numbered from ``number``, of consecutive rollouts from ``weights``."""
+        self.worker.load(weights)
         answer = []
         for offset in range(count):
-            actor, critic, report = self.worker.gradients()
+            gradient, report = self.worker.gradients()
             self.produced += 1
-            answer.append(Gradient(number + offset, self.produced, self.node, [g.numpy() for g in actor],
-                                   [g.numpy() for g in critic], report))
+            answer.append(Gradient(number + offset, self.produced, self.node, gradient.numpy(), report))
         return answer
 
 
@@ -135,8 +129,7 @@ class RayWorkers:
         self.restarts = [0] * config.workers
         self.messages: list[str] = []
         self.weights: tuple[int, Any] | None = None  # (version, arrays or object ref) of the last weights sent
-        self.inline = sum(array.nbytes for state in to_arrays(self.nets.states()).values()
-                          for array in state.values()) < INLINE_BYTES
+        self.inline = self.nets.weights().numpy().nbytes < INLINE_BYTES
 
     @property
     def version(self) -> int:
@@ -148,8 +141,9 @@ class RayWorkers:
         if not ray.is_initialized():
             if self.config.ray_address:
                 ray.init(address=self.config.ray_address, log_to_driver=False)
-            else:  # a small local instance: one CPU per worker
-                ray.init(num_cpus=self.config.workers * WORKER_CPUS, include_dashboard=False, log_to_driver=False)
+            else:  # a small local instance: one CPU per worker, its workers at the driver's priority
+                ray.init(num_cpus=self.config.workers * WORKER_CPUS, include_dashboard=False, log_to_driver=False,
+                         _system_config={"worker_niceness": WORKER_NICENESS})
             self.started_ray = True
         # SPREAD: the workers go to different nodes where there are CPUs on several.
         self.actor_class = ray.remote(num_cpus=WORKER_CPUS, max_restarts=0, scheduling_strategy="SPREAD")(
@@ -167,11 +161,11 @@ class RayWorkers:
         return Slot(actor, self.ledger.settled(index), nodes=nodes)
 
     def weights_arg(self) -> Any:
-        """The current weights for a request, made once per version: the arrays themselves when small enough to
-        go inside the call (Ray serializes them as the call is made), else their object-store reference."""
+        """The current weights for a request, made once per version: the array itself when small enough to go
+        inside the call (Ray serializes it as the call is made), else its object-store reference."""
         if self.weights is None or self.weights[0] != self.version:
-            arrays = to_arrays(self.nets.states())
-            self.weights = (self.version, arrays if self.inline else self.ray.put(arrays))
+            weights = self.nets.weights().numpy()
+            self.weights = (self.version, weights if self.inline else self.ray.put(weights))
         return self.weights[1]
 
     def top_up(self) -> None:
@@ -220,7 +214,7 @@ class RayWorkers:
         if lag > self.config.max_staleness:
             self.ledger.record(index, gradient.number, STALE)
         else:
-            self.nets.apply(to_tensors(gradient.actor), to_tensors(gradient.critic))
+            self.nets.apply(torch.tensor(gradient.gradient))  # a copy: what Ray gives is read-only
             self.ledger.record(index, gradient.number, APPLIED, lag)
         self.nets.absorb(gradient.report)  # a stale gradient's observations still count
 

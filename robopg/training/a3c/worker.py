@@ -58,6 +58,33 @@ class WorkerReport:
     state: dict[str, Any] | None = None  # the worker's own state after the rollout, when workers take turns
 
 
+def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors' values, concatenated in order into one float32 vector (a copy)."""
+    return torch.cat([tensor.detach().reshape(-1) for tensor in tensors])
+
+
+def unflatten_into(vector: torch.Tensor | np.ndarray, tensors: list[torch.Tensor]) -> None:
+    """Copy a vector :func:`flatten` made back into tensors of the same shapes, in place (a read-only array, as
+    Ray gives, is read, not wrapped)."""
+    values = np.asarray(vector)
+    total = sum(tensor.numel() for tensor in tensors)
+    if values.shape != (total,):
+        raise ValueError(f"a flat vector of {total} values was expected, got shape {values.shape}")
+    offset = 0
+    for tensor in tensors:
+        size = tensor.numel()
+        tensor.detach().numpy().reshape(-1)[:] = values[offset:offset + size]  # one copy, into the tensor's memory
+        offset += size
+
+
+def clip_by_norm_(vector: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Scale ``vector`` in place so that its L2 norm is at most ``max_norm`` (``clip_grad_norm_``'s rule, on one
+    flat vector: a factor of max_norm / (norm + 1e-6), when below 1); returns its norm before."""
+    norm = torch.linalg.vector_norm(vector)
+    vector.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    return norm
+
+
 @dataclass
 class GlobalNets:
     """The global actor, critic, normalizer and their optimizers: the tensors workers read and step.
@@ -81,16 +108,35 @@ class GlobalNets:
     def modules(self) -> dict[str, nn.Module]:
         return {"normalizer": self.normalizer, "pi": self.pi, "value": self.value}
 
-    def states(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {name: module.state_dict() for name, module in self.modules().items()}
+    def weight_tensors(self) -> list[torch.Tensor]:
+        """What a worker's rollouts and gradients read, in a fixed order: the normalizer's mean and variance (its
+        count only serves the trainer's updates) and the networks' parameters."""
+        return [self.normalizer.mean, self.normalizer.var, *self.pi.parameters(), *self.value.parameters()]
 
-    def apply(self, actor: list[torch.Tensor], critic: list[torch.Tensor]) -> None:
-        """Clip a worker's gradients and step the global optimizers with them."""
-        for params, grads, optimizer in ((list(self.pi.parameters()), actor, self.actor_optimizer),
-                                         (list(self.value.parameters()), critic, self.critic_optimizer)):
-            for param, grad in zip(params, grads, strict=True):
-                param.grad = grad
-            nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+    def weights(self) -> torch.Tensor:
+        """The weights a worker needs as one flat vector (a copy): one array to send, not one per tensor."""
+        return flatten(self.weight_tensors())
+
+    def load(self, weights: torch.Tensor | np.ndarray) -> None:
+        """Copy a flat vector of :meth:`weights` into these networks."""
+        unflatten_into(weights, self.weight_tensors())
+
+    def gradient(self) -> torch.Tensor:
+        """The actor's then the critic's parameter gradients as one flat vector (a copy)."""
+        return flatten([param.grad for param in (*self.pi.parameters(), *self.value.parameters())])
+
+    def apply(self, gradient: torch.Tensor) -> None:
+        """Clip the actor's and the critic's parts of a flat :meth:`gradient` to ``max_grad_norm`` each (in
+        place), and step the global optimizers with them."""
+        offset = 0
+        for params, optimizer in ((list(self.pi.parameters()), self.actor_optimizer),
+                                  (list(self.value.parameters()), self.critic_optimizer)):
+            size = sum(param.numel() for param in params)
+            part = gradient[offset:offset + size]
+            offset += size
+            clip_by_norm_(part, self.max_grad_norm)
+            for param, grad in zip(params, part.split([param.numel() for param in params]), strict=True):
+                param.grad = grad.view_as(param)
             optimizer.step()
 
     def absorb(self, report: WorkerReport) -> None:
@@ -106,28 +152,27 @@ class GradientWorker:
         self.config, self.spec = config, spec
         self.learner = A2C(config, obs_dim, action_low, action_high, torch.Generator().manual_seed(spec.seed))
         self.learner.entropy_coef = spec.entropy_coef
+        self.nets = GlobalNets.of(self.learner)  # the worker's own copy, in the global networks' layout
         options = None if spec.init_range is None else {"init_range": spec.init_range}
         self.collector = RolloutCollector(env_id, config.num_envs, config.gamma, config.env_options(spec.randomize),
                                           options, config.randomized_keys(spec.randomize))
         self.collector.start(spec.seed)
 
-    def load(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
-        for name, module in GlobalNets.of(self.learner).modules().items():
-            module.load_state_dict(states[name])
+    def load(self, weights: torch.Tensor | np.ndarray) -> None:
+        """Take the global networks' weights (``GlobalNets.weights``) as this worker's copy."""
+        self.nets.load(weights)
 
-    def gradients(self) -> tuple[list[torch.Tensor], list[torch.Tensor], WorkerReport]:
-        """Actor and critic gradients of one rollout from the current local copy."""
+    def gradients(self) -> tuple[torch.Tensor, WorkerReport]:
+        """The flat actor and critic gradient (``GlobalNets.gradient``) of one rollout from the current copy."""
         rollout, raw_obs, finished = self.collector.collect(self.learner, self.config.rollout_steps)
         loss, stats = self.learner.loss(rollout)
         self.learner.pi.zero_grad(set_to_none=True)
         self.learner.critic.zero_grad(set_to_none=True)
         loss.backward()
-        actor = [p.grad for p in self.learner.pi.parameters()]
-        critic = [p.grad for p in self.learner.critic.parameters()]
         report = WorkerReport(self.spec.index, self.config.rollout_steps * self.config.num_envs, finished,
                               {k: float(v) for k, v in stats.items()}, np.concatenate(raw_obs),
                               self.collector.take_draws())
-        return actor, critic, report
+        return self.nets.gradient(), report
 
     def state_dict(self) -> dict[str, Any]:
         """What the next rollouts depend on besides the global networks: the worker's random generator and its
