@@ -39,6 +39,9 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Mo
     return nn.Sequential(*layers)
 
 
+NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not one per step
+
+
 class RunningNormalizer(nn.Module):
     """Observation normalization from running mean and variance (Chan et al. parallel update).
 

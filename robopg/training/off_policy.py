@@ -17,12 +17,11 @@ import torch
 from robopg.algos.base import OffPolicyLearner
 from robopg.config import OffPolicyConfig
 from robopg.core.buffers import Batch, ReplayBuffer
+from robopg.core.nets import NORMALIZER_FLUSH
 from robopg.core.noise import make_noise
 from robopg.envs import drawn_dynamics, make_env
 from robopg.memory import require_memory, transitions_bytes
 from robopg.training.loop import Advance, Trainer
-
-NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not 256
 
 
 class OffPolicyTrainer(Trainer):

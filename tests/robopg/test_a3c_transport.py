@@ -1,5 +1,5 @@
 """What crosses between the A3C trainer and its workers: the weights and the gradient as one flat vector each,
-and the gradient's clipping on that vector."""
+the gradient's clipping on that vector, and the reports' observations folded into the normalizer in batches."""
 
 import copy
 
@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from robopg.algos.a2c import A2C
+from robopg.core.nets import NORMALIZER_FLUSH
 from robopg.registry import make_config
-from robopg.training.a3c.worker import GlobalNets, clip_by_norm_, flatten, unflatten_into
+from robopg.training.a3c.worker import GlobalNets, WorkerReport, clip_by_norm_, flatten, unflatten_into
 
 
 def learner(seed: int) -> A2C:
@@ -69,3 +70,18 @@ def test_applying_a_flat_gradient_steps_as_per_tensor_clipping_does():
             optimizer.step()
     for mine, theirs in zip(nets.weight_tensors(), ref.weight_tensors(), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_reports_observations_are_folded_into_the_normalizer_256_at_a_time():
+    nets = GlobalNets.of(learner(0))
+    assert nets.normalize_obs
+    observations = np.random.default_rng(5).normal(2.0, 3.0, (NORMALIZER_FLUSH, 3)).astype(np.float32)
+    reports = [WorkerReport(0, 16, [], {}, chunk, []) for chunk in np.split(observations, NORMALIZER_FLUSH // 16)]
+    for report in reports[:-1]:
+        nets.absorb(report)
+    assert nets.normalizer.count.item() == 0.0  # not folded yet, but kept for a checkpoint
+    assert np.array_equal(nets.pending_obs(), observations[:-16])
+    nets.absorb(reports[-1])
+    assert nets.normalizer.count.item() == NORMALIZER_FLUSH and nets.pending_obs().shape == (0, 3)
+    np.testing.assert_allclose(nets.normalizer.mean.numpy(), observations.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(nets.normalizer.var.numpy(), observations.var(axis=0), rtol=1e-4)
