@@ -39,9 +39,6 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], activation: type[nn.Mo
     return nn.Sequential(*layers)
 
 
-NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not one per step
-
-
 class RunningNormalizer(nn.Module):
     """Observation normalization from running mean and variance (Chan et al. parallel update).
 
@@ -72,6 +69,41 @@ class RunningNormalizer(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return ((obs - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+
+
+NORMALIZER_FLUSH = 256  # observations gathered before one normalizer update: one torch call, not one per step
+
+
+class PendingObservations:
+    """Observations gathered for a ``RunningNormalizer`` and folded into it ``NORMALIZER_FLUSH`` at a time, in one
+    update. Those not yet folded are a trainer's state (:meth:`rows`, :meth:`load`), saved as they are: folding
+    them early would change the run wherever a checkpoint fell."""
+
+    def __init__(self, normalizer: RunningNormalizer, enabled: bool = True) -> None:
+        self.normalizer, self.enabled = normalizer, enabled
+        self.batches: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        """Gather ``rows`` (observations × dimensions); fold everything gathered once there are enough."""
+        self.batches.append(rows)
+        self.count += len(rows)
+        if self.count >= NORMALIZER_FLUSH:
+            if self.enabled:
+                self.normalizer.update(torch.from_numpy(np.concatenate(self.batches).astype(np.float32, copy=False)))
+            self.batches.clear()
+            self.count = 0
+
+    def rows(self) -> np.ndarray:
+        """The observations gathered and not yet folded in (none: zero rows)."""
+        if not self.batches:
+            return np.zeros((0, self.normalizer.mean.numel()), np.float32)
+        return np.concatenate(self.batches).astype(np.float32, copy=False)
+
+    def load(self, rows: np.ndarray) -> None:
+        """Go on from :meth:`rows` of a saved run."""
+        self.batches = [rows] if len(rows) else []
+        self.count = len(rows)
 
 
 class Actor(nn.Module):

@@ -17,7 +17,7 @@ import torch
 from robopg.algos.base import OffPolicyLearner
 from robopg.config import OffPolicyConfig
 from robopg.core.buffers import Batch, ReplayBuffer
-from robopg.core.nets import NORMALIZER_FLUSH
+from robopg.core.nets import PendingObservations
 from robopg.core.noise import make_noise
 from robopg.envs import drawn_dynamics, make_env
 from robopg.memory import require_memory, transitions_bytes
@@ -38,7 +38,7 @@ class OffPolicyTrainer(Trainer):
         self.center, self.half_range = scaler.center.numpy(), scaler.half_range.numpy()
         self.obs: np.ndarray | None = None  # None between episodes: the next advance starts one
         self.episode_return, self.episode_length = 0.0, 0
-        self.pending_obs: list[np.ndarray] = []
+        self.pending_obs = PendingObservations(self.learner.normalizer, config.normalize_obs)
         self.randomized = config.randomized_keys()
         self.draws: list[dict[str, float]] = []  # of the episode started in this advance
 
@@ -50,13 +50,8 @@ class OffPolicyTrainer(Trainer):
         self.noise.reset()
         self.episode_return, self.episode_length = 0.0, 0
         obs = np.asarray(obs, dtype=np.float32)
-        self.pending_obs.append(obs)
+        self.pending_obs.add(obs[None])
         return obs
-
-    def update_normalizer(self) -> None:
-        if self.config.normalize_obs and self.pending_obs:
-            self.learner.normalizer.update(torch.from_numpy(np.stack(self.pending_obs)))
-        self.pending_obs.clear()
 
     def behaviour_action(self, obs: np.ndarray) -> np.ndarray:
         """Uniform random before learning starts, then μ(s) + noise, in [-1, 1] units."""
@@ -81,9 +76,7 @@ class OffPolicyTrainer(Trainer):
         self.buffer.add(obs, unit_action, float(reward), next_obs, terminated, truncated)
         self.episode_return += float(reward)
         self.episode_length += 1
-        self.pending_obs.append(next_obs)
-        if len(self.pending_obs) >= NORMALIZER_FLUSH:
-            self.update_normalizer()
+        self.pending_obs.add(next_obs[None])
 
         stats: dict[str, torch.Tensor] = {}
         if self.step + 1 >= c.learning_starts:
@@ -105,21 +98,19 @@ class OffPolicyTrainer(Trainer):
         return self.obs is None
 
     def loop_state(self) -> dict[str, Any]:
-        # The observations not yet folded into the normalizer are saved as they are, not folded in early: when
-        # a checkpoint falls (steps or wall clock) then changes nothing in the run.
-        pending = np.stack(self.pending_obs) if self.pending_obs else np.zeros((0, self.obs_dim), np.float32)
         return {
             "buffer": {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
                        for k, v in self.buffer.state_dict().items()},
             "noise": torch.from_numpy(self.noise.get_state()),
-            "pending_obs": torch.from_numpy(pending),
+            "pending_obs": torch.from_numpy(self.pending_obs.rows()),
         }
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.buffer.load_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v
                                      for k, v in state["buffer"].items()})
         self.noise.set_state(state["noise"].numpy())
-        self.pending_obs = list(state["pending_obs"].numpy()) if "pending_obs" in state else []
+        if "pending_obs" in state:
+            self.pending_obs.load(state["pending_obs"].numpy())
 
     def close(self) -> None:
         super().close()

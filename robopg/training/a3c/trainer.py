@@ -38,7 +38,7 @@ class A3CTrainer(Trainer):
         self.stopped = False
         self.worker_restarts = 0
         self.resumed_turns: dict[str, Any] | None = None  # with take_turns, from the checkpoint resumed
-        self.resumed_pending: np.ndarray | None = None  # observations not yet in the normalizer, from it too
+        self.resumed_pending = np.zeros((0, self.obs_dim), np.float32)  # not yet in the normalizer, from it too
         self.ledger = GradientLedger(config.workers)
 
     def start_workers(self) -> None:
@@ -52,8 +52,7 @@ class A3CTrainer(Trainer):
 
             self.workers = LocalWorkers(self.env_id, self.config, self.learner, space, self.ledger,
                                         self.resumed_turns)
-        if self.resumed_pending is not None and len(self.resumed_pending):
-            self.workers.nets.pending = [self.resumed_pending]
+        self.workers.nets.pending.load(self.resumed_pending)
         self.workers.start()
 
     def advance(self) -> Advance:
@@ -85,14 +84,13 @@ class A3CTrainer(Trainer):
         turns = self.workers.turns_state() if self.config.take_turns and self.workers is not None else None
         pending = self.workers.nets.pending_obs() if self.workers is not None else self.resumed_pending
         return {"worker_restarts": self.worker_restarts, "turns": turns, "gradients": self.ledger.state_dict(),
-                "gradients_applied": self.ledger.applied,
-                "pending_obs": torch.from_numpy(pending if pending is not None else np.zeros((0, self.obs_dim),
-                                                                                            np.float32))}
+                "gradients_applied": self.ledger.applied, "pending_obs": torch.from_numpy(pending)}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         self.worker_restarts = int(state["worker_restarts"])
         self.resumed_turns = state.get("turns")
-        self.resumed_pending = state["pending_obs"].numpy() if "pending_obs" in state else None  # absent: older runs
+        if "pending_obs" in state:  # absent from runs saved before the trainer batched its normalizer updates
+            self.resumed_pending = state["pending_obs"].numpy()
         if "gradients" in state:  # absent from runs saved before the ledger existed
             self.ledger = GradientLedger(self.config.workers, state["gradients"])
 

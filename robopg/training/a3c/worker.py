@@ -4,7 +4,7 @@ on its own simulators, and compute the A2C gradients of that rollout (Mnih et al
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from torch import nn
 
 from robopg.algos.a2c import A2C
 from robopg.algos.a3c import A3CConfig
-from robopg.core.nets import NORMALIZER_FLUSH
+from robopg.core.nets import PendingObservations
 from robopg.errors import WorkerFailure
 from robopg.training.rollouts import RolloutCollector
 
@@ -100,13 +100,13 @@ class GlobalNets:
     critic_optimizer: torch.optim.Optimizer
     max_grad_norm: float
     normalize_obs: bool
-    # Reports' observations not yet folded into the normalizer: folded NORMALIZER_FLUSH at a time, in one call.
-    pending: list[np.ndarray] = field(default_factory=list)
+    pending: PendingObservations  # the reports' observations, folded into the normalizer in batches
 
     @staticmethod
     def of(learner: A2C) -> GlobalNets:
         return GlobalNets(learner.normalizer, learner.pi, learner.critic, learner.actor_optimizer,
-                          learner.critic_optimizer, learner.config.max_grad_norm, learner.config.normalize_obs)
+                          learner.critic_optimizer, learner.config.max_grad_norm, learner.config.normalize_obs,
+                          PendingObservations(learner.normalizer, learner.config.normalize_obs))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"normalizer": self.normalizer, "pi": self.pi, "value": self.value}
@@ -143,20 +143,14 @@ class GlobalNets:
             optimizer.step()
 
     def absorb(self, report: WorkerReport) -> None:
-        """Gather the observations a worker saw for the normalizer (the trainer alone writes it), and fold them in
-        once ``NORMALIZER_FLUSH`` have gathered: one update instead of one per report, which was most of the
-        trainer's CPU per gradient beside reading the reports."""
-        if self.normalize_obs and len(report.raw_obs):
-            self.pending.append(report.raw_obs)
-            if sum(len(obs) for obs in self.pending) >= NORMALIZER_FLUSH:
-                self.normalizer.update(torch.from_numpy(np.concatenate(self.pending).astype(np.float32)))
-                self.pending.clear()
+        """Gather the observations a worker saw for the normalizer (the trainer alone writes it), folded in
+        ``NORMALIZER_FLUSH`` at a time: folding each report was most of the trainer's CPU per gradient beside
+        reading the reports."""
+        self.pending.add(report.raw_obs)
 
     def pending_obs(self) -> np.ndarray:
-        """The observations gathered and not yet folded in, for a checkpoint (folding them early would change
-        the run wherever a checkpoint fell)."""
-        return np.concatenate(self.pending) if self.pending else np.zeros((0, self.normalizer.mean.numel()),
-                                                                          np.float32)
+        """The observations gathered and not yet folded in, for a checkpoint."""
+        return self.pending.rows()
 
 
 class GradientWorker:
