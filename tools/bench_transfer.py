@@ -14,9 +14,13 @@ of 0; the latency exactly) and the fit's prediction error against the nominal mo
 
 Results: --out/identify.json and a table.
 
-With --randomized: instead, a policy trained with randomization over all five gaps at once (1.5 times the
-nominal policy's steps) against the nominal policy (R0) and each gap's oracle (R*), on each gap and on the
-nominal task, by the fine-tuning benchmark's independent evaluation (20 fresh initial states).
+With --randomized [K ...]: instead, policies trained with randomization over all five gaps at once (1.5 times
+the nominal policy's steps), one per K steps of history in their input (0: the observation alone), against the
+nominal policy (R0) and each gap's oracle (R*), on each gap and on the nominal task, by the fine-tuning
+benchmark's independent evaluation (20 fresh initial states); --weights best takes each run's best evaluated
+snapshot instead of its final policy, --jobs N trains N runs at a time.
+
+    python tools/bench_transfer.py --randomized 0 4 --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
 With --history K: instead, two policies per seed trained with randomization over the latency and the gain
 (action_latency_steps=0:3, actuator_gain=0.7:1), one on the current observation alone and one with K steps of
@@ -28,12 +32,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from bench_finetune import (
+    EVAL_EPISODES,
+    EVAL_SEED,
     GAPS,
     MAX_DELTA_SHARE,
     RECIPES,
@@ -44,8 +52,11 @@ from bench_finetune import (
     trained_run,
 )
 
+from robopg import checkpoint
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
+from robopg.envs import make_env
+from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
@@ -75,26 +86,68 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
             f"sensor_noise_std=0:{noise['sensor_noise_std']}", "action_latency_steps=0:3")
 
 
-def randomized_versus_oracles(env_id: str, seeds: list[int], out: Path) -> None:
-    """The randomized policy, the nominal one and each gap's oracle on each gap (and the nominal task)."""
+def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], weights: str, jobs: int,
+                              out: Path) -> None:
+    """A policy randomized over every gap for each of ``histories`` (steps of history in its input), the nominal
+    one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot; each
+    return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* - Rrandom),
+    which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are evaluated."""
     recipe = RECIPES[env_id]
-    print("\n| task | seed | evaluated on | nominal policy (R0) | oracle (R*) | randomized | randomized / oracle |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    policies = out / "policies"
+    steps = recipe.steps * 3 // 2
+    variants = {k: "-randomized" + (f"-history{k}" if k else "") for k in histories}
+    fixed_gaps = [gap for gap, dynamics in GAPS.items() if dynamics]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        first = [(env_id, None, seed, policies) for seed in seeds]
+        first += [(env_id, (gap, GAPS[gap]), 0, policies) for gap in fixed_gaps]
+        trained = list(pool.map(train_job, first))
+        nominal = dict(zip(seeds, trained[:len(seeds)], strict=True))
+        oracles = dict(zip(fixed_gaps, trained[len(seeds):], strict=True))
+        noise = noise_gap(env_id, nominal[seeds[0]])
+        then = [(env_id, ("noise", noise), 0, policies)]
+        then += [(env_id, None, seed, policies, all_gaps(noise), name, k, steps) for seed in seeds
+                 for k, name in variants.items()]
+        trained = list(pool.map(train_job, then))
+        oracles["noise"] = trained[0]
+        randomized = dict(zip([(seed, k) for seed in seeds for k in variants], trained[1:], strict=True))
+    header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
+    for k in variants:
+        header += f" randomized{f', history {k}' if k else ''} | share of R* |"
+    print("\n" + header + "\n" + "| --- " * (header.count("|") - 1) + "|")
     for seed in seeds:
-        nominal = trained_run(env_id, recipe, seed, out / "policies")
-        noise = noise_gap(env_id, nominal)
-        randomized = trained_run(env_id, recipe, seed, out / "policies", all_gaps(noise), "-randomized",
-                                 steps=recipe.steps * 3 // 2)
-        rows = [("nominal", env_id, nominal)]
-        for gap, dynamics in GAPS.items():
-            gapped = gapped_id(env_id, gap, dynamics or noise)
-            rows.append((gap, gapped, trained_run(gapped, recipe, 0, out / "policies")))
+        rows = [("nominal", env_id, nominal[seed])] + [
+            (gap, gapped_id(env_id, gap, GAPS[gap] or noise), oracles[gap]) for gap in GAPS]
         for name, evaluated_on, oracle in rows:
-            r0 = independent_return(restore(nominal).policy(), evaluated_on)[0]
-            star = independent_return(restore(oracle).policy(), evaluated_on)[0]
-            rand = independent_return(restore(randomized).policy(), evaluated_on)[0]
-            print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {r0:.1f} | {star:.1f} | {rand:.1f} | "
-                  f"{100 * rand / star:.0f} % |", flush=True)
+            floor = random_return(evaluated_on)
+            r0, star, *rand = (snapshot_return(run, weights, evaluated_on)
+                               for run in (nominal[seed], oracle, *(randomized[seed, k] for k in variants)))
+            cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
+            print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
+                  flush=True)
+
+
+def random_return(env_id: str) -> float:
+    """The mean return of uniformly random actions on the independent evaluation's initial states."""
+    env = make_env(env_id)
+    rng = np.random.default_rng(0)
+    low, high = env.action_space.low, env.action_space.high
+    try:
+        return evaluate(lambda _: rng.uniform(low, high).astype(np.float32), env, EVAL_EPISODES, EVAL_SEED).mean
+    finally:
+        env.close()
+
+
+def train_job(job: tuple) -> Path:
+    """trained_run for a process pool: (env_id, (gap, dynamics) or None, seed, out, *trained_run's others);
+    a gap's env is registered in the process that trains on it."""
+    env_id, gap, *rest = job
+    return trained_run(gapped_id(env_id, *gap) if gap else env_id, RECIPES[env_id], *rest)
+
+
+def snapshot_return(run: Path, weights: str, env_id: str) -> float:
+    """The independent return on ``env_id`` of the run's final policy or its best evaluated one."""
+    restored = restore(run / (checkpoint.BEST_FILE if weights == "best" else checkpoint.CHECKPOINT_FILE))
+    return independent_return(restored.policy(), env_id, restored.history)[0]
 
 
 LATENCY_AND_GAIN = ("action_latency_steps=0:3", "actuator_gain=0.7:1")
@@ -133,19 +186,23 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_finetune"))
     parser.add_argument("--noise", action="store_true", help="add the sensor-noise gap to every gap")
-    parser.add_argument("--randomized", action="store_true",
-                        help="measure a policy trained with randomization over every gap instead")
+    parser.add_argument("--randomized", nargs="*", type=int, metavar="K",
+                        help="measure policies trained with randomization over every gap instead, one per K steps "
+                        "of history in the input (none given: 0, the observation alone)")
     parser.add_argument("--history", type=int, default=0, metavar="K",
                         help="measure randomization over latency and gain with K steps of history against without")
+    parser.add_argument("--jobs", type=int, default=1, help="with --randomized: runs trained at a time")
+    parser.add_argument("--weights", choices=["final", "best"], default="final",
+                        help="with --randomized: evaluate each run's final policy or its best evaluated snapshot")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.randomized is not None:
+        for env_id in args.envs:
+            randomized_versus_oracles(env_id, args.seeds, args.randomized or [0], args.weights, args.jobs, args.out)
+        return
     if args.history:
         for env_id in args.envs:
             history_versus_none(env_id, args.seeds, args.history, args.out)
-        return
-    if args.randomized:
-        for env_id in args.envs:
-            randomized_versus_oracles(env_id, args.seeds, args.out)
         return
     config = IdentifyConfig()
     results: dict[str, dict] = {}
