@@ -202,7 +202,7 @@ def train_sim(
                  "init_range": init_range}
         overrides = {**parse_assignments(set_ or [], "--set"), **{k: v for k, v in given.items() if v is not None}}
         cfg = make_config(name, {**(file.values if file else {}), **overrides})
-        for warning in cfg.budget_warnings():
+        for warning in cfg.config_warnings():
             warn(warning)
         warn_about_task(env)
         run_dir = out or Path("runs") / f"{name}-{env.replace('/', '_').replace(':', '_')}-{cfg.seed}"

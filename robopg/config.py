@@ -101,14 +101,18 @@ class RunConfig(Settings):
             options["history"] = self.history
         return options
 
-    def budget_warnings(self) -> list[str]:
-        """One line for each setting that the step budget makes pointless: the run would silently skip it."""
+    def config_warnings(self) -> list[str]:
+        """One line for each setting that the step budget makes pointless (the run would silently skip it), or
+        that the other settings keep from working."""
         found = []
         for name, what in (("eval_every", "evaluation"), ("checkpoint_every", "checkpoint"), ("video_every", "video")):
             every = getattr(self, name)
             if every > self.total_steps:
                 found.append(f"{name} ({every}) is longer than the run (total_steps {self.total_steps}): "
                              f"the only {what} is at the end")
+        if "action_latency_steps" in self.randomized_keys() and not self.history:
+            found.append("randomize draws action_latency_steps but history is 0: a policy of the observation alone "
+                         "cannot tell which latency it is under; history = 4 lets it (docs/transfer.md)")
         return found
 
 
@@ -134,8 +138,8 @@ class OffPolicyConfig(RunConfig):
     actor_lr: float = learning_rate(1e-3, "actor")
     critic_lr: float = learning_rate(1e-3, "critic")
 
-    def budget_warnings(self) -> list[str]:
-        found = super().budget_warnings()
+    def config_warnings(self) -> list[str]:
+        found = super().config_warnings()
         if self.learning_starts >= self.total_steps:
             found.append(f"learning_starts ({self.learning_starts}) is not below total_steps ({self.total_steps}): "
                          "the run takes random actions only and never learns")

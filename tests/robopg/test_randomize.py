@@ -44,6 +44,15 @@ def test_a_bad_range_is_one_line_that_names_it(tmp_path, value, message):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("algo", ["ddpg", "a2c", "a3c"])
+def test_a_randomized_latency_without_history_warns_and_with_history_does_not(algo):
+    warning = ("randomize draws action_latency_steps but history is 0: a policy of the observation alone cannot "
+               "tell which latency it is under; history = 4 lets it (docs/transfer.md)")
+    assert warning in make_config(algo, {"randomize": list(RANGES)}).config_warnings()
+    assert warning not in make_config(algo, {"randomize": list(RANGES), "history": 2}).config_warnings()
+    assert warning not in make_config(algo, {"randomize": ["action_latency_steps=2"]}).config_warnings()
+
+
 def test_randomizing_an_env_that_has_no_dynamics_is_refused():
     result = invoke("train-sim", "--env", "Pendulum-v1", "--randomize", "mass_scale=1:2", "--steps", "100")
     assert result.returncode == 2 and "Pendulum-v1" in result.stderr and "dynamics" in result.stderr
