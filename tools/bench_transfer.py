@@ -98,12 +98,13 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
     variants = {k: "-randomized" + (f"-history{k}" if k else "") for k in histories}
     fixed_gaps = [gap for gap, dynamics in GAPS.items() if dynamics]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        first = [(env_id, None, seed, policies) for seed in seeds]
+        nominal_seeds = sorted({0, *seeds})  # seed 0's nominal policy sets the noise gap, as for the oracles
+        first = [(env_id, None, seed, policies) for seed in nominal_seeds]
         first += [(env_id, (gap, GAPS[gap]), 0, policies) for gap in fixed_gaps]
         trained = list(pool.map(train_job, first))
-        nominal = dict(zip(seeds, trained[:len(seeds)], strict=True))
-        oracles = dict(zip(fixed_gaps, trained[len(seeds):], strict=True))
-        noise = noise_gap(env_id, nominal[seeds[0]])
+        nominal = dict(zip(nominal_seeds, trained[:len(nominal_seeds)], strict=True))
+        oracles = dict(zip(fixed_gaps, trained[len(nominal_seeds):], strict=True))
+        noise = noise_gap(env_id, nominal[0])
         then = [(env_id, ("noise", noise), 0, policies)]
         then += [(env_id, None, seed, policies, all_gaps(noise), name, k, steps) for seed in seeds
                  for k, name in variants.items()]
