@@ -99,14 +99,17 @@ class GlobalNets:
     actor_optimizer: torch.optim.Optimizer
     critic_optimizer: torch.optim.Optimizer
     max_grad_norm: float
-    normalize_obs: bool
     pending: PendingObservations  # the reports' observations, folded into the normalizer in batches
 
     @staticmethod
     def of(learner: A2C) -> GlobalNets:
         return GlobalNets(learner.normalizer, learner.pi, learner.critic, learner.actor_optimizer,
-                          learner.critic_optimizer, learner.config.max_grad_norm, learner.config.normalize_obs,
+                          learner.critic_optimizer, learner.config.max_grad_norm,
                           PendingObservations(learner.normalizer, learner.config.normalize_obs))
+
+    @property
+    def normalize_obs(self) -> bool:
+        return self.pending.enabled
 
     def modules(self) -> dict[str, nn.Module]:
         return {"normalizer": self.normalizer, "pi": self.pi, "value": self.value}
