@@ -115,13 +115,17 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
     for k in variants:
         header += f" randomized{f', history {k}' if k else ''} | share of R* |"
     print("\n" + header + "\n" + "| --- " * (header.count("|") - 1) + "|")
+    simulators = {"nominal": env_id, **{gap: gapped_id(env_id, gap, GAPS[gap] or noise) for gap in GAPS}}
+    floors = {name: random_return(evaluated_on) for name, evaluated_on in simulators.items()}
+    # The oracles are seed 0's, the same for every seed: evaluated once (on the nominal task, the nominal policy).
+    stars = {name: snapshot_return(oracles[name], weights, evaluated_on)
+             for name, evaluated_on in simulators.items() if name in oracles}
     for seed in seeds:
-        rows = [("nominal", env_id, nominal[seed])] + [
-            (gap, gapped_id(env_id, gap, GAPS[gap] or noise), oracles[gap]) for gap in GAPS]
-        for name, evaluated_on, oracle in rows:
-            floor = random_return(evaluated_on)
-            r0, star, *rand = (snapshot_return(run, weights, evaluated_on)
-                               for run in (nominal[seed], oracle, *(randomized[seed, k] for k in variants)))
+        for name, evaluated_on in simulators.items():
+            floor = floors[name]
+            r0, *rand = (snapshot_return(run, weights, evaluated_on)
+                         for run in (nominal[seed], *(randomized[seed, k] for k in variants)))
+            star = stars.get(name, r0)
             cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
             print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
                   flush=True)
