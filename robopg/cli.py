@@ -158,8 +158,10 @@ def train_sim(
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to create (default runs/ALGO-ENV-SEED).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.")]
-    = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue the run in this folder from its last checkpoint; with --randomize or --init-range, on those "
+             "ranges from there on (the nominal task first, then robustness; or the ranges `robopg identify` "
+             "wrote).")] = None,
     workers: Annotated[int | None, typer.Option(help="A3C: number of asynchronous workers.")] = None,
     backend: Annotated[str | None, typer.Option(help="A3C: local (processes) or ray.")] = None,
     address: Annotated[str | None, typer.Option(help="A3C on Ray: the cluster's address (default: start one).")]
@@ -184,10 +186,11 @@ def train_sim(
     from robopg.training import run as training
 
     if resume is not None:
-        if (env or algo or config or set_ or seed is not None or video_every is not None or track or randomize
-                or init_range is not None):
-            fail("--resume continues a run with its own env and config: of the run's settings only --steps applies")
-        result = training.resume(resume, total_steps=steps, show_progress=not quiet)
+        if env or algo or config or set_ or seed is not None or video_every is not None or track:
+            fail("--resume continues a run with its own env and config: of the run's settings only --steps, "
+                 "--randomize and --init-range apply")
+        result = training.resume(resume, total_steps=steps, randomize=tuple(randomize) if randomize else None,
+                                 init_range=init_range, show_progress=not quiet, warn=warn)
     else:
         file = read_config_file(config) if config is not None else None
         if file is not None:

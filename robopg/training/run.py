@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -65,7 +66,7 @@ def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool 
     """Train a new run in ``run_dir`` (which must not hold a run yet); ``wandb_project``: also log the run to
     Weights & Biases (``pip install 'robopg[track]'``)."""
     run_dir = Path(run_dir)
-    make_env(env_id, **config.env_options()).close()  # a bad env id or option is an error before any folder
+    check_env_options(env_id, config)
     if config.video_every:
         make_render_env(env_id).close()  # and so is an env that cannot render
     if wandb_project is not None:
@@ -76,16 +77,37 @@ def train(env_id: str, config: RunConfig, run_dir: Path, *, show_progress: bool 
     return trainer.run(wandb_project=wandb_project)
 
 
-def resume(run_dir: Path, *, total_steps: int | None = None, show_progress: bool = True) -> TrainResult:
-    """Continue a run from its last checkpoint; ``total_steps`` may extend it."""
+def check_env_options(env_id: str, config: RunConfig) -> None:
+    """A bad env id or option (a range on an env that cannot randomize) is an error before any training."""
+    make_env(env_id, **config.env_options()).close()
+
+
+def resume(run_dir: Path, *, total_steps: int | None = None, randomize: tuple[str, ...] | None = None,
+           init_range: float | None = None, show_progress: bool = True,
+           warn: Callable[[str], None] | None = None) -> TrainResult:
+    """Continue a run from its last checkpoint; ``total_steps`` may extend it. ``randomize`` and ``init_range``
+    replace the run's randomization from its checkpoint on: a curriculum (the nominal task learned first, then
+    made robust over ranges) or the ranges ``robopg identify`` wrote for the robot. The episodes in flight finish
+    on the dynamics they drew; config.toml records the new settings; evaluations then run on the new
+    distribution, so the best snapshot (best.pt) is chosen anew among them. ``warn`` gets each of the continued
+    config's warnings (``RunConfig.config_warnings``) before training."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"no run folder at {run_dir}")
     state = checkpoint.load(run_dir / checkpoint.RESUME_FILE)
-    config = config_from_dict(state["config"])
-    if total_steps is not None:
-        config = replace(config, total_steps=total_steps)
-    return make_trainer(state["env_id"], config, run_dir, show_progress).run(resume_state=state)
+    before = config_from_dict(state["config"])
+    changes = {"total_steps": total_steps, "randomize": randomize, "init_range": init_range}
+    config = replace(before, **{key: value for key, value in changes.items() if value is not None})
+    if (config.randomize, config.init_range) != (before.randomize, before.init_range):
+        check_env_options(state["env_id"], config)
+        # Evaluations on other dynamics or initial states are no reference for the ones to come.
+        state = {**state, "loop": {**state["loop"], "best_eval": None, "best_step": 0}}
+    for line in config.config_warnings() if warn is not None else ():
+        warn(line)
+    trainer = make_trainer(state["env_id"], config, run_dir, show_progress)
+    if config != before:
+        atomic_write_text(run_dir / checkpoint.CONFIG_FILE, run_file(state["env_id"], config))
+    return trainer.run(resume_state=state)
 
 
 __all__ = ["RECORDED_PACKAGES", "TRAINERS", "RunDirError", "TrainResult", "make_trainer", "resume", "run_file", "train",

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from conftest import invoke
 
+from robopg import checkpoint
 from robopg.errors import ConfigError
 from robopg.export import export_policy
-from robopg.registry import make_config
+from robopg.registry import config_from_dict, make_config
 from robopg.runtime.onnx_policy import OnnxPolicy
 from robopg.training.a3c.worker import GradientWorker, WorkerSpec
 from robopg.training.run import make_trainer, train
@@ -86,6 +87,32 @@ def test_the_run_folder_resume_and_export_keep_the_randomization(tmp_path):
     assert resumed.env.unwrapped._dynamics_dist == parse_dynamics(parse_randomize(RANGES))
     export_policy(run, tmp_path / "policy.onnx")
     assert OnnxPolicy(tmp_path / "policy.onnx").metadata.randomize == RANGES
+
+
+def test_a_nominal_run_resumed_with_ranges_draws_from_them_from_its_checkpoint_on(tmp_path):
+    run = tmp_path / "run"
+    train(ENV, make_config("ddpg", SMALL), run, show_progress=False)
+    nominal_best = read_rows(run / "eval.csv")[-1]
+    written = (run / "config.toml").read_text()
+    refused = invoke("train-sim", "--resume", str(run), "--randomize", "mass_scale=2:1", "--steps", "600")
+    assert refused.returncode == 2 and "mass_scale'] range has low > high" in refused.stderr
+    assert (run / "config.toml").read_text() == written  # the run untouched
+    result = invoke("train-sim", "--resume", str(run), *[f"--randomize={r}" for r in RANGES], "--init-range", "0.5",
+                    "--steps", "600", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "history = 4 lets it" in result.stderr  # the continued config's warnings, as a new run's
+    written = tomllib.loads((run / "config.toml").read_text())
+    assert written["randomize"] == list(RANGES) and written["init_range"] == 0.5 and written["total_steps"] == 600
+    rows = read_rows(run / "dynamics.csv")
+    assert rows and all(int(row["step"]) > 300 for row in rows)  # drawn only after the checkpoint
+    assert all(0.7 <= float(row["min"]) <= float(row["max"]) <= 1.5 for row in rows
+               if row["parameter"] == "mass_scale")
+    # best.pt is chosen among the evaluations on the new ranges, however the nominal one compared
+    assert [row["step"] for row in read_rows(run / "eval.csv")] == [nominal_best["step"], "600"]
+    assert int(checkpoint.load(run / checkpoint.BEST_FILE)["step"]) == 600
+    trainer = make_trainer(ENV, config_from_dict(checkpoint.load(run / checkpoint.RESUME_FILE)["config"]),
+                           tmp_path / "other", show_progress=False)
+    assert trainer.env.unwrapped._dynamics_dist == parse_dynamics(parse_randomize(RANGES))
 
 
 def test_eval_on_a_fixed_gap_and_over_ranges(tmp_path):
