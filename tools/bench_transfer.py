@@ -22,6 +22,12 @@ snapshot instead of its final policy, --jobs N trains N runs at a time.
 
     python tools/bench_transfer.py --randomized 0 4 --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
+With --continued (beside --randomized; with no K given, in place of the runs from scratch): the nominal run
+continued from its last checkpoint with that randomization for half its steps (1.5 times in all), as `robopg
+train-sim --resume RUN --randomize ... --steps N` continues it: the nominal task learned first, then made robust.
+
+    python tools/bench_transfer.py --randomized --continued --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
+
 With --history K: instead, two policies per seed trained with randomization over the latency and the gain
 (action_latency_steps=0:3, actuator_gain=0.7:1), one on the current observation alone and one with K steps of
 history in its input, at the nominal policy's budget, against the nominal policy (R0) and each gap's oracle
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -61,6 +68,7 @@ from robopg.export.to_onnx import metadata_for
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
+from robopg.training.run import resume
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
 
 
@@ -86,16 +94,19 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
             f"sensor_noise_std=0:{noise['sensor_noise_std']}", "action_latency_steps=0:3")
 
 
-def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], weights: str, jobs: int,
-                              out: Path) -> None:
-    """A policy randomized over every gap for each of ``histories`` (steps of history in its input), the nominal
-    one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot; each
-    return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* - Rrandom),
-    which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are evaluated."""
+def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], continued: bool, weights: str,
+                              jobs: int, out: Path) -> None:
+    """A policy randomized over every gap for each of ``histories`` (steps of history in its input) and, with
+    ``continued``, the nominal run continued with that randomization for half its steps (`train-sim --resume
+    --randomize`), the nominal one and each gap's oracle on each gap (and the nominal task), each policy's
+    ``weights`` snapshot; each return also as a share of the oracle's above a uniformly random policy's,
+    (R - Rrandom) / (R* - Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a
+    time, then are evaluated."""
     recipe = RECIPES[env_id]
     policies = out / "policies"
     steps = recipe.steps * 3 // 2
-    variants = {k: "-randomized" + (f"-history{k}" if k else "") for k in histories}
+    variants = {f"randomized{f', history {k}' if k else ''}": "-randomized" + (f"-history{k}" if k else "")
+                for k in histories}
     fixed_gaps = [gap for gap, dynamics in GAPS.items() if dynamics]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         nominal_seeds = sorted({0, *seeds})  # seed 0's nominal policy sets the noise gap, as for the oracles
@@ -107,13 +118,18 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         noise = noise_gap(env_id, nominal[0])
         then = [(env_id, ("noise", noise), 0, policies)]
         then += [(env_id, None, seed, policies, all_gaps(noise), name, k, steps) for seed in seeds
-                 for k, name in variants.items()]
+                 for k, name in zip(histories, variants.values(), strict=True)]
         trained = list(pool.map(train_job, then))
         oracles["noise"] = trained[0]
-        randomized = dict(zip([(seed, k) for seed in seeds for k in variants], trained[1:], strict=True))
+        runs = {(label, seed): run for (seed, label), run in
+                zip([(seed, label) for seed in seeds for label in variants], trained[1:], strict=True)}
+        if continued:
+            variants[CONTINUED] = ""
+            continuations = [(nominal[seed], all_gaps(noise), steps) for seed in seeds]
+            runs |= {(CONTINUED, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
+                                                                  strict=True)}
     header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
-    for k in variants:
-        header += f" randomized{f', history {k}' if k else ''} | share of R* |"
+    header += "".join(f" {label} | share of R* |" for label in variants)
     print("\n" + header + "\n" + "| --- " * (header.count("|") - 1) + "|")
     simulators = {"nominal": env_id, **{gap: gapped_id(env_id, gap, GAPS[gap] or noise) for gap in GAPS}}
     floors = {name: random_return(evaluated_on) for name, evaluated_on in simulators.items()}
@@ -124,11 +140,31 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         for name, evaluated_on in simulators.items():
             floor = floors[name]
             r0, *rand = (snapshot_return(run, weights, evaluated_on)
-                         for run in (nominal[seed], *(randomized[seed, k] for k in variants)))
+                         for run in (nominal[seed], *(runs[label, seed] for label in variants)))
             star = stars.get(name, r0)
             cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
             print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
                   flush=True)
+
+
+CONTINUED = "nominal run continued randomized"
+
+
+def continue_job(job: tuple[Path, tuple[str, ...], int]) -> Path:
+    """(nominal run, randomize, total steps): the run continued to the total with ``randomize`` from its last
+    checkpoint, as `robopg train-sim --resume RUN --randomize ... --steps N` does, in a copy of its folder
+    (``-continued`` beside it); reused when finished."""
+    nominal, randomize, steps = job
+    name, seed = nominal.name.rsplit("-s", 1)
+    run = nominal.with_name(f"{name}-continued-s{seed}")
+    if not (run / checkpoint.CHECKPOINT_FILE).exists() or checkpoint.load(run / checkpoint.CHECKPOINT_FILE)[
+            "step"] < steps:
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(nominal, run)
+        started = time.perf_counter()
+        resume(run, total_steps=steps, randomize=randomize, show_progress=False)
+        print(f"  continued {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return run
 
 
 def random_return(env_id: str) -> float:
@@ -196,6 +232,9 @@ def main() -> None:
                         "of history in the input (none given: 0, the observation alone)")
     parser.add_argument("--history", type=int, default=0, metavar="K",
                         help="measure randomization over latency and gain with K steps of history against without")
+    parser.add_argument("--continued", action="store_true",
+                        help="with --randomized: also the nominal run continued with that randomization for half "
+                        "its steps (train-sim --resume --randomize); --randomized with no K: this alone")
     parser.add_argument("--jobs", type=int, default=1, help="with --randomized: runs trained at a time")
     parser.add_argument("--weights", choices=["final", "best"], default="final",
                         help="with --randomized: evaluate each run's final policy or its best evaluated snapshot")
@@ -203,7 +242,9 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.randomized is not None:
         for env_id in args.envs:
-            randomized_versus_oracles(env_id, args.seeds, args.randomized or [0], args.weights, args.jobs, args.out)
+            histories = args.randomized or ([] if args.continued else [0])
+            randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.weights, args.jobs,
+                                      args.out)
         return
     if args.history:
         for env_id in args.envs:
