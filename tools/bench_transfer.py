@@ -22,9 +22,10 @@ snapshot instead of its final policy, --jobs N trains N runs at a time.
 
     python tools/bench_transfer.py --randomized 0 4 --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
-With --continued (beside --randomized; with no K given, in place of the runs from scratch): the nominal run
-continued from its last checkpoint with that randomization for half its steps (1.5 times in all), as `robopg
-train-sim --resume RUN --randomize ... --steps N` continues it: the nominal task learned first, then made robust.
+With --continued [STEPS] (beside --randomized; with no K given, in place of the runs from scratch): a run trained
+on the nominal task for STEPS (default: the nominal run itself) and continued from its last checkpoint with that
+randomization to 1.5 times the nominal run's steps, as `robopg train-sim --resume RUN --randomize ... --steps N`
+continues it: the nominal task learned first, then made robust.
 
     python tools/bench_transfer.py --randomized --continued --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
@@ -94,14 +95,15 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
             f"sensor_noise_std=0:{noise['sensor_noise_std']}", "action_latency_steps=0:3")
 
 
-def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], continued: bool, weights: str,
-                              jobs: int, out: Path) -> None:
+def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], continue_from: int | None,
+                              weights: str, jobs: int, out: Path) -> None:
     """A policy randomized over every gap for each of ``histories`` (steps of history in its input) and, with
-    ``continued``, the nominal run continued with that randomization for half its steps (`train-sim --resume
-    --randomize`), the nominal one and each gap's oracle on each gap (and the nominal task), each policy's
-    ``weights`` snapshot; each return also as a share of the oracle's above a uniformly random policy's,
-    (R - Rrandom) / (R* - Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a
-    time, then are evaluated."""
+    ``continue_from``, a run trained that many steps on the nominal task and continued with that randomization
+    to 1.5 times the nominal policy's steps (`train-sim --resume --randomize`; 0: the nominal run itself), the
+    nominal one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot;
+    each return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* -
+    Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are
+    evaluated."""
     recipe = RECIPES[env_id]
     policies = out / "policies"
     steps = recipe.steps * 3 // 2
@@ -123,10 +125,14 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         oracles["noise"] = trained[0]
         runs = {(label, seed): run for (seed, label), run in
                 zip([(seed, label) for seed in seeds for label in variants], trained[1:], strict=True)}
-        if continued:
-            variants[CONTINUED] = ""
-            continuations = [(nominal[seed], all_gaps(noise), steps) for seed in seeds]
-            runs |= {(CONTINUED, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
+        if continue_from is not None:
+            label = f"nominal for {continue_from or recipe.steps}, then randomized"
+            variants[label] = ""
+            first_part = nominal if continue_from in (0, recipe.steps) else dict(zip(seeds, pool.map(train_job, [
+                (env_id, None, seed, policies, (), f"-first{continue_from}", 0, continue_from) for seed in seeds]),
+                strict=True))
+            continuations = [(first_part[seed], all_gaps(noise), steps) for seed in seeds]
+            runs |= {(label, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
                                                                   strict=True)}
     header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
     header += "".join(f" {label} | share of R* |" for label in variants)
@@ -145,9 +151,6 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
             cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
             print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
                   flush=True)
-
-
-CONTINUED = "nominal run continued randomized"
 
 
 def continue_job(job: tuple[Path, tuple[str, ...], int]) -> Path:
@@ -232,9 +235,10 @@ def main() -> None:
                         "of history in the input (none given: 0, the observation alone)")
     parser.add_argument("--history", type=int, default=0, metavar="K",
                         help="measure randomization over latency and gain with K steps of history against without")
-    parser.add_argument("--continued", action="store_true",
-                        help="with --randomized: also the nominal run continued with that randomization for half "
-                        "its steps (train-sim --resume --randomize); --randomized with no K: this alone")
+    parser.add_argument("--continued", nargs="?", type=int, const=0, metavar="STEPS",
+                        help="with --randomized: also a run of STEPS nominal steps (default: the nominal run's) "
+                        "continued with that randomization to 1.5 times the nominal run's steps (train-sim --resume "
+                        "--randomize); --randomized with no K: this alone")
     parser.add_argument("--jobs", type=int, default=1, help="with --randomized: runs trained at a time")
     parser.add_argument("--weights", choices=["final", "best"], default="final",
                         help="with --randomized: evaluate each run's final policy or its best evaluated snapshot")
@@ -242,7 +246,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.randomized is not None:
         for env_id in args.envs:
-            histories = args.randomized or ([] if args.continued else [0])
+            histories = args.randomized or ([] if args.continued is not None else [0])
             randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.weights, args.jobs,
                                       args.out)
         return
