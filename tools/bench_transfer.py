@@ -29,6 +29,14 @@ continues it: the nominal task learned first, then made robust.
 
     python tools/bench_transfer.py --randomized --continued --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
+With --identified: instead, for each of --gaps (noise included) and seed, the nominal policy deployed for --episodes
+episodes on the gapped robot, `identify` fitted to that log, and the nominal run continued for half its steps over
+the range `identify` writes around its estimates (`train-sim --resume RUN --randomize ...`), against the gap's
+oracle: fine-tuning in simulation on the identified dynamics.
+
+    python tools/bench_transfer.py --identified --gaps latency gain mass friction noise --jobs 2
+        --envs robopg/CartPoleSwingUp-v0
+
 With --history K: instead, two policies per seed trained with randomization over the latency and the gain
 (action_latency_steps=0:3, actuator_gain=0.7:1), one on the current observation alone and one with K steps of
 history in its input, at the nominal policy's budget, against the nominal policy (R0) and each gap's oracle
@@ -70,6 +78,7 @@ from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
 from robopg.training.run import resume
+from sim.randomization import format_dynamics, parse_dynamics
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
 
 
@@ -131,7 +140,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
             first_part = nominal if continue_from in (0, recipe.steps) else dict(zip(seeds, pool.map(train_job, [
                 (env_id, None, seed, policies, (), f"-first{continue_from}", 0, continue_from) for seed in seeds]),
                 strict=True))
-            continuations = [(first_part[seed], all_gaps(noise), steps) for seed in seeds]
+            continuations = [(first_part[seed], all_gaps(noise), steps, "continued") for seed in seeds]
             runs |= {(label, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
                                                                   strict=True)}
     header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
@@ -153,13 +162,13 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
                   flush=True)
 
 
-def continue_job(job: tuple[Path, tuple[str, ...], int]) -> Path:
-    """(nominal run, randomize, total steps): the run continued to the total with ``randomize`` from its last
+def continue_job(job: tuple[Path, tuple[str, ...], int, str]) -> Path:
+    """(nominal run, randomize, total steps, tag): the run continued to the total with ``randomize`` from its last
     checkpoint, as `robopg train-sim --resume RUN --randomize ... --steps N` does, in a copy of its folder
-    (``-continued`` beside it); reused when finished."""
-    nominal, randomize, steps = job
+    (``-TAG`` beside it); reused when finished."""
+    nominal, randomize, steps, tag = job
     name, seed = nominal.name.rsplit("-s", 1)
-    run = nominal.with_name(f"{name}-continued-s{seed}")
+    run = nominal.with_name(f"{name}-{tag}-s{seed}")
     if not (run / checkpoint.CHECKPOINT_FILE).exists() or checkpoint.load(run / checkpoint.CHECKPOINT_FILE)[
             "step"] < steps:
         shutil.rmtree(run, ignore_errors=True)
@@ -168,6 +177,45 @@ def continue_job(job: tuple[Path, tuple[str, ...], int]) -> Path:
         resume(run, total_steps=steps, randomize=randomize, show_progress=False)
         print(f"  continued {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return run
+
+
+def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], episodes: int, jobs: int,
+                              out: Path) -> None:
+    """For each gap and seed: the nominal policy deployed for ``episodes`` episodes on the gapped robot, `identify`
+    fitted to that log (the gap's parameters, the latency and the sensor noise), and the nominal run continued for
+    half its steps over the range `identify` writes around the estimates (`train-sim --resume --randomize`): its
+    best snapshot on the gapped simulator against the nominal policy (R0) and the gap's oracle (R*)."""
+    recipe = RECIPES[env_id]
+    policies = out / "policies"
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        nominal_seeds = sorted({0, *seeds})
+        trained = list(pool.map(train_job, [(env_id, None, seed, policies) for seed in nominal_seeds]))
+        nominal = dict(zip(nominal_seeds, trained, strict=True))
+        noise = noise_gap(env_id, nominal[0])
+        gapped = {gap: GAPS[gap] or noise for gap in gaps}
+        oracles = dict(zip(gaps, pool.map(train_job, [(env_id, (gap, gapped[gap]), 0, policies) for gap in gaps]),
+                           strict=True))
+        config = IdentifyConfig()
+        ranges: dict[tuple[str, int], tuple[str, ...]] = {}
+        for gap in gaps:
+            for seed in seeds:
+                log = deploy_log(env_id, nominal[seed], gapped[gap], episodes, seed)
+                fit = identify(env_id, log, [*GAPS[gap], LATENCY, NOISE], config)
+                ranges[gap, seed] = format_dynamics(parse_dynamics(fit.randomization(config)))
+                print(f"  {gap} seed {seed}: --randomize " + " --randomize ".join(ranges[gap, seed]), flush=True)
+        jobs_list = [(nominal[seed], ranges[gap, seed], recipe.steps * 3 // 2, f"identified-{gap}")
+                     for gap, seed in ranges]
+        continued = dict(zip(ranges, pool.map(continue_job, jobs_list), strict=True))
+    print("\n| task | gap | seed | nominal policy (R0) | oracle (R*) | continued on the identified ranges | of R* |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for gap in gaps:
+        evaluated_on = gapped_id(env_id, gap, gapped[gap])
+        star = snapshot_return(oracles[gap], "best", evaluated_on)
+        for seed in seeds:
+            r0 = snapshot_return(nominal[seed], "best", evaluated_on)
+            r = snapshot_return(continued[gap, seed], "best", evaluated_on)
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {r:.1f} | "
+                  f"{100 * r / star:.0f} % |", flush=True)
 
 
 def random_return(env_id: str) -> float:
@@ -225,7 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", nargs="+", default=list(RECIPES))
     parser.add_argument("--gaps", nargs="+", default=["latency", "gain", "mass", "friction"],
-                        choices=[g for g in GAPS if GAPS[g]])
+                        choices=list(GAPS), help="noise: with --identified (elsewhere --noise adds it to every gap)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_finetune"))
@@ -239,16 +287,25 @@ def main() -> None:
                         help="with --randomized: also a run of STEPS nominal steps (default: the nominal run's) "
                         "continued with that randomization to 1.5 times the nominal run's steps (train-sim --resume "
                         "--randomize); --randomized with no K: this alone")
-    parser.add_argument("--jobs", type=int, default=1, help="with --randomized: runs trained at a time")
+    parser.add_argument("--identified", action="store_true",
+                        help="measure the nominal run continued on the ranges identify writes for each gap's robot")
+    parser.add_argument("--jobs", type=int, default=1, help="with --randomized or --identified: runs trained at a "
+                        "time")
     parser.add_argument("--weights", choices=["final", "best"], default="final",
                         help="with --randomized: evaluate each run's final policy or its best evaluated snapshot")
     args = parser.parse_args()
+    if "noise" in args.gaps and not args.identified:
+        parser.error("--gaps noise is for --identified; --noise adds the sensor noise to every gap")
     torch.set_num_threads(1)
     if args.randomized is not None:
         for env_id in args.envs:
             histories = args.randomized or ([] if args.continued is not None else [0])
             randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.weights, args.jobs,
                                       args.out)
+        return
+    if args.identified:
+        for env_id in args.envs:
+            identified_versus_oracles(env_id, args.gaps, args.seeds, args.episodes, args.jobs, args.out)
         return
     if args.history:
         for env_id in args.envs:
