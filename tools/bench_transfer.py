@@ -200,7 +200,7 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
         for gap in gaps:
             for seed in seeds:
                 log = deploy_log(env_id, nominal[seed], gapped[gap], episodes, seed)
-                fit = identify(env_id, log, [*GAPS[gap], LATENCY, NOISE], config)
+                fit = identify(env_id, log, list(dict.fromkeys([*GAPS[gap], LATENCY, NOISE])), config)
                 ranges[gap, seed] = format_dynamics(parse_dynamics(fit.randomization(config)))
                 print(f"  {gap} seed {seed}: --randomize " + " --randomize ".join(ranges[gap, seed]), flush=True)
         jobs_list = [(nominal[seed], ranges[gap, seed], recipe.steps * 3 // 2, f"identified-{gap}")
