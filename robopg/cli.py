@@ -589,6 +589,7 @@ def identify_dynamics(
     from robopg.identify import LATENCY, IdentifyConfig, identify, load_log
     from robopg.registry import read_toml
     from robopg.settings import build, to_toml
+    from sim.randomization import format_dynamics, parse_dynamics
 
     cfg = build(IdentifyConfig, read_toml(config) if config is not None else {})
     episodes = load_log(log)
@@ -607,12 +608,15 @@ def identify_dynamics(
         typer.echo(f"warning: {a} and {b} are correlated (r = {r:+.2f}): the log determines mostly a combination "
                    "of the two; fix one of them or log more varied motion")
     ranges = result.randomization(cfg)
+    randomize = format_dynamics(parse_dynamics(ranges))
     document = {"env": env, "log": str(log), "estimates": result.estimates,
-                "standard_errors": result.standard_errors,
+                "standard_errors": result.standard_errors, "randomize": list(randomize),
                 "dynamics": {k: [int(lo), int(hi)] if k == LATENCY else [lo, hi] for k, (lo, hi) in ranges.items()}}
     with atomic_path(out) as tmp:
         tmp.write_text(to_toml(document))
-    typer.echo(f"wrote {out}: [dynamics] holds a range around each estimate to train on")
+    typer.echo(f"wrote {out}: [dynamics] and randomize hold a range around each estimate to train on")
+    typer.echo("train on it: robopg train-sim --resume RUN --steps N " + " ".join(f"--randomize {r}" for r in randomize)
+               + " (the deployed policy's run continued; or a new run with the same --randomize)")
 
 
 @app.command("config")

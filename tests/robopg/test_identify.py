@@ -99,6 +99,8 @@ def test_the_command_line_writes_estimates_and_ranges(tmp_path):
     assert written["estimates"]["actuator_gain"] == pytest.approx(0.7, rel=0.03)
     low, high = written["dynamics"]["actuator_gain"]
     assert low < 0.7 < high
+    assert written["randomize"] == [f"actuator_gain={low:g}:{high:g}"]
+    assert f"train-sim --resume RUN --steps N --randomize actuator_gain={low:g}:{high:g}" in result.output
 
 
 @pytest.mark.parametrize("params, message", [
