@@ -105,10 +105,11 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
 
 
 def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], continue_from: int | None,
-                              weights: str, jobs: int, out: Path) -> None:
+                              continued_history: int, weights: str, jobs: int, out: Path) -> None:
     """A policy randomized over every gap for each of ``histories`` (steps of history in its input) and, with
     ``continue_from``, a run trained that many steps on the nominal task and continued with that randomization
-    to 1.5 times the nominal policy's steps (`train-sim --resume --randomize`; 0: the nominal run itself), the
+    to 1.5 times the nominal policy's steps (`train-sim --resume --randomize`; 0: the nominal run's steps), with
+    ``continued_history`` steps of history in its input from the start (0: the nominal run itself), the
     nominal one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot;
     each return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* -
     Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are
@@ -135,10 +136,14 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         runs = {(label, seed): run for (seed, label), run in
                 zip([(seed, label) for seed in seeds for label in variants], trained[1:], strict=True)}
         if continue_from is not None:
-            label = f"nominal for {continue_from or recipe.steps}, then randomized"
+            first_steps = continue_from or recipe.steps
+            label = f"nominal for {first_steps}, then randomized" + (
+                f", history {continued_history}" if continued_history else "")
             variants[label] = ""
-            first_part = nominal if continue_from in (0, recipe.steps) else dict(zip(seeds, pool.map(train_job, [
-                (env_id, None, seed, policies, (), f"-first{continue_from}", 0, continue_from) for seed in seeds]),
+            name = (f"-first{first_steps}" if first_steps != recipe.steps else "") + (
+                f"-history{continued_history}" if continued_history else "")
+            first_part = nominal if not name else dict(zip(seeds, pool.map(train_job, [
+                (env_id, None, seed, policies, (), name, continued_history, first_steps) for seed in seeds]),
                 strict=True))
             continuations = [(first_part[seed], all_gaps(noise), steps, "continued") for seed in seeds]
             runs |= {(label, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
@@ -282,7 +287,8 @@ def main() -> None:
                         help="measure policies trained with randomization over every gap instead, one per K steps "
                         "of history in the input (none given: 0, the observation alone)")
     parser.add_argument("--history", type=int, default=0, metavar="K",
-                        help="measure randomization over latency and gain with K steps of history against without")
+                        help="measure randomization over latency and gain with K steps of history against without; "
+                        "with --continued: the continued run's history, from its first step")
     parser.add_argument("--continued", nargs="?", type=int, const=0, metavar="STEPS",
                         help="with --randomized: also a run of STEPS nominal steps (default: the nominal run's) "
                         "continued with that randomization to 1.5 times the nominal run's steps (train-sim --resume "
@@ -300,8 +306,8 @@ def main() -> None:
     if args.randomized is not None:
         for env_id in args.envs:
             histories = args.randomized or ([] if args.continued is not None else [0])
-            randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.weights, args.jobs,
-                                      args.out)
+            randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.history, args.weights,
+                                      args.jobs, args.out)
         return
     if args.identified:
         for env_id in args.envs:
