@@ -102,8 +102,9 @@ def resume(run_dir: Path, *, total_steps: int | None = None, randomize: tuple[st
         check_env_options(state["env_id"], config)
         # Evaluations on other dynamics or initial states are no reference for the ones to come.
         state = {**state, "loop": {**state["loop"], "best_eval": None, "best_step": 0}}
-    for line in config.config_warnings() if warn is not None else ():
-        warn(line)
+    if warn is not None:
+        for line in config.config_warnings():
+            warn(line)
     trainer = make_trainer(state["env_id"], config, run_dir, show_progress)
     if config != before:
         atomic_write_text(run_dir / checkpoint.CONFIG_FILE, run_file(state["env_id"], config))

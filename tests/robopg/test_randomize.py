@@ -107,7 +107,7 @@ def test_a_nominal_run_resumed_with_ranges_draws_from_them_from_its_checkpoint_o
     assert rows and all(int(row["step"]) > 300 for row in rows)  # drawn only after the checkpoint
     assert all(0.7 <= float(row["min"]) <= float(row["max"]) <= 1.5 for row in rows
                if row["parameter"] == "mass_scale")
-    # best.pt is chosen among the evaluations on the new ranges, however the nominal one compared
+    # best.pt is the best of the evaluations on the new ranges: here the one at step 600
     assert [row["step"] for row in read_rows(run / "eval.csv")] == [nominal_best["step"], "600"]
     assert int(checkpoint.load(run / checkpoint.BEST_FILE)["step"]) == 600
     trainer = make_trainer(ENV, config_from_dict(checkpoint.load(run / checkpoint.RESUME_FILE)["config"]),
