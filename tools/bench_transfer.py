@@ -117,8 +117,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
     recipe = RECIPES[env_id]
     policies = out / "policies"
     steps = recipe.steps * 3 // 2
-    variants = {f"randomized{f', history {k}' if k else ''}": "-randomized" + (f"-history{k}" if k else "")
-                for k in histories}
+    labels = [f"randomized{f', history {k}' if k else ''}" for k in histories]  # a column per kind of run
     fixed_gaps = [gap for gap, dynamics in GAPS.items() if dynamics]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         nominal_seeds = sorted({0, *seeds})  # seed 0's nominal policy sets the noise gap, as for the oracles
@@ -129,17 +128,17 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         oracles = dict(zip(fixed_gaps, trained[len(nominal_seeds):], strict=True))
         noise = noise_gap(env_id, nominal[0])
         then = [(env_id, ("noise", noise), 0, policies)]
-        then += [(env_id, None, seed, policies, all_gaps(noise), name, k, steps) for seed in seeds
-                 for k, name in zip(histories, variants.values(), strict=True)]
+        then += [(env_id, None, seed, policies, all_gaps(noise), "-randomized" + (f"-history{k}" if k else ""), k,
+                  steps) for seed in seeds for k in histories]
         trained = list(pool.map(train_job, then))
         oracles["noise"] = trained[0]
         runs = {(label, seed): run for (seed, label), run in
-                zip([(seed, label) for seed in seeds for label in variants], trained[1:], strict=True)}
+                zip([(seed, label) for seed in seeds for label in labels], trained[1:], strict=True)}
         if continue_from is not None:
             first_steps = continue_from or recipe.steps
             label = f"nominal for {first_steps}, then randomized" + (
                 f", history {continued_history}" if continued_history else "")
-            variants[label] = ""
+            labels.append(label)
             name = (f"-first{first_steps}" if first_steps != recipe.steps else "") + (
                 f"-history{continued_history}" if continued_history else "")
             first_part = nominal if not name else dict(zip(seeds, pool.map(train_job, [
@@ -149,7 +148,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
             runs |= {(label, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
                                                                   strict=True)}
     header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
-    header += "".join(f" {label} | share of R* |" for label in variants)
+    header += "".join(f" {label} | share of R* |" for label in labels)
     print("\n" + header + "\n" + "| --- " * (header.count("|") - 1) + "|")
     simulators = {"nominal": env_id, **{gap: gapped_id(env_id, gap, GAPS[gap] or noise) for gap in GAPS}}
     floors = {name: random_return(evaluated_on) for name, evaluated_on in simulators.items()}
@@ -160,7 +159,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
         for name, evaluated_on in simulators.items():
             floor = floors[name]
             r0, *rand = (snapshot_return(run, weights, evaluated_on)
-                         for run in (nominal[seed], *(runs[label, seed] for label in variants)))
+                         for run in (nominal[seed], *(runs[label, seed] for label in labels)))
             star = stars.get(name, r0)
             cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
             print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
