@@ -122,8 +122,7 @@ def trained_run(env_id: str, recipe: Recipe, seed: int, out: Path, randomize: tu
     policy's input and ``steps`` instead of the recipe's."""
     steps = steps or recipe.steps
     run = out / f"{env_id.replace('/', '_')}{name}-s{seed}"
-    finished = (run / "checkpoint.pt").exists() and int(checkpoint.load(run / "checkpoint.pt")["step"]) >= steps
-    if not finished:
+    if not finished(run, steps):
         shutil.rmtree(run, ignore_errors=True)
         config = make_config(recipe.algo, {**recipe.settings, "eval_every": EVAL_EVERY, "total_steps": steps,
                                            "seed": seed, "checkpoint_every": steps, "randomize": list(randomize),
@@ -132,6 +131,12 @@ def trained_run(env_id: str, recipe: Recipe, seed: int, out: Path, randomize: tu
         train(env_id, config, run, show_progress=False)
         print(f"  trained {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return run
+
+
+def finished(run: Path, steps: int) -> bool:
+    """Whether ``run`` holds a run trained to ``steps`` (one killed before its end does not)."""
+    last = run / checkpoint.CHECKPOINT_FILE
+    return last.exists() and int(checkpoint.load(last)["step"]) >= steps
 
 
 def independent_return(policy: torch.nn.Module, env_id: str, history: int = 0) -> tuple[float, float]:

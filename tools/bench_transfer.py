@@ -62,6 +62,7 @@ from bench_finetune import (
     MAX_DELTA_SHARE,
     RECIPES,
     ROBOT_SEED,
+    finished,
     gapped_id,
     independent_return,
     noise_gap,
@@ -173,8 +174,7 @@ def continue_job(job: tuple[Path, tuple[str, ...], int, str]) -> Path:
     nominal, randomize, steps, tag = job
     name, seed = nominal.name.rsplit("-s", 1)
     run = nominal.with_name(f"{name}-{tag}-s{seed}")
-    if not (run / checkpoint.CHECKPOINT_FILE).exists() or checkpoint.load(run / checkpoint.CHECKPOINT_FILE)[
-            "step"] < steps:
+    if not finished(run, steps):
         shutil.rmtree(run, ignore_errors=True)
         shutil.copytree(nominal, run)
         started = time.perf_counter()
