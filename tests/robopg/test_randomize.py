@@ -28,6 +28,9 @@ def test_assignments_parse_into_ranges_and_fixed_values_and_back():
     assert spec == {"mass_scale": (0.7, 1.5), "action_latency_steps": (0.0, 3.0), "actuator_gain": 0.8}
     assert format_dynamics(parse_dynamics(spec)) == ("mass_scale=0.7:1.5", "actuator_gain=0.8",
                                                      "action_latency_steps=0:3")
+    # A range of one value (identify's exact latency, a zero noise estimate) reads as that value.
+    assert format_dynamics(parse_dynamics({"action_latency_steps": (3, 3), "sensor_noise_std": (0, 0)})) == (
+        "sensor_noise_std=0", "action_latency_steps=3")
 
 
 @pytest.mark.parametrize("value, message", [
