@@ -55,7 +55,7 @@ from robopg import checkpoint
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
-from robopg.evaluation import evaluate
+from robopg.evaluation import EvalResult, PolicyFn, evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
 from robopg.finetune.session import FinetuneConfig, PolicySnapshot
@@ -139,13 +139,18 @@ def finished(run: Path, steps: int) -> bool:
     return last.exists() and int(checkpoint.load(last)["step"]) >= steps
 
 
-def independent_return(policy: torch.nn.Module, env_id: str, history: int = 0) -> tuple[float, float]:
-    """Mean and standard error over the fresh initial states (``history``: the policy's, fed as in training)."""
+def independent_evaluation(act: PolicyFn, env_id: str, history: int = 0) -> EvalResult:
+    """``act``'s episodes from the fresh initial states (``history``: the policy's, fed as in training)."""
     env = make_env(env_id, history=history)
     try:
-        result = evaluate(torch_policy_fn(policy.eval()), env, EVAL_EPISODES, EVAL_SEED)
+        return evaluate(act, env, EVAL_EPISODES, EVAL_SEED)
     finally:
         env.close()
+
+
+def independent_return(policy: torch.nn.Module, env_id: str, history: int = 0) -> tuple[float, float]:
+    """Mean and standard error over the fresh initial states (``history``: the policy's, fed as in training)."""
+    result = independent_evaluation(torch_policy_fn(policy.eval()), env_id, history)
     return result.mean, float(np.std(result.returns, ddof=1) / math.sqrt(EVAL_EPISODES))
 
 

@@ -56,14 +56,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_finetune import (
-    EVAL_EPISODES,
-    EVAL_SEED,
     GAPS,
     MAX_DELTA_SHARE,
     RECIPES,
     ROBOT_SEED,
     finished,
     gapped_id,
+    independent_evaluation,
     independent_return,
     noise_gap,
     trained_run,
@@ -73,7 +72,6 @@ from robopg import checkpoint
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
-from robopg.evaluation import evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
@@ -225,12 +223,10 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
 def random_return(env_id: str) -> float:
     """The mean return of uniformly random actions on the independent evaluation's initial states."""
     env = make_env(env_id)
-    rng = np.random.default_rng(0)
     low, high = env.action_space.low, env.action_space.high
-    try:
-        return evaluate(lambda _: rng.uniform(low, high).astype(np.float32), env, EVAL_EPISODES, EVAL_SEED).mean
-    finally:
-        env.close()
+    env.close()
+    rng = np.random.default_rng(0)
+    return independent_evaluation(lambda _: rng.uniform(low, high).astype(np.float32), env_id).mean
 
 
 def train_job(job: tuple) -> Path:
