@@ -30,9 +30,10 @@ continues it: the nominal task learned first, then made robust.
     python tools/bench_transfer.py --randomized --continued --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
 With --identified: instead, for each of --gaps (noise included) and seed, the nominal policy deployed for --episodes
-episodes on the gapped robot, `identify` fitted to that log, and the nominal run continued for half its steps over
-the range `identify` writes around its estimates (`train-sim --resume RUN --randomize ...`), against the gap's
-oracle: fine-tuning in simulation on the identified dynamics.
+episodes on the gapped robot, `identify` fitted to that log, and the fine-tuning session's training on the twin
+(its defaults: the nominal run continued over the range `identify` writes around its estimates, two runs of its
+algorithm anew there, the best snapshot confirmed on fresh twin episodes; robopg.finetune.twin_training) against
+the gap's oracle: what a session offers the robot before the robot's own episodes judge it.
 
     python tools/bench_transfer.py --identified --gaps latency gain mass friction noise --jobs 2
         --envs robopg/CartPoleSwingUp-v0
@@ -69,10 +70,13 @@ from bench_finetune import (
 )
 
 from robopg import checkpoint
+from robopg.atomic import atomic_write_text
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.export.to_onnx import metadata_for
+from robopg.finetune import FinetuneConfig
+from robopg.finetune.twin_training import CONTINUED, run_folder, train_on_twin
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
@@ -181,13 +185,36 @@ def continue_job(job: tuple[Path, tuple[str, ...], int, str]) -> Path:
     return run
 
 
+def twin_job(job: tuple[Path, dict[str, tuple[float, float]], Path]) -> dict[str, str]:
+    """(nominal run, identified dynamics, folder): the fine-tuning session's training on the twin with its defaults
+    (``FinetuneConfig``: the run continued, runs of its algorithm anew, the best snapshot confirmed on fresh twin
+    episodes), as ``robopg finetune`` runs it; {"source": the candidate's run ("": none beat the deployed policy),
+    "runs": each run's folder, "summary": ...}, reused from the folder's twin.json when finished."""
+    nominal, dynamics, out = job
+    done = out / "twin.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    config = FinetuneConfig()
+    latency = int(dynamics.get(LATENCY, (0, 0))[0]) if config.twin_history_for_latency else 0
+    started = time.perf_counter()
+    found = train_on_twin(nominal / checkpoint.RESUME_FILE, dynamics, config.twin_training_steps,
+                          config.twin_eval_every, config.twin_eval_episodes, out, config.twin_confirm_episodes,
+                          config.twin_scratch_runs, max(restore(nominal).history, latency))
+    record = {"source": found.source, "runs": {name: str(run_folder(out, name)) for name in found.best},
+              "summary": found.summary()}
+    atomic_write_text(done, json.dumps(record, indent=1))
+    print(f"  {out.name} in {time.perf_counter() - started:.0f} s: {found.summary()}", flush=True)
+    return record
+
+
 def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], episodes: int, jobs: int,
                               out: Path) -> None:
     """For each gap and seed: the nominal policy deployed for ``episodes`` episodes on the gapped robot, `identify`
-    fitted to that log (the gap's parameters, the latency and the sensor noise), and the nominal run continued for
-    half its steps over the range `identify` writes around the estimates (`train-sim --resume --randomize`): its
-    best snapshot on the gapped simulator against the nominal policy (R0) and the gap's oracle (R*)."""
-    recipe = RECIPES[env_id]
+    fitted to that log (the gap's parameters, the latency and the sensor noise), and the fine-tuning session's
+    training on the twin over the range `identify` writes around the estimates (``twin_job``): each run's best
+    snapshot and the session's candidate (the nominal policy if none) on the gapped simulator, against the nominal
+    policy (R0) and the gap's oracle (R*)."""
     policies = out / "policies"
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         nominal_seeds = sorted({0, *seeds})
@@ -198,26 +225,35 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
         oracles = dict(zip(gaps, pool.map(train_job, [(env_id, (gap, gapped[gap]), 0, policies) for gap in gaps]),
                            strict=True))
         config = IdentifyConfig()
-        ranges: dict[tuple[str, int], tuple[str, ...]] = {}
+        ranges: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}
         for gap in gaps:
             for seed in seeds:
                 log = deploy_log(env_id, nominal[seed], gapped[gap], episodes, seed)
                 fit = identify(env_id, log, list(dict.fromkeys([*GAPS[gap], LATENCY, NOISE])), config)
-                ranges[gap, seed] = format_dynamics(parse_dynamics(fit.randomization(config)))
-                print(f"  {gap} seed {seed}: --randomize " + " --randomize ".join(ranges[gap, seed]), flush=True)
-        jobs_list = [(nominal[seed], ranges[gap, seed], recipe.steps * 3 // 2, f"identified-{gap}")
+                ranges[gap, seed] = fit.randomization(config)
+                print(f"  {gap} seed {seed}: --randomize "
+                      + " --randomize ".join(format_dynamics(parse_dynamics(ranges[gap, seed]))), flush=True)
+        jobs_list = [(nominal[seed], ranges[gap, seed], nominal[seed].with_name(f"{nominal[seed].name}-twin-{gap}"))
                      for gap, seed in ranges]
-        continued = dict(zip(ranges, pool.map(continue_job, jobs_list), strict=True))
-    print("\n| task | gap | seed | nominal policy (R0) | oracle (R*) | continued on the identified ranges | of R* |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+        twins = dict(zip(ranges, pool.map(twin_job, jobs_list), strict=True))
+    print("\n| task | gap | seed | nominal policy (R0) | oracle (R*) | continued | anew (each seed) | the session's "
+          "candidate | of R* |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for gap in gaps:
         evaluated_on = gapped_id(env_id, gap, gapped[gap])
         star = snapshot_return(oracles[gap], "best", evaluated_on)
         for seed in seeds:
             r0 = snapshot_return(nominal[seed], "best", evaluated_on)
-            r = snapshot_return(continued[gap, seed], "best", evaluated_on)
-            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {r:.1f} | "
-                  f"{100 * r / star:.0f} % |", flush=True)
+            # a run none of whose snapshots beat the deployed policy on the twin has no best.pt: "never better"
+            runs = {name: f"{snapshot_return(Path(folder), 'best', evaluated_on):.1f}"
+                    if (Path(folder) / checkpoint.BEST_FILE).is_file() else "never better"
+                    for name, folder in twins[gap, seed]["runs"].items()}
+            source = twins[gap, seed]["source"]
+            chosen = float(runs[source]) if source else r0
+            anew = ", ".join(r for name, r in runs.items() if name != CONTINUED)
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {runs[CONTINUED]} | "
+                  f"{anew} | {source or 'the nominal policy'}: {chosen:.1f} | {100 * chosen / star:.0f} % |",
+                  flush=True)
 
 
 def random_return(env_id: str) -> float:
@@ -289,7 +325,8 @@ def main() -> None:
                         "continued with that randomization to 1.5 times the nominal run's steps (train-sim --resume "
                         "--randomize); --randomized with no K: this alone")
     parser.add_argument("--identified", action="store_true",
-                        help="measure the nominal run continued on the ranges identify writes for each gap's robot")
+                        help="measure the fine-tuning session's training on the twin over the ranges identify writes "
+                        "for each gap's robot")
     parser.add_argument("--jobs", type=int, default=1, help="with --randomized or --identified: runs trained at a "
                         "time")
     parser.add_argument("--weights", choices=["final", "best"], default="final",
