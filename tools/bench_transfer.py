@@ -47,9 +47,11 @@ history in its input, at the nominal policy's budget, against the nominal policy
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import multiprocessing
 import shutil
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -83,6 +85,19 @@ from robopg.runtime.safety import SafetyConfig, SafetyLayer
 from robopg.training.run import resume
 from sim.randomization import format_dynamics, parse_dynamics
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
+
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+
+
+def training_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` processes that train runs, each ending with this process (a killed benchmark leaves no run training
+    on, into a folder its rerun would also write)."""
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+
+
+def die_with_parent() -> None:
+    """Have the kernel send this process SIGTERM when its parent ends (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def deploy_log(env_id: str, run: Path, dynamics: dict[str, float], episodes: int,
@@ -122,7 +137,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
     steps = recipe.steps * 3 // 2
     labels = [f"randomized{f', history {k}' if k else ''}" for k in histories]  # a column per kind of run
     fixed_gaps = [gap for gap, dynamics in GAPS.items() if dynamics]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with training_pool(jobs) as pool:
         nominal_seeds = sorted({0, *seeds})  # seed 0's nominal policy sets the noise gap, as for the oracles
         first = [(env_id, None, seed, policies) for seed in nominal_seeds]
         first += [(env_id, (gap, GAPS[gap]), 0, policies) for gap in fixed_gaps]
@@ -216,7 +231,7 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
     snapshot and the session's candidate (the nominal policy if none) on the gapped simulator, against the nominal
     policy (R0) and the gap's oracle (R*)."""
     policies = out / "policies"
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with training_pool(jobs) as pool:
         nominal_seeds = sorted({0, *seeds})
         trained = list(pool.map(train_job, [(env_id, None, seed, policies) for seed in nominal_seeds]))
         nominal = dict(zip(nominal_seeds, trained, strict=True))
