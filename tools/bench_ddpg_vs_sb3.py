@@ -42,6 +42,7 @@ ZOO_SCORES = {"HalfCheetah": 9655.7, "Hopper": 3606.4, "Walker2d": 4717.8, "Ant"
 
 
 def zoo_score(env_id: str) -> float:
+    """The zoo's published score for ``env_id``'s task (any version), or a clear exit if it has none."""
     name = env_id.split("-v")[0]
     if name not in ZOO_SCORES:
         raise SystemExit(f"--zoo: no published zoo score for {env_id}; tasks: {', '.join(ZOO_SCORES)} "

@@ -55,7 +55,7 @@ from robopg import checkpoint
 from robopg.checkpoint import restore
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
-from robopg.evaluation import EvalResult, PolicyFn, evaluate
+from robopg.evaluation import EvalResult, evaluate
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import finetune, finetune_configs
 from robopg.finetune.session import FinetuneConfig, PolicySnapshot
@@ -63,6 +63,7 @@ from robopg.finetune.twin import simulated_twin
 from robopg.finetune.twin_training import FROM_SCRATCH, run_folder, train_on_twin
 from robopg.registry import make_config
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
+from robopg.runtime.episode import PolicyFn
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
 from robopg.training.run import train
 from sim.virtual_robot import RobotSimConfig, in_memory_robot
