@@ -157,9 +157,11 @@ def parse_randomize(texts: Sequence[str]) -> dict[str, float | tuple[float, floa
 def format_dynamics(distribution: DynamicsDistribution) -> tuple[str, ...]:
     """The inverse of :func:`parse_randomize`: ``("mass_scale=0.7:1.5", ...)``; a range of one value is written as
     that value (``action_latency_steps=3``)."""
-    return tuple(f"{key}={value[0]:g}:{value[1]:g}" if isinstance(value, tuple) and value[0] != value[1]
-                 else f"{key}={value[0] if isinstance(value, tuple) else value:g}"
-                 for key, value in distribution.values)
+    items = []
+    for key, value in distribution.values:
+        low, high = value if isinstance(value, tuple) else (value, value)
+        items.append(f"{key}={low:g}:{high:g}" if low != high else f"{key}={low:g}")
+    return tuple(items)
 
 
 def envelope(item_sets: Sequence[Sequence[str]]) -> tuple[str, ...]:

@@ -78,7 +78,8 @@ from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
 from robopg.export.to_onnx import metadata_for
 from robopg.finetune import FinetuneConfig
-from robopg.finetune.twin_training import CONTINUED, run_folder, train_on_twin
+from robopg.finetune.session import train_on_session_twin
+from robopg.finetune.twin_training import CONTINUED, run_folder
 from robopg.identify import LATENCY, NOISE, IdentifyConfig, identify
 from robopg.runtime.deploy import ControlLoop, prepare_robot, robot_session, task_functions
 from robopg.runtime.safety import SafetyConfig, SafetyLayer
@@ -210,12 +211,9 @@ def twin_job(job: tuple[Path, dict[str, tuple[float, float]], Path]) -> dict[str
     if done.is_file():
         return json.loads(done.read_text())
     shutil.rmtree(out, ignore_errors=True)
-    config = FinetuneConfig()
-    latency = int(dynamics.get(LATENCY, (0, 0))[0]) if config.twin_history_for_latency else 0
     started = time.perf_counter()
-    found = train_on_twin(nominal / checkpoint.RESUME_FILE, dynamics, config.twin_training_steps,
-                          config.twin_eval_every, config.twin_eval_episodes, out, config.twin_confirm_episodes,
-                          config.twin_scratch_runs, max(restore(nominal).history, latency))
+    found = train_on_session_twin(FinetuneConfig(), nominal / checkpoint.RESUME_FILE, dynamics,
+                                  restore(nominal).history, out)
     record = {"source": found.source, "runs": {name: str(run_folder(out, name)) for name in found.best},
               "summary": found.summary()}
     atomic_write_text(done, json.dumps(record, indent=1))
@@ -259,14 +257,15 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
         star = snapshot_return(oracles[gap], "best", evaluated_on)
         for seed in seeds:
             r0 = snapshot_return(nominal[seed], "best", evaluated_on)
-            # a run none of whose snapshots beat the deployed policy on the twin has no best.pt: "never better"
-            runs = {name: f"{snapshot_return(Path(folder), 'best', evaluated_on):.1f}"
-                    if (Path(folder) / checkpoint.BEST_FILE).is_file() else "never better"
+            # a run none of whose snapshots beat the deployed policy on the twin has no best.pt (None)
+            runs = {name: snapshot_return(Path(folder), "best", evaluated_on)
+                    if (Path(folder) / checkpoint.BEST_FILE).is_file() else None
                     for name, folder in twins[gap, seed]["runs"].items()}
+            cells = {name: "never better" if r is None else f"{r:.1f}" for name, r in runs.items()}
             source = twins[gap, seed]["source"]
-            chosen = float(runs[source]) if source else r0
-            anew = ", ".join(r for name, r in runs.items() if name != CONTINUED)
-            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {runs[CONTINUED]} | "
+            chosen = runs[source] if source else r0
+            anew = ", ".join(cell for name, cell in cells.items() if name != CONTINUED)
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {cells[CONTINUED]} | "
                   f"{anew} | {source or 'the nominal policy'}: {chosen:.1f} | {100 * chosen / star:.0f} % |",
                   flush=True)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from robopg.config import MAX_EPISODES
 from robopg.errors import ConfigError
 from robopg.finetune.decide import Evaluation, Predict, no_better, save_finetuned, verdict
 from robopg.finetune.twin import Twin, identified_dynamics, return_predictor
-from robopg.finetune.twin_training import require_run, train_on_twin
+from robopg.finetune.twin_training import TwinTraining, require_run, train_on_twin
 from robopg.identify import IDENTIFIABLE, LATENCY, check_params
 from robopg.registry import algorithm, name_of
 from robopg.runtime.episode import PolicyFn, RobotEpisode
@@ -191,6 +191,20 @@ def snapshot(trained: Any, policy_state: dict[str, Any], history: int) -> Policy
 Watch = Callable[[int, PolicySnapshot | None, PolicySnapshot], None]
 
 
+def train_on_session_twin(config: FinetuneConfig, resume_file: Path, dynamics: Mapping[str, Any], history: int,
+                          out_dir: Path) -> TwinTraining:
+    """``train_on_twin`` as a session with ``config`` runs it: the run of ``resume_file`` (whose policy takes
+    ``history`` steps of history) on the twin of ``dynamics`` (values or ranges); on a twin whose commands act up to
+    L control steps late, the runs anew get at least L steps of history (``twin_history_for_latency``)."""
+    latency = 0
+    if config.twin_history_for_latency:
+        value = dynamics.get(LATENCY, 0)
+        latency = int(max(value) if isinstance(value, tuple) else value)
+    return train_on_twin(resume_file, dict(dynamics), config.twin_training_steps, config.twin_eval_every,
+                         config.twin_eval_episodes, out_dir, config.twin_confirm_episodes, config.twin_scratch_runs,
+                         max(history, latency))
+
+
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,
              out_dir: Path, report: Callable[[FinetuneRecord], None] = lambda r: None,
              watch: Watch | None = None, twin: Twin | None = None,
@@ -239,10 +253,7 @@ def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: Finetune
     baseline = best = evaluation_of(baseline_episodes, predictor(learner.frozen_policy(), history))
     twin_note = "twin: " + ", ".join(f"{k} {v}" for k, v in dynamics.items())
     if config.twin_training_steps and run_state is not None:  # one without its run is refused above
-        latency = int(dynamics.get(LATENCY, 0)) if config.twin_history_for_latency else 0
-        found = train_on_twin(run_state, dynamics, config.twin_training_steps, config.twin_eval_every,
-                              config.twin_eval_episodes, out_dir / "twin", config.twin_confirm_episodes,
-                              config.twin_scratch_runs, max(history, latency))
+        found = train_on_session_twin(config, run_state, dynamics, history, out_dir / "twin")
         log(FinetuneRecord(total, "twin", max(mean for mean, _ in found.best.values()),
                            note=f"{twin_note}; {found.summary()}"))
         if found.candidate is not None:
