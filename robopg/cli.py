@@ -161,7 +161,7 @@ def train_sim(
     resume: Annotated[Path | None, typer.Option(
         help="Continue the run in this folder from its last checkpoint; with --randomize or --init-range, on those "
              "ranges from there on (the nominal task first, then robustness; or the ranges `robopg identify` "
-             "wrote).")] = None,
+             "wrote); --set may change when it evaluates, checkpoints and logs (--set eval_episodes=20).")] = None,
     workers: Annotated[int | None, typer.Option(help="A3C: number of asynchronous workers.")] = None,
     backend: Annotated[str | None, typer.Option(help="A3C: local (processes) or ray.")] = None,
     address: Annotated[str | None, typer.Option(help="A3C on Ray: the cluster's address (default: start one).")]
@@ -186,11 +186,14 @@ def train_sim(
     from robopg.training import run as training
 
     if resume is not None:
-        if env or algo or config or set_ or seed is not None or video_every is not None or track:
+        if env or algo or config or seed is not None or track:
             fail("--resume continues a run with its own env and config: of the run's settings only --steps, "
-                 "--randomize and --init-range apply")
+                 "--randomize, --init-range, --video-every and --set of " + ", ".join(training.SCHEDULE_SETTINGS)
+                 + " apply")
+        schedule = parse_assignments(set_ or [], "--set") | (
+            {"video_every": video_every} if video_every is not None else {})
         result = training.resume(resume, total_steps=steps, randomize=tuple(randomize) if randomize else None,
-                                 init_range=init_range, show_progress=not quiet, warn=warn)
+                                 init_range=init_range, schedule=schedule, show_progress=not quiet, warn=warn)
     else:
         file = read_config_file(config) if config is not None else None
         if file is not None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from robopg import checkpoint
 from robopg.atomic import atomic_write_text
@@ -82,22 +82,34 @@ def check_env_options(env_id: str, config: RunConfig) -> None:
     make_env(env_id, **config.env_options()).close()
 
 
+# What a resumed run may change besides its steps and ranges: when it evaluates, checkpoints, logs and records,
+# never what it learns (a resumed run with other values trains exactly as it would have).
+SCHEDULE_SETTINGS = ("eval_every", "eval_episodes", "checkpoint_every", "checkpoint_seconds", "log_every",
+                     "video_every")
+
+
 def resume(run_dir: Path, *, total_steps: int | None = None, randomize: tuple[str, ...] | None = None,
-           init_range: float | None = None, show_progress: bool = True,
+           init_range: float | None = None, schedule: dict[str, Any] | None = None, show_progress: bool = True,
            warn: Callable[[str], None] | None = None) -> TrainResult:
     """Continue a run from its last checkpoint; ``total_steps`` may extend it. ``randomize`` and ``init_range``
     replace the run's randomization from its checkpoint on: a curriculum (the nominal task learned first, then
     made robust over ranges) or the ranges ``robopg identify`` wrote for the robot. The episodes in flight finish
     on the dynamics they drew; config.toml records the new settings; evaluations then run on the new
-    distribution, so the best snapshot (best.pt) is chosen anew among them. ``warn`` gets each of the continued
-    config's warnings (``RunConfig.config_warnings``) before training."""
+    distribution, so the best snapshot (best.pt) is chosen anew among them. ``schedule``: new values of
+    :data:`SCHEDULE_SETTINGS` (more evaluation episodes, say, where the returns vary over ranges). ``warn`` gets
+    each of the continued config's warnings (``RunConfig.config_warnings``) before training."""
+    schedule = dict(schedule or {})
+    if unknown := sorted(set(schedule) - set(SCHEDULE_SETTINGS)):
+        raise ConfigError(f"a resumed run cannot change {', '.join(unknown)} (it would learn otherwise than it "
+                          f"began): only its steps, its ranges and {', '.join(SCHEDULE_SETTINGS)}")
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"no run folder at {run_dir}")
     state = checkpoint.load(run_dir / checkpoint.RESUME_FILE)
     before = config_from_dict(state["config"])
     changes = {"total_steps": total_steps, "randomize": randomize, "init_range": init_range}
-    config = replace(before, **{key: value for key, value in changes.items() if value is not None})
+    config = config_from_dict({**config_to_dict(before), **schedule,
+                               **{key: value for key, value in changes.items() if value is not None}})
     if (config.randomize, config.init_range) != (before.randomize, before.init_range):
         check_env_options(state["env_id"], config)
         # Evaluations on other dynamics or initial states are no reference for the ones to come.
@@ -111,5 +123,5 @@ def resume(run_dir: Path, *, total_steps: int | None = None, randomize: tuple[st
     return trainer.run(resume_state=state)
 
 
-__all__ = ["RECORDED_PACKAGES", "TRAINERS", "RunDirError", "TrainResult", "make_trainer", "resume", "run_file", "train",
-           "version_differences", "versions"]
+__all__ = ["RECORDED_PACKAGES", "SCHEDULE_SETTINGS", "TRAINERS", "RunDirError", "TrainResult", "make_trainer",
+           "resume", "run_file", "train", "version_differences", "versions"]

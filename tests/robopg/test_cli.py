@@ -28,7 +28,8 @@ def run(*args, **kwargs):
         (["--env", "Pendulum-v1", "--config", "/nonexistent.toml"], "cannot read config file"),
         (["--env", "Pendulum-v1", "--out", "/proc/robopg-run"], "cannot write to output folder"),
         (["--resume", "/nonexistent-run"], "no run folder"),
-        (["--resume", "/nonexistent-run", "--set", "gamma=0.9"], "only --steps, --randomize and --init-range apply"),
+        (["--resume", "/nonexistent-run", "--set", "gamma=0.9"], "a resumed run cannot change gamma"),
+        (["--resume", "/nonexistent-run", "--seed", "3"], "of the run's settings only --steps"),
         ([], "--env is required"),
     ],
 )

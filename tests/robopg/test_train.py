@@ -8,6 +8,7 @@ import torch
 from robopg import checkpoint
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import EnvError, make_env
+from robopg.errors import ConfigError
 from robopg.evaluation import evaluate
 from robopg.registry import make_config
 from robopg.training.loop import EVAL_SEED_OFFSET
@@ -82,6 +83,24 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, tiny, algo, 
     assert resumed.final_eval.returns == whole.final_eval.returns
     assert (resumed.best_eval, resumed.best_step) == (whole.best_eval, whole.best_step)
     assert (tmp_path / "whole" / "episodes.csv").read_text() == (tmp_path / "split" / "episodes.csv").read_text()
+
+
+def test_a_resumed_run_evaluates_on_its_new_schedule_and_learns_exactly_as_before(tmp_path, tiny):
+    whole = train("Pendulum-v1", make_config("ddpg", tiny), tmp_path / "whole", show_progress=False)
+    train("Pendulum-v1", make_config("ddpg", {**tiny, "total_steps": 400}), tmp_path / "split", show_progress=False)
+    resumed = resume(tmp_path / "split", total_steps=800, schedule={"eval_episodes": 3, "eval_every": 200},
+                     show_progress=False)
+    split = tensors(checkpoint.load(tmp_path / "split")["learner"])
+    assert all(torch.equal(tensor, split[name]) for name, tensor in tensors(checkpoint.load(tmp_path / "whole")[
+        "learner"]).items())
+    assert len(whole.final_eval.returns) == 1 and len(resumed.final_eval.returns) == 3
+    evals = np.genfromtxt(tmp_path / "split" / "eval.csv", delimiter=",", names=True)
+    assert list(evals["step"][-2:]) == [600, 800]  # every 200 steps from the resume on
+    assert "eval_episodes = 3" in (tmp_path / "split" / "config.toml").read_text()
+    with pytest.raises(ConfigError, match="cannot change gamma"):
+        resume(tmp_path / "split", schedule={"gamma": 0.9}, show_progress=False)
+    with pytest.raises(ConfigError, match="eval_episodes must be"):
+        resume(tmp_path / "split", schedule={"eval_episodes": 0}, show_progress=False)
 
 
 def test_a_kill_between_the_last_resume_pt_and_checkpoint_pt_is_repaired_by_the_resume(tmp_path, tiny):
