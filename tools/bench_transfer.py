@@ -29,6 +29,9 @@ continues it: the nominal task learned first, then made robust.
 
     python tools/bench_transfer.py --randomized --continued --weights best --jobs 2 --envs robopg/CartPoleSwingUp-v0
 
+--eval-episodes and --eval-every set the continued run's evaluations (`--resume RUN --set eval_episodes=N`), which
+choose its best snapshot.
+
 With --identified: instead, for each of --gaps (noise included) and seed, the nominal policy deployed for --episodes
 episodes on the gapped robot, `identify` fitted to that log, and the fine-tuning session's training on the twin
 (its defaults: the nominal run continued over the range `identify` writes around its estimates, two runs of its
@@ -124,12 +127,14 @@ def all_gaps(noise: dict[str, float]) -> tuple[str, ...]:
 
 
 def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int], continue_from: int | None,
-                              continued_history: int, weights: str, jobs: int, out: Path) -> None:
+                              continued_history: int, schedule: dict[str, int], weights: str, jobs: int,
+                              out: Path) -> None:
     """A policy randomized over every gap for each of ``histories`` (steps of history in its input) and, with
     ``continue_from``, a run trained that many steps on the nominal task and continued with that randomization
     to 1.5 times the nominal policy's steps (`train-sim --resume --randomize`; 0: the nominal run's steps), with
     ``continued_history`` steps of history in its input from the start (0: the nominal run itself), the
-    nominal one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot;
+    nominal one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot
+    (``schedule``: the continued run's evaluation settings, as ``--resume RUN --set`` changes them);
     each return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* -
     Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are
     evaluated."""
@@ -163,7 +168,8 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
             first_part = nominal if not name else dict(zip(seeds, pool.map(train_job, [
                 (env_id, None, seed, policies, (), name, continued_history, first_steps) for seed in seeds]),
                 strict=True))
-            continuations = [(first_part[seed], all_gaps(noise), steps, "continued") for seed in seeds]
+            tag = "continued" + "".join(f"-{key}{value}" for key, value in sorted(schedule.items()))
+            continuations = [(first_part[seed], all_gaps(noise), steps, schedule, tag) for seed in seeds]
             runs |= {(label, seed): run for seed, run in zip(seeds, pool.map(continue_job, continuations),
                                                                   strict=True)}
     header = "| task | seed | evaluated on | random policy | nominal policy (R0) | oracle (R*) |"
@@ -185,18 +191,18 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
                   flush=True)
 
 
-def continue_job(job: tuple[Path, tuple[str, ...], int, str]) -> Path:
-    """(nominal run, randomize, total steps, tag): the run continued to the total with ``randomize`` from its last
-    checkpoint, as `robopg train-sim --resume RUN --randomize ... --steps N` does, in a copy of its folder
-    (``-TAG`` beside it); reused when finished."""
-    nominal, randomize, steps, tag = job
+def continue_job(job: tuple[Path, tuple[str, ...], int, dict[str, int], str]) -> Path:
+    """(nominal run, randomize, total steps, schedule, tag): the run continued to the total with ``randomize`` from
+    its last checkpoint, as `robopg train-sim --resume RUN --randomize ... --steps N --set KEY=VALUE` (of
+    ``schedule``) does, in a copy of its folder (``-TAG`` beside it); reused when finished."""
+    nominal, randomize, steps, schedule, tag = job
     name, seed = nominal.name.rsplit("-s", 1)
     run = nominal.with_name(f"{name}-{tag}-s{seed}")
     if not finished(run, steps):
         shutil.rmtree(run, ignore_errors=True)
         shutil.copytree(nominal, run)
         started = time.perf_counter()
-        resume(run, total_steps=steps, randomize=randomize, show_progress=False)
+        resume(run, total_steps=steps, randomize=randomize, schedule=schedule, show_progress=False)
         print(f"  continued {run.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return run
 
@@ -338,6 +344,10 @@ def main() -> None:
                         help="with --randomized: also a run of STEPS nominal steps (default: the nominal run's) "
                         "continued with that randomization to 1.5 times the nominal run's steps (train-sim --resume "
                         "--randomize); --randomized with no K: this alone")
+    parser.add_argument("--eval-episodes", type=int, metavar="N",
+                        help="with --continued: the continued run's episodes per evaluation (default: the run's)")
+    parser.add_argument("--eval-every", type=int, metavar="STEPS",
+                        help="with --continued: the continued run's steps between evaluations (default: the run's)")
     parser.add_argument("--identified", action="store_true",
                         help="measure the fine-tuning session's training on the twin over the ranges identify writes "
                         "for each gap's robot")
@@ -352,8 +362,10 @@ def main() -> None:
     if args.randomized is not None:
         for env_id in args.envs:
             histories = args.randomized or ([] if args.continued is not None else [0])
-            randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.history, args.weights,
-                                      args.jobs, args.out)
+            schedule = {key: value for key, value in (("eval_episodes", args.eval_episodes),
+                                                      ("eval_every", args.eval_every)) if value is not None}
+            randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.history, schedule,
+                                      args.weights, args.jobs, args.out)
         return
     if args.identified:
         for env_id in args.envs:
