@@ -135,8 +135,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
     ``continued_history`` steps of history in its input from the start (0: the nominal run itself), the
     nominal one and each gap's oracle on each gap (and the nominal task), each policy's ``weights`` snapshot
     (``schedule``: the continued run's evaluation settings, as ``--resume RUN --set`` changes them);
-    each return also as a share of the oracle's above a uniformly random policy's, (R - Rrandom) / (R* -
-    Rrandom), which keeps its meaning for negative returns. The runs train ``jobs`` at a time, then are
+    each return also as a share of the oracle's (``share_of_oracle``). The runs train ``jobs`` at a time, then are
     evaluated."""
     recipe = RECIPES[env_id]
     policies = out / "policies"
@@ -186,7 +185,7 @@ def randomized_versus_oracles(env_id: str, seeds: list[int], histories: list[int
             r0, *rand = (snapshot_return(run, weights, evaluated_on)
                          for run in (nominal[seed], *(runs[label, seed] for label in labels)))
             star = stars.get(name, r0)
-            cells = "".join(f" {r:.1f} | {100 * (r - floor) / (star - floor):.0f} % |" for r in rand)
+            cells = "".join(f" {r:.1f} | {share_of_oracle(r, star, floor):.0f} % |" for r in rand)
             print(f"| {env_id.split('/')[-1]} | {seed} | {name} | {floor:.1f} | {r0:.1f} | {star:.1f} |{cells}",
                   flush=True)
 
@@ -233,7 +232,7 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
     fitted to that log (the gap's parameters, the latency and the sensor noise), and the fine-tuning session's
     training on the twin over the range `identify` writes around the estimates (``twin_job``): each run's best
     snapshot and the session's candidate (the nominal policy if none) on the gapped simulator, against the nominal
-    policy (R0) and the gap's oracle (R*)."""
+    policy (R0) and the gap's oracle (R*), the candidate also as a share of the oracle's (``share_of_oracle``)."""
     policies = out / "policies"
     with training_pool(jobs) as pool:
         nominal_seeds = sorted({0, *seeds})
@@ -255,12 +254,13 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
         jobs_list = [(nominal[seed], ranges[gap, seed], nominal[seed].with_name(f"{nominal[seed].name}-twin-{gap}"))
                      for gap, seed in ranges]
         twins = dict(zip(ranges, pool.map(twin_job, jobs_list), strict=True))
-    print("\n| task | gap | seed | nominal policy (R0) | oracle (R*) | continued | anew (each seed) | the session's "
-          "candidate | of R* |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| task | gap | seed | random policy | nominal policy (R0) | oracle (R*) | continued | anew (each seed) | "
+          "the session's candidate | share of R* |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for gap in gaps:
         evaluated_on = gapped_id(env_id, gap, gapped[gap])
         star = snapshot_return(oracles[gap], "best", evaluated_on)
+        floor = random_return(evaluated_on)
         for seed in seeds:
             r0 = snapshot_return(nominal[seed], "best", evaluated_on)
             # a run none of whose snapshots beat the deployed policy on the twin has no best.pt (None)
@@ -271,9 +271,15 @@ def identified_versus_oracles(env_id: str, gaps: list[str], seeds: list[int], ep
             source = twins[gap, seed]["source"]
             chosen = runs[source] if source else r0
             anew = ", ".join(cell for name, cell in cells.items() if name != CONTINUED)
-            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {r0:.1f} | {star:.1f} | {cells[CONTINUED]} | "
-                  f"{anew} | {source or 'the nominal policy'}: {chosen:.1f} | {100 * chosen / star:.0f} % |",
-                  flush=True)
+            print(f"| {env_id.split('/')[-1]} | {gap} | {seed} | {floor:.1f} | {r0:.1f} | {star:.1f} | "
+                  f"{cells[CONTINUED]} | {anew} | {source or 'the nominal policy'}: {chosen:.1f} | "
+                  f"{share_of_oracle(chosen, star, floor):.0f} % |", flush=True)
+
+
+def share_of_oracle(r: float, star: float, floor: float) -> float:
+    """A return as a percentage of the oracle's above a uniformly random policy's, 100 (R - Rrandom) / (R* -
+    Rrandom): what R / R* says for positive returns, kept meaningful for negative ones."""
+    return 100 * (r - floor) / (star - floor)
 
 
 def random_return(env_id: str) -> float:
