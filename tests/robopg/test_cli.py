@@ -56,9 +56,9 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (run_dir / "resume.pt").exists()
-    result = run("train-sim", "--resume", str(run_dir), "--quiet")
+    result = run("train-sim", "--resume", str(run_dir), "--set", "eval_episodes=2", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert "trained 3000 steps" in result.stdout
+    assert "trained 3000 steps" in result.stdout and "over 2 episodes" in result.stdout
     steps = [int(line.split(",")[0]) for line in (run_dir / "episodes.csv").read_text().splitlines()[1:]]
     assert steps == list(range(200, 3001, 200))  # every episode once, none lost, none twice
 
