@@ -365,11 +365,13 @@ def main() -> None:
     if "noise" in args.gaps and not args.identified:
         parser.error("--gaps noise is for --identified; --noise adds the sensor noise to every gap")
     torch.set_num_threads(1)
+    schedule = {key: value for key, value in (("eval_episodes", args.eval_episodes), ("eval_every", args.eval_every))
+                if value is not None}
+    if schedule and args.continued is None:
+        parser.error("--eval-episodes and --eval-every set the continued run's evaluations: they need --continued")
     if args.randomized is not None:
         for env_id in args.envs:
             histories = args.randomized or ([] if args.continued is not None else [0])
-            schedule = {key: value for key, value in (("eval_episodes", args.eval_episodes),
-                                                      ("eval_every", args.eval_every)) if value is not None}
             randomized_versus_oracles(env_id, args.seeds, histories, args.continued, args.history, schedule,
                                       args.weights, args.jobs, args.out)
         return
