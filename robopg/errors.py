@@ -30,7 +30,8 @@ class BackendError(RobopgError, RuntimeError):
 
 
 class WorkerFailure(RobopgError, RuntimeError):
-    """An A3C worker or the evaluator process kept dying: training cannot go on."""
+    """A process training beside this one (an A3C worker, the evaluator, a run on the twin) died: training cannot go
+    on."""
 
 
 class ExportError(RobopgError, ValueError):

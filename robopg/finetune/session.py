@@ -57,6 +57,9 @@ class FinetuneConfig(Settings):
                                         "continuation, with the run's own settings and steps, seeds the run's, +1, "
                                         "...; the best of all runs' snapshots on the twin is the candidate (0: none)",
                                      ge=0, most=16)
+    twin_jobs: int = setting(1, "runs on the twin trained at a time, each in a process of its own (0: one per CPU "
+                                "core; 1: one after the other in this process; more than 1 from Python needs the "
+                                "script's code under `if __name__ == '__main__':`)", ge=0, most=256)
     twin_history_for_latency: bool = setting(True, "on a twin whose commands act L >= 1 control steps late, give "
                                                    "the policy trained anew at least L steps of history (its last "
                                                    "observations and commands: what is still in flight)")
@@ -202,7 +205,7 @@ def train_on_session_twin(config: FinetuneConfig, resume_file: Path, dynamics: M
         latency = int(max(value) if isinstance(value, tuple) else value)
     return train_on_twin(resume_file, dict(dynamics), config.twin_training_steps, config.twin_eval_every,
                          config.twin_eval_episodes, out_dir, config.twin_confirm_episodes, config.twin_scratch_runs,
-                         max(history, latency))
+                         max(history, latency), config.twin_jobs)
 
 
 def finetune(robot: Robot, trained: Any, state: dict[str, Any], config: FinetuneConfig, method_config: Settings,

@@ -26,11 +26,18 @@ snapshot chosen at 130 against the deployed 105 then averaged 106 over 10 robot 
 snapshots and the deployed policy are evaluated again on ``confirm_episodes`` fresh episodes of the twin,
 paired, and the best of them becomes the candidate only if it beats the deployed policy there too. The robot still
 has the last word (the session's evaluations): the twin is a model of the robot, not the robot.
+
+The runs are independent, each seeded as its run is, so they can train at the same time, each in a process of its
+own (``jobs``): the same results, in less of the time the robot waits.
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,10 +49,10 @@ from robopg.checkpoint import Restored
 from robopg.config import RunConfig
 from robopg.core.nets import torch_policy_fn
 from robopg.envs import make_env
-from robopg.errors import ConfigError
+from robopg.errors import ConfigError, WorkerFailure
 from robopg.evaluation import EvalResult, evaluate
 from robopg.registry import config_from_dict
-from robopg.training.loop import EVAL_SEED_OFFSET, Trainer
+from robopg.training.loop import EVAL_SEED_OFFSET
 from robopg.training.run import make_trainer
 from sim.randomization import format_dynamics, parse_dynamics
 
@@ -90,14 +97,15 @@ def require_run(resume_file: Path | None) -> None:
 
 def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_every: int, eval_episodes: int,
                   out_dir: Path, confirm_episodes: int = 30, scratch_runs: int = 0,
-                  scratch_history: int | None = None) -> TwinTraining:
+                  scratch_history: int | None = None, jobs: int = 1) -> TwinTraining:
     """Resume the run of ``resume_file`` on the task randomized over ``dynamics`` for ``steps`` steps in
     ``out_dir``/continued (a run folder of its own: eval.csv, best.pt), evaluating every ``eval_every`` steps on
     ``eval_episodes`` episodes of the same twin; also train the run's algorithm and settings anew on the twin
     ``scratch_runs`` times for the run's own steps, with seeds the run's, +1, ... (``out_dir``/from-scratch,
     from-scratch-seed-N, each evaluated on its own schedule on the same episodes), their policies fed
     ``scratch_history`` steps of history (None: the run's). The snapshots that beat the deployed policy there are
-    confirmed on ``confirm_episodes`` fresh ones."""
+    confirmed on ``confirm_episodes`` fresh ones. ``jobs``: runs trained at a time, each in a process of its own
+    (0: one per CPU core; 1: one after the other in this process)."""
     require_run(resume_file)
     state = checkpoint.load(resume_file)
     start = int(state["step"])
@@ -108,38 +116,38 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
         run_folder(out_dir, name).mkdir(parents=True, exist_ok=True)
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
-    continued = make_trainer(state["env_id"], replace(twin, total_steps=start + steps, eval_every=eval_every,
-                                                      checkpoint_every=start + steps),
-                             run_folder(out_dir, CONTINUED), show_progress=False)
+    continuation = replace(twin, total_steps=start + steps, eval_every=eval_every, checkpoint_every=start + steps)
+    continued = make_trainer(state["env_id"], continuation, run_folder(out_dir, CONTINUED), show_progress=False)
     try:
         continued.restore(state)
         continued.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
         deployed = continued.evaluate()  # best.pt until a snapshot beats it
         deployed_policy = copy.deepcopy(continued.learner.policy()).eval()
-    except BaseException:
-        continued.close()  # run() closes it otherwise
-        raise
-    best: dict[str, tuple[float, int]] = {}
-    snapshots: dict[str, Restored] = {}
-
-    def train(name: str, trainer: Trainer, first: int) -> None:
-        """Run ``trainer`` from step ``first``; its best snapshot if one beat the deployed policy."""
-        result = trainer.run()
-        best[name] = (result.best_eval.mean, max(result.best_step - first, 0))
-        if result.best_step > first:
-            snapshots[name] = checkpoint.restore(trainer.run_dir / checkpoint.BEST_FILE)
-
-    train(CONTINUED, continued, start)
+    finally:
+        continued.close()  # trained anew from resume_file, here or in a process of its own
     history = twin.history if scratch_history is None else scratch_history
-    for name, seed in scratch_seeds.items():
-        scratch = make_trainer(state["env_id"], replace(twin, seed=seed, checkpoint_every=run_config.total_steps,
+    runs = {CONTINUED: TwinRun(state["env_id"], continuation, run_folder(out_dir, CONTINUED), deployed,
+                               deployed_policy, twin.history, resume_file)}
+    runs.update({name: TwinRun(state["env_id"], replace(twin, seed=seed, checkpoint_every=run_config.total_steps,
                                                         history=history),
-                               run_folder(out_dir, name), show_progress=False)
-        # best.pt only once a snapshot beats the deployed policy on the episodes this run evaluates on
-        scratch.best_eval = deployed if seed == run_config.seed else evaluate_on_twin(
-            state["env_id"], replace(twin, seed=seed), deployed_policy, twin.history, eval_episodes,
-            seed + EVAL_SEED_OFFSET)
-        train(name, scratch, 0)
+                               run_folder(out_dir, name), deployed if seed == run_config.seed else None,
+                               deployed_policy, twin.history)
+                 for name, seed in scratch_seeds.items()})
+    processes = min(parallel_jobs(jobs), len(runs))
+    if processes > 1:
+        try:
+            with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(train_twin_run, run) for run in runs.values()]
+                best = dict(zip(runs, (future.result() for future in futures), strict=True))
+        except BrokenProcessPool:
+            raise WorkerFailure(
+                "a process training on the twin ended abruptly: killed, out of memory, or started from a script "
+                "without `if __name__ == \"__main__\":` around its code, which processes of their own need "
+                "(twin_jobs = 1 trains in this process instead)") from None
+    else:
+        best = {name: train_twin_run(run) for name, run in runs.items()}
+    snapshots = {name: checkpoint.restore(run_folder(out_dir, name) / checkpoint.BEST_FILE)
+                 for name, (_, steps_before) in best.items() if steps_before > 0}
     if not snapshots:
         return TwinTraining(deployed.mean, best, None)
     means = paired_means(state["env_id"], twin, ((deployed_policy, twin.history),
@@ -148,6 +156,46 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     confirmed = dict(zip((DEPLOYED, *snapshots), means, strict=True))
     source = confirmed_best(confirmed)
     return TwinTraining(deployed.mean, best, snapshots.get(source), confirmed, confirm_episodes, source)
+
+
+@dataclass(frozen=True)
+class TwinRun:
+    """A run on the twin, as a process of its own can train it: ``reference`` is what its snapshots must beat to be
+    its best.pt, the deployed policy's evaluation on its episodes (None: evaluate ``deployed_policy``, fed
+    ``deployed_history``, on them first); ``resume_file``: the run it continues (None: a run anew)."""
+
+    env_id: str
+    config: RunConfig
+    folder: Path
+    reference: EvalResult | None
+    deployed_policy: torch.nn.Module
+    deployed_history: int
+    resume_file: Path | None = None
+
+
+def train_twin_run(run: TwinRun) -> tuple[float, int]:
+    """Train ``run``; its best evaluation's mean and its steps before it (0: no snapshot beat the reference)."""
+    c = run.config
+    trainer = make_trainer(run.env_id, c, run.folder, show_progress=False)
+    try:
+        if run.resume_file is not None:
+            trainer.restore(checkpoint.load(run.resume_file))
+        reference = run.reference if run.reference is not None else evaluate_on_twin(
+            run.env_id, c, run.deployed_policy, run.deployed_history, c.eval_episodes, c.seed + EVAL_SEED_OFFSET)
+        first = trainer.step
+        trainer.best_eval, trainer.best_step = reference, first
+    except BaseException:
+        trainer.close()  # run() closes it otherwise
+        raise
+    result = trainer.run()
+    return result.best_eval.mean, max(result.best_step - first, 0)
+
+
+def parallel_jobs(jobs: int) -> int:
+    """``jobs``, or for 0 the CPU cores this process may use."""
+    if jobs:
+        return jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def scratch_name(seed: int, run_seed: int) -> str:

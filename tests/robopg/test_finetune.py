@@ -338,8 +338,8 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
     trained = []
 
     def twin_training(run_state, dynamics, steps, eval_every, eval_episodes, out_dir, confirm_episodes,
-                      scratch_runs, scratch_history):
-        trained.append((run_state, steps, confirm_episodes, scratch_runs, scratch_history))
+                      scratch_runs, scratch_history, jobs):
+        trained.append((run_state, steps, confirm_episodes, scratch_runs, scratch_history, jobs))
         return TwinTraining(deployed=-1.0, best={"continued": (0.0, steps)},
                             candidate=acting(restore(toy_run), candidate_action),
                             confirmed={"deployed": -1.0, "continued": -0.5}, confirm_episodes=confirm_episodes,
@@ -352,7 +352,7 @@ def test_the_twins_candidate_is_kept_only_when_the_robot_finds_it_clearly_better
                                        "twin_training_steps": 300, "candidate_evals": 3}, "cautious_a2c")
     result = finetune(robot, restored.learner, restored.state, config, method, tmp_path,
                       run_state=toy_run / "resume.pt")
-    assert trained == [(toy_run / "resume.pt", 300, 30, 2, 0)]
+    assert trained == [(toy_run / "resume.pt", 300, 30, 2, 0, 1)]
     assert result.records[1].note.endswith("deployed -1.0 on the twin, continued best 0.0 after 300 steps; on 30 "
                                            "fresh twin episodes deployed -1.0, continued -0.5; candidate continued")
     kinds = [r.kind for r in result.records]
@@ -383,7 +383,7 @@ def test_a_twin_with_latency_gives_the_run_from_scratch_a_history_that_the_robot
     asked = []
 
     def twin_training(*args):
-        asked.append(args[-1])
+        asked.append(args[8])  # scratch_history
         return TwinTraining(deployed=-1.0, best={"from scratch": (0.0, 150)},
                             candidate=acting(restore(with_history), 0.5),
                             confirmed={"deployed": -1.0, "from scratch": -0.5}, confirm_episodes=30,

@@ -118,3 +118,19 @@ def test_the_confirmation_pairs_the_episodes(run):
     assert same[0] == same[1]  # the same initial states and dynamics draws for each policy
     shifted = paired_means(ENV, replace(twin, seed=config.seed + 1), ((policy, 0),), 4)
     assert shifted[0] != same[0]
+
+
+def test_the_runs_anew_train_beside_the_continuation_with_the_same_results(run, tmp_path):
+    def twin_training(jobs):
+        return train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=2,
+                             out_dir=tmp_path / f"jobs{jobs}", confirm_episodes=3, scratch_runs=2, scratch_history=2,
+                             jobs=jobs)
+
+    alone, beside = twin_training(1), twin_training(2)  # 2: the runs anew in a process of their own, one by one
+    assert list(beside.best) == list(alone.best) == [CONTINUED, FROM_SCRATCH, f"{FROM_SCRATCH}, seed 1"]
+    assert (beside.deployed, beside.best, beside.confirmed, beside.source) == \
+        (alone.deployed, alone.best, alone.confirmed, alone.source)
+    for folder in ("continued", "from-scratch", "from-scratch-seed-1"):  # every evaluation, its time aside
+        evaluations = [[row.split(",")[:1] + row.split(",")[2:] for row in (tmp_path / jobs / folder / "eval.csv")
+                        .read_text().splitlines()] for jobs in ("jobs1", "jobs2")]
+        assert evaluations[0] == evaluations[1] and len(evaluations[0]) > 1
