@@ -511,6 +511,9 @@ def finetune(
                                                       "alike (default 50).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file of the session's and the method's settings "
                                                      "(`robopg config METHOD` lists them).")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="A session or method setting, repeatable (--set twin_jobs=0); wins over --config.")] = None,
     method: Annotated[str, typer.Option(help="Fine-tuning method (robopg/registry.py).")] = "cautious_a2c",
     baud: Annotated[int, typer.Option(help="Baud rate of a real serial port.")] = 115200,
     max_delta: Annotated[float | None, typer.Option(help="Largest change of a command per step, actuator units.")]
@@ -537,8 +540,10 @@ def finetune(
     from robopg.runtime.deploy import ControlLoop, open_robot, robot_session, task_functions
     from robopg.runtime.onnx_policy import OnnxPolicy
     from robopg.runtime.safety import SafetyConfig, SafetyLayer
+    from robopg.settings import parse_assignments
 
-    fields: dict[str, Any] = read_toml(config) if config is not None else {}
+    fields: dict[str, Any] = {**(read_toml(config) if config is not None else {}),
+                              **parse_assignments(set_ or [], "--set")}
     if episodes is not None:
         fields["episodes"] = episodes
     cfg, method_cfg = finetune_configs(fields, method)

@@ -105,12 +105,11 @@ def main() -> None:
     with virtual_robot(gap_args, out / "robot_before.csv", EVAL_SEED) as port:
         before = mean_return(step("5. deploy the sim-trained policy to the robot", "deploy", "--policy", str(policy),
                                   "--port", port, "--episodes", str(args.episodes), *UNPACED, *SAFETY))
-    tuned, session = out / "finetune", out / "finetune.toml"
-    session.write_text("twin_jobs = 0  # the runs on the twin side by side, one per CPU core\n")
-    with virtual_robot(gap_args, out / "robot_finetune.csv", 0) as port:
+    tuned = out / "finetune"
+    with virtual_robot(gap_args, out / "robot_finetune.csv", 0) as port:  # twin_jobs=0: the twin runs, one per core
         step("6. fine-tune on the robot (training on its identified twin, then cautious online A2C)", "finetune",
              "--policy", str(policy), "--checkpoint", str(run), "--port", port, "--out", str(tuned), "--episodes",
-             str(args.finetune_episodes), "--config", str(session), *SAFETY)
+             str(args.finetune_episodes), "--set", "twin_jobs=0", *SAFETY)
     after = None
     if (tuned / "policy.onnx").exists():
         with virtual_robot(gap_args, out / "robot_after.csv", EVAL_SEED) as port:

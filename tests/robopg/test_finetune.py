@@ -248,7 +248,7 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
         result = subprocess.run([*ROBOPG, "finetune", "--policy", str(tmp_path / "policy.onnx"), "--checkpoint",
                                  str(tmp_path / "run"), "--port", port, "--out", str(tmp_path / "ft"), "--episodes",
                                  "12", "--config", str(tmp_path / "ft.toml"), "--max-delta", "2.0", "--method",
-                                 "cautious_a2c"],
+                                 "cautious_a2c", "--set", "twin_jobs=2", "--set", "twin_eval_episodes=2"],
                                 capture_output=True, text=True, timeout=300)
     finally:
         robot.terminate()
@@ -256,6 +256,8 @@ def test_finetune_on_the_virtual_robot_keeps_every_command_within_the_limits(tmp
     assert result.returncode == 0, result.stderr
     assert "baseline episode   2" in result.stdout and "episode  12" in result.stdout
     assert "rehearsal episode" in result.stdout and "twin: actuator_gain (" in result.stdout
+    # --set wins over --config (2 twin evaluation episodes, not 1); the runs on the twin side by side (twin_jobs=2)
+    assert restore(tmp_path / "ft" / "twin" / "from-scratch-seed-1").state["config"]["eval_episodes"] == 2
     assert (tmp_path / "ft" / "policy.onnx").exists() == ("wrote" in result.stdout)
     time.sleep(0.1)
     commands = CommandLog.read(log)
