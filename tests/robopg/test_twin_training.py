@@ -120,13 +120,13 @@ def test_the_confirmation_pairs_the_episodes(run):
     assert shifted[0] != same[0]
 
 
-def test_the_runs_anew_train_beside_the_continuation_with_the_same_results(run, tmp_path):
+def test_the_runs_on_the_twin_train_side_by_side_with_the_same_results(run, tmp_path):
     def twin_training(jobs):
         return train_on_twin(run / RESUME_FILE, TWIN, steps=300, eval_every=150, eval_episodes=2,
                              out_dir=tmp_path / f"jobs{jobs}", confirm_episodes=3, scratch_runs=2, scratch_history=2,
                              jobs=jobs)
 
-    alone, beside = twin_training(1), twin_training(2)  # 2: the runs anew in a process of their own, one by one
+    alone, beside = twin_training(1), twin_training(2)  # 1: in this process; 2: two processes for the 3 runs
     assert list(beside.best) == list(alone.best) == [CONTINUED, FROM_SCRATCH, f"{FROM_SCRATCH}, seed 1"]
     assert (beside.deployed, beside.best, beside.confirmed, beside.source) == \
         (alone.deployed, alone.best, alone.confirmed, alone.source)
