@@ -2,6 +2,8 @@
 snapshot, judged on the twin against the deployed policy."""
 
 import copy
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -134,3 +136,17 @@ def test_the_runs_on_the_twin_train_side_by_side_with_the_same_results(run, tmp_
         evaluations = [[row.split(",")[:1] + row.split(",")[2:] for row in (tmp_path / jobs / folder / "eval.csv")
                         .read_text().splitlines()] for jobs in ("jobs1", "jobs2")]
         assert evaluations[0] == evaluations[1] and len(evaluations[0]) > 1
+
+
+def test_a_script_without_the_main_guard_gets_one_line_saying_why_its_processes_died(run, tmp_path):
+    script = tmp_path / "unguarded.py"  # spawned processes import it again and start a pool of their own
+    script.write_text(f"""from pathlib import Path
+from robopg.finetune.twin_training import train_on_twin
+train_on_twin(Path({str(run / RESUME_FILE)!r}), {{"actuator_gain": 0.7}}, steps=10, eval_every=10, eval_episodes=1,
+              out_dir=Path({str(tmp_path / "t")!r}), scratch_runs=1, jobs=2)
+""")
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode != 0
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("robopg.errors.WorkerFailure: a process training on the twin ended abruptly") \
+        and 'if __name__ == "__main__":' in last and "twin_jobs = 1" in last
