@@ -33,7 +33,6 @@ own (``jobs``): the same results, in less of the time the robot waits.
 
 from __future__ import annotations
 
-import copy
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -107,7 +106,8 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     confirmed on ``confirm_episodes`` fresh ones. ``jobs``: runs trained at a time, each in a process of its own
     (0: one per CPU core; 1: one after the other in this process)."""
     require_run(resume_file)
-    state = checkpoint.load(resume_file)
+    restored = checkpoint.restore(resume_file)
+    state = restored.state
     start = int(state["step"])
     run_config = config_from_dict(state["config"])
     scratch_seeds = {scratch_name(run_config.seed + k, run_config.seed): run_config.seed + k
@@ -117,14 +117,9 @@ def train_on_twin(resume_file: Path, dynamics: dict[str, Any], steps: int, eval_
     twin = replace(run_config, eval_episodes=eval_episodes, randomize=format_dynamics(parse_dynamics(dynamics)),
                    video_every=0)
     continuation = replace(twin, total_steps=start + steps, eval_every=eval_every, checkpoint_every=start + steps)
-    continued = make_trainer(state["env_id"], continuation, run_folder(out_dir, CONTINUED), show_progress=False)
-    try:
-        continued.restore(state)
-        continued.best_eval = None  # the simulation's best is no reference on the twin; the deployed policy is
-        deployed = continued.evaluate()  # best.pt until a snapshot beats it
-        deployed_policy = copy.deepcopy(continued.learner.policy()).eval()
-    finally:
-        continued.close()  # trained anew from resume_file, here or in a process of its own
+    deployed_policy = restored.policy()
+    deployed = evaluate_on_twin(state["env_id"], continuation, deployed_policy, twin.history, eval_episodes,
+                                run_config.seed + EVAL_SEED_OFFSET)  # the continuation's evaluation episodes
     history = twin.history if scratch_history is None else scratch_history
     runs = {CONTINUED: TwinRun(state["env_id"], continuation, run_folder(out_dir, CONTINUED), deployed,
                                deployed_policy, twin.history, resume_file)}
@@ -183,7 +178,11 @@ def train_twin_run(run: TwinRun) -> tuple[float, int]:
         reference = run.reference if run.reference is not None else evaluate_on_twin(
             run.env_id, c, run.deployed_policy, run.deployed_history, c.eval_episodes, c.seed + EVAL_SEED_OFFSET)
         first = trainer.step
-        trainer.best_eval, trainer.best_step = reference, first
+        if run.resume_file is not None:  # the simulation's best is no reference on the twin; the deployed policy,
+            trainer.best_eval = None  # restored here, is best.pt until a snapshot beats it
+            trainer.record_evaluation(first, reference, trainer.policy_checkpoint)
+        else:
+            trainer.best_eval, trainer.best_step = reference, first
     except BaseException:
         trainer.close()  # run() closes it otherwise
         raise
